@@ -1,0 +1,58 @@
+"""Shop: a Flask storefront with SMS one-time-password step-up for risky orders."""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from shop.config import Config
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from the environment's `Config`, overridden by `config` if given."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(Config().as_dict())
+    if config:
+        app.config.from_mapping(config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from shop import database
+    from shop.accounts import sessions
+    from shop.extensions import csrf, db, login_manager, migrate
+
+    database.configure_engine(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    sessions.configure(login_manager)
+
+
+def register_blueprints(app: Flask) -> None:
+    from shop.blueprints import auth, cart, catalog, checkout, errors, orders
+
+    for module in (catalog, cart, auth, checkout, orders, errors):
+        app.register_blueprint(module.bp)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from shop.money import format_money
+
+    app.add_template_filter(format_money, "money")
+
+    @app.context_processor
+    def shop_globals() -> dict[str, Any]:
+        return {"shop_name": app.config["SHOP_NAME"]}
+
+
+def register_commands(app: Flask) -> None:
+    from shop import cli
+
+    cli.register(app)

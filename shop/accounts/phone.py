@@ -1,0 +1,45 @@
+"""Phone numbers: normalised to E.164 with `phonenumbers` and limited to the allowed countries."""
+
+import re
+
+import phonenumbers
+
+# Ofcom keeps 07700 900000-900999 for drama: no real phone has them, so the demo accounts use
+# them. libphonenumber calls them invalid; we accept them as the GB mobiles they look like.
+FICTIONAL_GB_MOBILE = re.compile(r"\+447700900\d{3}")
+MOBILE_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+}
+
+
+class InvalidPhone(ValueError):
+    """The number cannot receive our SMS; the message is safe to show to the user."""
+
+
+def normalise_phone(raw: str, allowed_countries: tuple[str, ...]) -> str:
+    """Return `raw` in E.164, or raise InvalidPhone saying why not."""
+    default_region = allowed_countries[0] if allowed_countries else None
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhone(
+            "Enter a mobile number, with its country code if outside the UK."
+        ) from None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if FICTIONAL_GB_MOBILE.fullmatch(e164):
+        region = "GB"
+    elif not phonenumbers.is_valid_number(number):
+        raise InvalidPhone("That is not a valid phone number.")
+    elif phonenumbers.number_type(number) not in MOBILE_TYPES:
+        raise InvalidPhone("Enter a mobile number: codes are sent by SMS.")
+    else:
+        region = phonenumbers.region_code_for_number(number)
+    if region not in allowed_countries:
+        raise InvalidPhone(f"We can only send SMS to numbers in: {', '.join(allowed_countries)}.")
+    return e164
+
+
+def mask_phone(e164: str) -> str:
+    """Keep the country code and the last three digits: "+44 ••••••• 123"."""
+    return f"{e164[:3]} {'•' * max(len(e164) - 6, 0)} {e164[-3:]}"

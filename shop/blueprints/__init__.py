@@ -1,0 +1,1 @@
+"""The web layer: one module per blueprint, forms beside their views."""

@@ -1,0 +1,92 @@
+"""The cart: kept with the signed-in user, or in the session before sign-in."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask_login import current_user
+from werkzeug import Response
+from wtforms.validators import InputRequired
+
+from shop import cart as carts
+from shop.blueprints.forms import StrictForm, WholeNumberField, error_messages, quantity_field
+from shop.extensions import db
+from shop.models import Product
+
+bp = Blueprint("cart", __name__)
+
+SESSION_KEY = "cart"
+
+
+class AddToCartForm(StrictForm):
+    product_id = WholeNumberField("Product", [InputRequired("Choose a product.")])
+    quantity = quantity_field(minimum=1)
+
+
+class UpdateCartForm(StrictForm):
+    product_id = WholeNumberField("Product", [InputRequired("Choose a product.")])
+    quantity = quantity_field(minimum=0)
+
+
+def session_contents() -> carts.Contents:
+    """The anonymous cart (JSON turned its product ids into strings)."""
+    stored = session.get(SESSION_KEY) or {}
+    return {int(pid): int(qty) for pid, qty in stored.items() if str(pid).isdigit()}
+
+
+def current_contents() -> carts.Contents:
+    if current_user.is_authenticated:
+        return carts.load_user_cart(current_user)
+    return session_contents()
+
+
+def store_contents(contents: carts.Contents) -> None:
+    if current_user.is_authenticated:
+        carts.save_user_cart(current_user, contents)
+        db.session.commit()
+    else:
+        session[SESSION_KEY] = {str(pid): qty for pid, qty in contents.items()}
+
+
+def current_cart() -> carts.PricedCart:
+    return carts.price(current_contents(), current_app.config["SHOP_CURRENCY"])
+
+
+def render_cart(errors: list[str] | None = None, status: int = 200) -> tuple[str, int]:
+    page = render_template("cart/show.html", cart=current_cart(), errors=errors or [])
+    return page, status
+
+
+@bp.get("/cart")
+def show() -> tuple[str, int]:
+    return render_cart()
+
+
+@bp.post("/cart/add")
+def add() -> Response | tuple[str, int]:
+    form = AddToCartForm()
+    if not form.validate_on_submit():
+        return render_cart(error_messages(form), 422)
+    product = db.get_or_404(Product, form.product_id.data, description="There is no such product.")
+    try:
+        contents = carts.add_item(current_contents(), product, form.quantity.data)
+    except carts.CartError as error:
+        return render_cart([str(error)], 422)
+    store_contents(contents)
+    flash(f"Added {form.quantity.data} × {product.name} to your cart.", "success")
+    return redirect(url_for("cart.show"))
+
+
+@bp.post("/cart/update")
+def update() -> Response | tuple[str, int]:
+    form = UpdateCartForm()
+    if not form.validate_on_submit():
+        return render_cart(error_messages(form), 422)
+    product = db.get_or_404(Product, form.product_id.data, description="There is no such product.")
+    try:
+        contents = carts.set_quantity(current_contents(), product, form.quantity.data)
+    except carts.CartError as error:
+        return render_cart([str(error)], 422)
+    store_contents(contents)
+    if form.quantity.data == 0:
+        flash(f"Removed {product.name} from your cart.", "success")
+    else:
+        flash(f"Your cart now has {form.quantity.data} × {product.name}.", "success")
+    return redirect(url_for("cart.show"))

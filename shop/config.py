@@ -1,0 +1,73 @@
+"""Configuration read from the environment (and a `.env` file), with safe defaults."""
+
+import os
+import secrets
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _countries(value: str) -> tuple[str, ...]:
+    return tuple(code.strip().upper() for code in value.split(",") if code.strip())
+
+
+def _secret_key() -> str:
+    """The environment's key, else one kept in the instance folder so restarts keep sessions."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class Config:
+    """Settings for one app; `create_app(config)` overrides any of them with a mapping."""
+
+    def __init__(self) -> None:
+        load_dotenv()
+        env = os.environ
+        self.SECRET_KEY = _secret_key()
+        self.SQLALCHEMY_DATABASE_URI = env.get(
+            "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'shop.sqlite3'}"
+        )
+        self.REDIS_URL = env.get("REDIS_URL") or None
+        self.SMS_BACKEND = env.get("SMS_BACKEND", "console")
+        self.VONAGE_API_KEY = env.get("VONAGE_API_KEY", "")
+        self.VONAGE_API_SECRET = env.get("VONAGE_API_SECRET", "")
+        self.VONAGE_SIGNATURE_SECRET = env.get("VONAGE_SIGNATURE_SECRET", "")
+        self.VONAGE_FROM = env.get("VONAGE_FROM", "Shop")
+        self.VONAGE_REST_HOST = env.get("VONAGE_REST_HOST", "rest.nexmo.com")
+        self.VONAGE_API_HOST = env.get("VONAGE_API_HOST", "api.nexmo.com")
+        self.VONAGE_TIMEOUT = float(env.get("VONAGE_TIMEOUT", "10"))
+        self.SHOP_NAME = env.get("SHOP_NAME", "Shop")
+        self.SHOP_CURRENCY = env.get("SHOP_CURRENCY", "EUR").upper()
+        self.SMS_ALLOWED_COUNTRIES = _countries(env.get("SMS_ALLOWED_COUNTRIES", "GB"))
+        self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        debug = _bool(env.get("FLASK_DEBUG"))
+        # SPEC section 7: scrypt with N=2**17, r=8, p=1 or stronger.
+        self.PASSWORD_HASH_METHOD = env.get("PASSWORD_HASH_METHOD", "scrypt:131072:8:1")
+        self.SESSION_COOKIE_SECURE = _bool(env.get("SESSION_COOKIE_SECURE"), default=not debug)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_DURATION = 30 * 24 * 3600
+        self.WTF_CSRF_TIME_LIMIT = 3600 * 8
+        self.MAX_CONTENT_LENGTH = 64 * 1024
+        self.MAX_FORM_MEMORY_SIZE = 64 * 1024
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+
+    def as_dict(self) -> dict:
+        return {key: value for key, value in vars(self).items() if key.isupper()}

@@ -1,0 +1,78 @@
+"""Orders and their lines; money is integer minor units with a currency code."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shop import clock
+from shop.extensions import db
+from shop.models.types import UTCDateTime
+from shop.models.user import User
+
+
+class OrderStatus(StrEnum):
+    PENDING_VERIFICATION = "pending_verification"
+    PLACED = "placed"
+    HELD = "held"
+    BLOCKED = "blocked"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+_STATUSES = ", ".join(f"'{status}'" for status in OrderStatus)
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key"),
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        CheckConstraint("total_minor >= 0", name="total_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(16), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(24))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int]
+    full_name: Mapped[str] = mapped_column(String(120))
+    address_line1: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    postal_code: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    # Hash of the items and the shipping address: a replayed key must match it.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=clock.now, onupdate=clock.now
+    )
+
+    user: Mapped[User] = relationship()
+    items: Mapped[list["OrderItem"]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
+    )
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_items"
+    __table_args__ = (
+        UniqueConstraint("order_id", "product_id"),
+        CheckConstraint("quantity BETWEEN 1 AND 99", name="quantity_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    # Name and price as sold, so later catalog edits never rewrite history.
+    product_name: Mapped[str] = mapped_column(String(120))
+    unit_price_minor: Mapped[int]
+    quantity: Mapped[int]
+    order: Mapped[Order] = relationship(back_populates="items")
+
+    @property
+    def line_total_minor(self) -> int:
+        return self.unit_price_minor * self.quantity

@@ -1,0 +1,60 @@
+"""Factories for rows the tests need; passwords are hashed once per run, with the real method."""
+
+from functools import cache
+from itertools import count
+
+from werkzeug.security import generate_password_hash
+
+from shop import cart as carts
+from shop import clock
+from shop.config import Config
+from shop.extensions import db
+from shop.models import Product, Role, User
+
+PASSWORD = "correct horse battery"
+_numbers = count(100)
+
+
+@cache
+def password_hash(password: str = PASSWORD) -> str:
+    return generate_password_hash(password, method=Config().PASSWORD_HASH_METHOD)
+
+
+def make_user(
+    email: str | None = None,
+    *,
+    phone: str | None = None,
+    role: Role = Role.SHOPPER,
+    verified: bool = True,
+) -> User:
+    number = next(_numbers)
+    user = User(
+        email=email or f"user{number}@example.com",
+        phone=phone or f"+447700900{number % 1000:03d}",
+        password_hash=password_hash(),
+        role=role,
+        phone_verified_at=clock.now() if verified else None,
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def make_product(
+    name: str | None = None, *, price_minor: int = 1000, stock: int = 10, currency: str = "EUR"
+) -> Product:
+    product = Product(
+        name=name or f"Product {next(_numbers)}",
+        price_minor=price_minor,
+        stock=stock,
+        currency=currency,
+        description="A test product.",
+    )
+    db.session.add(product)
+    db.session.commit()
+    return product
+
+
+def fill_cart(user: User, *lines: tuple[Product, int]) -> None:
+    carts.save_user_cart(user, {product.id: quantity for product, quantity in lines})
+    db.session.commit()
