@@ -1,0 +1,96 @@
+"""A real browser against a real server: the shop on a live port, driven by Debian's Chromium.
+
+Nothing here downloads a browser: Playwright is pointed at `/usr/bin/chromium` from the Debian
+package (`.ci/run` installs it), and a missing binary fails the test rather than skipping it.
+"""
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, sync_playwright
+from werkzeug.serving import make_server
+
+from shop import create_app
+from shop.demo import seed_demo
+from shop.extensions import db
+from tests.conftest import config_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+]
+# The demo accounts are seeded but never signed in with here: a cheap hash keeps setup quick.
+# The shopper this test registers goes through the app's real (slow) scrypt setting.
+DEMO_HASH_METHOD = "pbkdf2:sha256:1000"
+
+
+def live_config(database_path: Path) -> dict:
+    return {
+        **config_for(database_path),
+        # This test server speaks plain http on 127.0.0.1, where a browser drops `Secure`
+        # cookies. Production keeps the Secure default from `shop.config.Config`.
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+    }
+
+
+def make_live_app(tmp_path: Path, migrated_template: Path) -> Flask:
+    """The shop on a migrated SQLite copy, with the demo catalog and accounts loaded."""
+    path = tmp_path / "shop.sqlite3"
+    shutil.copy(migrated_template, path)
+    app = create_app(live_config(path))
+    with app.app_context():
+        seed_demo(app.config["SHOP_CURRENCY"], DEMO_HASH_METHOD)
+        db.session.remove()
+    return app
+
+
+@contextmanager
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve `app` on a free port of 127.0.0.1 in a daemon thread; yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-shop", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright; fails (never skips) when it is not installed."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} not found: the browser test needs Debian's Chromium. "
+            "Install it with `apt-get install -y --no-install-recommends chromium` "
+            "(never `playwright install`).",
+            pytrace=False,
+        )
+    no_proxy = "127.0.0.1,localhost"
+    env = {**os.environ, "NO_PROXY": no_proxy, "no_proxy": no_proxy}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
