@@ -43,9 +43,11 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from shop.countries import country_name
     from shop.money import format_money
 
     app.add_template_filter(format_money, "money")
+    app.add_template_filter(country_name, "country_name")
 
     @app.context_processor
     def shop_globals() -> dict[str, Any]:

@@ -16,8 +16,6 @@ EMAIL = "grace@example.com"
 PHONE = "07700 900555"
 PASSWORD = "a long phrase nobody guesses"
 # Fixed names on purpose, for a person to open after a run; nothing ever reads them back.
-CATALOG_SHOT = "/tmp/shop-catalog.png"  # noqa: S108
-ORDER_SHOT = "/tmp/shop-order.png"  # noqa: S108
 
 
 @pytest.fixture
@@ -54,7 +52,7 @@ def add_to_cart(page: Page, product: str, quantity: int = 1) -> None:
     flash(page, f"Added {quantity} × {product} to your cart.")
 
 
-def test_new_shopper_registers_orders_and_signs_back_in(page: Page) -> None:
+def test_new_shopper_registers_orders_and_signs_back_in(page: Page, tmp_path) -> None:
     nav = page.get_by_role("navigation", name="Main")
 
     # Register: lands on the catalog, signed in.
@@ -71,7 +69,7 @@ def test_new_shopper_registers_orders_and_signs_back_in(page: Page) -> None:
     products = page.get_by_role("main").get_by_role("heading", level=2)
     expect(products).to_have_count(24)
     expect(page.get_by_role("button", name=re.compile(r"^Add to cart\s*:"))).to_have_count(24)
-    page.screenshot(path=CATALOG_SHOT, full_page=True)
+    page.screenshot(path=tmp_path / "catalog.png", full_page=True)
 
     # Two products from the grid, then a quantity changed on the cart page.
     add_to_cart(page, "Enamel pin")
@@ -110,7 +108,7 @@ def test_new_shopper_registers_orders_and_signs_back_in(page: Page) -> None:
     expect(items.get_by_role("row", name=re.compile(r"^Ceramic mug"))).to_contain_text("€18.00")
     expect(items.get_by_role("row", name=re.compile(r"^Total"))).to_contain_text("€32.97")
     expect(page.get_by_role("main")).to_contain_text("LS1 4AB")
-    page.screenshot(path=ORDER_SHOT, full_page=True)
+    page.screenshot(path=tmp_path / "order.png", full_page=True)
 
     # The history lists it.
     nav.get_by_role("link", name="Orders").click()

@@ -1,9 +1,7 @@
 """Checkout: the shipping form, and the order placed from the server-priced cart."""
 
 import secrets
-from functools import cache
 
-from babel import Locale
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug import Response
@@ -13,18 +11,9 @@ from wtforms.validators import InputRequired, Length, Regexp
 from shop import orders
 from shop.blueprints.cart import current_cart
 from shop.blueprints.forms import StrictForm
+from shop.countries import country_choices
 
 bp = Blueprint("checkout", __name__)
-
-
-@cache
-def country_choices() -> list[tuple[str, str]]:
-    """ISO 3166-1 alpha-2 countries with their English names, from Babel's CLDR data."""
-    territories = Locale("en").territories
-    countries = [
-        (code, name) for code, name in territories.items() if len(code) == 2 and code.isalpha()
-    ]
-    return sorted(countries, key=lambda choice: choice[1])
 
 
 def new_idempotency_key() -> str:
