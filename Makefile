@@ -11,7 +11,7 @@ run: $(STAMP)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	@echo "Shop on http://127.0.0.1:5000  (Ctrl-C to stop)"
-	FLASK_DEBUG=1 $(FLASK) run --host 127.0.0.1 --port 5000
+	FLASK_DEBUG=1 $(FLASK) dev-server --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -1,12 +1,20 @@
 """Command-line tasks: `flask --app wsgi seed-demo` and `flask --app wsgi create-owner`."""
 
+import signal
+import threading
+from datetime import timedelta
+
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
+from flask.cli import AppGroup
+from werkzeug.serving import run_simple
 
 from shop import accounts, clock, demo
 from shop.extensions import db
 from shop.models import Role
+from shop.sms.delivery import DeliveryWorker, start_in_thread
+from shop.sms.senders import make_sender
 
 
 @click.command("seed-demo")
@@ -50,6 +58,48 @@ def create_owner_command(email: str, phone: str, password: str) -> None:
     click.echo(f"Owner {user.email} created ({user.phone}).")
 
 
+sms_cli = AppGroup("sms", help="SMS delivery.")
+
+
+def _worker(batch: int) -> DeliveryWorker:
+    config = current_app.config
+    lease = timedelta(seconds=max(60, 3 * int(config["VONAGE_TIMEOUT"])))
+    return DeliveryWorker(make_sender(config), batch_size=batch, lease=lease)
+
+
+@sms_cli.command("worker")
+@click.option("--once", is_flag=True, help="Handle what is due now, then exit.")
+@click.option("--batch", default=10, show_default=True, help="Messages claimed per round.")
+def sms_worker_command(once: bool, batch: int) -> None:
+    """Send queued SMS until stopped (SIGINT or SIGTERM); run as many as you like."""
+    worker = _worker(batch)
+    if once:
+        while worker.run_once():
+            pass
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"{worker.name}: delivering with the {current_app.config['SMS_BACKEND']} backend")
+    worker.run(stop)
+
+
+@click.command("dev-server")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def dev_server_command(host: str, port: int) -> None:
+    """The development server with an SMS delivery loop in the same process (`make run`)."""
+    app = current_app._get_current_object()
+    stop = start_in_thread(app, lambda: make_sender(app.config))
+    try:
+        # Not app.run(): Flask ignores it inside a `flask` command.
+        run_simple(host, port, app, threaded=True, use_debugger=app.debug, use_reloader=False)
+    finally:
+        stop.set()
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_owner_command)
+    app.cli.add_command(sms_cli)
+    app.cli.add_command(dev_server_command)

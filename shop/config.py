@@ -49,7 +49,7 @@ class Config:
         self.VONAGE_FROM = env.get("VONAGE_FROM", "Shop")
         self.VONAGE_REST_HOST = env.get("VONAGE_REST_HOST", "rest.nexmo.com")
         self.VONAGE_API_HOST = env.get("VONAGE_API_HOST", "api.nexmo.com")
-        self.VONAGE_TIMEOUT = float(env.get("VONAGE_TIMEOUT", "10"))
+        self.VONAGE_TIMEOUT = int(env.get("VONAGE_TIMEOUT", "10"))
         self.SHOP_NAME = env.get("SHOP_NAME", "Shop")
         self.SHOP_CURRENCY = env.get("SHOP_CURRENCY", "EUR").upper()
         self.SMS_ALLOWED_COUNTRIES = _countries(env.get("SMS_ALLOWED_COUNTRIES", "GB"))

@@ -3,6 +3,27 @@
 from shop.models.cart import Cart, CartItem
 from shop.models.catalog import Product
 from shop.models.order import Order, OrderItem, OrderStatus
-from shop.models.user import Role, User
+from shop.models.security import AuditEvent, NotMeLink, OtpChallenge, OtpFailure, OtpPurpose
+from shop.models.sms import ConsoleMessage, SmsKind, SmsMessage, SmsStatus
+from shop.models.user import KnownDevice, Role, User
 
-__all__ = ["Cart", "CartItem", "Order", "OrderItem", "OrderStatus", "Product", "Role", "User"]
+__all__ = [
+    "AuditEvent",
+    "Cart",
+    "CartItem",
+    "ConsoleMessage",
+    "KnownDevice",
+    "NotMeLink",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
+    "OtpChallenge",
+    "OtpFailure",
+    "OtpPurpose",
+    "Product",
+    "Role",
+    "SmsKind",
+    "SmsMessage",
+    "SmsStatus",
+    "User",
+]

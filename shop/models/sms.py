@@ -1,0 +1,89 @@
+"""The SMS outbox, and the demo phone's inbox for the console backend."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shop import clock
+from shop.extensions import db
+from shop.models.types import UTCDateTime
+
+
+class SmsStatus(StrEnum):
+    QUEUED = "queued"  # waiting for its first or next attempt
+    SENDING = "sending"  # claimed by a delivery process
+    SENT = "sent"  # handed to the provider, which accepted it
+    DELIVERED = "delivered"  # delivery receipt: on the phone
+    FAILED = "failed"  # given up after retries, refused by the provider, or receipt "failed"
+    EXPIRED = "expired"  # delivery receipt: the network gave up
+    REJECTED = "rejected"  # delivery receipt: the network refused it
+    DROPPED = "dropped"  # a code that expired before it could be sent: never sent late
+
+
+class SmsKind(StrEnum):
+    OTP_LOGIN = "otp_login"
+    OTP_PHONE = "otp_phone"
+    OTP_ORDER = "otp_order"
+    ALERT_NEW_DEVICE = "alert_new_device"
+    ALERT_ORDER_PLACED = "alert_order_placed"
+    ALERT_CODE_LOCKED = "alert_code_locked"
+    ALERT_PHONE_CHANGED = "alert_phone_changed"
+
+
+_STATUSES = ", ".join(f"'{status}'" for status in SmsStatus)
+
+
+class SmsMessage(db.Model):
+    """One SMS, written in the same transaction as the event that causes it."""
+
+    __tablename__ = "sms_messages"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
+        Index("ix_sms_messages_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    to_number: Mapped[str] = mapped_column(String(16), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    # The body with any code masked; it replaces `body` once the code is no longer needed.
+    redacted_body: Mapped[str | None] = mapped_column(Text)
+    # For a code: when it stops working; the message must not be sent after that.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=SmsStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_price: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    receipt_status: Mapped[str | None] = mapped_column(String(16))
+    receipt_error_code: Mapped[str | None] = mapped_column(String(8))
+    receipt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=clock.now, onupdate=clock.now
+    )
+
+    @property
+    def is_code(self) -> bool:
+        return self.kind.startswith("otp_")
+
+
+class ConsoleMessage(db.Model):
+    """What the console backend "sent": the demo phone at /dev/phone shows these."""
+
+    __tablename__ = "console_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sms_id: Mapped[int] = mapped_column(ForeignKey("sms_messages.id"), unique=True)
+    to_number: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    redacted_body: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
