@@ -26,6 +26,7 @@ def register_extensions(app: Flask) -> None:
     from shop import database
     from shop.accounts import sessions
     from shop.extensions import csrf, db, login_manager, migrate
+    from shop.otp import Otp
 
     database.configure_engine(app)
     db.init_app(app)
@@ -33,21 +34,24 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     sessions.configure(login_manager)
+    app.extensions["otp"] = Otp.from_config(app.config)
 
 
 def register_blueprints(app: Flask) -> None:
-    from shop.blueprints import auth, cart, catalog, checkout, errors, orders
+    from shop.blueprints import account, auth, cart, catalog, checkout, errors, orders
 
-    for module in (catalog, cart, auth, checkout, orders, errors):
+    for module in (catalog, cart, auth, checkout, orders, account, errors):
         app.register_blueprint(module.bp)
 
 
 def register_template_helpers(app: Flask) -> None:
+    from shop.accounts.phone import mask_phone
     from shop.countries import country_name
     from shop.money import format_money
 
     app.add_template_filter(format_money, "money")
     app.add_template_filter(country_name, "country_name")
+    app.add_template_filter(mask_phone, "masked_phone")
 
     @app.context_processor
     def shop_globals() -> dict[str, Any]:

@@ -1,15 +1,17 @@
 """Factories for rows the tests need; passwords are hashed once per run, with the real method."""
 
+import re
 from functools import cache
 from itertools import count
 
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from shop import cart as carts
 from shop import clock
 from shop.config import Config
 from shop.extensions import db
-from shop.models import Product, Role, User
+from shop.models import Product, Role, SmsMessage, User
 
 PASSWORD = "correct horse battery"
 _numbers = count(100)
@@ -58,3 +60,17 @@ def make_product(
 def fill_cart(user: User, *lines: tuple[Product, int]) -> None:
     carts.save_user_cart(user, {product.id: quantity for product, quantity in lines})
     db.session.commit()
+
+
+def last_sms_to(phone: str) -> SmsMessage:
+    db.session.expire_all()
+    return db.session.scalar(
+        select(SmsMessage).where(SmsMessage.to_number == phone).order_by(SmsMessage.id.desc())
+    )
+
+
+def last_code_sent_to(phone: str) -> str:
+    """The code in the newest SMS to `phone`, read from the outbox as the phone would."""
+    match = re.match(r"\S+: (\d{6,8}) is your code", last_sms_to(phone).body)
+    assert match, "the newest SMS to this number carries no code"
+    return match.group(1)

@@ -9,9 +9,18 @@ from sqlalchemy import select
 
 from shop.extensions import db
 from shop.models import User
-from tests.factories import PASSWORD, fill_cart, make_product, make_user
+from tests.factories import PASSWORD, fill_cart, last_sms_to, make_product, make_user
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="[^"]+"')
+
+
+@pytest.fixture(autouse=True)
+def password_only(app):
+    """These tests are about the password step: the login rule asks no code here.
+
+    The code step at sign-in is tested in test_login_codes.py at the configured rule.
+    """
+    app.config["LOGIN_CODE_MODE"] = "never"
 
 
 def register(client, **changes):
@@ -34,13 +43,14 @@ def test_register_page_labels_every_input(client):
         assert f'name="{name}"' in page
 
 
-def test_register_creates_a_signed_in_account_with_an_e164_phone(client):
+def test_register_creates_a_signed_in_account_and_texts_a_code(client):
     response = register(client)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/auth/verify-phone"
     user = db.session.scalar(select(User).where(User.email == "ada@example.com"))
     assert user.phone == "+447700900555"
     assert user.phone_verified_at is None
+    assert last_sms_to("+447700900555").kind == "otp_phone"
     assert user.password_hash.startswith("scrypt:131072:8:1$")
     assert signed_in(client)
 

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import chromium, live_server, make_live_app
+from tests.factories import last_code_sent_to
 
 EMAIL = "grace@example.com"
 PHONE = "07700 900555"
@@ -19,8 +20,13 @@ PASSWORD = "a long phrase nobody guesses"
 
 
 @pytest.fixture
-def base_url(tmp_path, migrated_template) -> Iterator[str]:
-    with live_server(make_live_app(tmp_path, migrated_template)) as url:
+def live_app(tmp_path, migrated_template):
+    return make_live_app(tmp_path, migrated_template)
+
+
+@pytest.fixture
+def base_url(live_app) -> Iterator[str]:
+    with live_server(live_app) as url:
         yield url
 
 
@@ -40,7 +46,7 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
 
 
 def flash(page: Page, text: str) -> None:
-    expect(page.get_by_role("status")).to_contain_text(text)
+    expect(page.locator(".flashes")).to_contain_text(text)
 
 
 def add_to_cart(page: Page, product: str, quantity: int = 1) -> None:
@@ -52,7 +58,7 @@ def add_to_cart(page: Page, product: str, quantity: int = 1) -> None:
     flash(page, f"Added {quantity} × {product} to your cart.")
 
 
-def test_new_shopper_registers_orders_and_signs_back_in(page: Page, tmp_path) -> None:
+def test_new_shopper_registers_orders_and_signs_back_in(page: Page, live_app, tmp_path) -> None:
     nav = page.get_by_role("navigation", name="Main")
 
     # Register: lands on the catalog, signed in.
@@ -61,9 +67,17 @@ def test_new_shopper_registers_orders_and_signs_back_in(page: Page, tmp_path) ->
     page.get_by_label("Mobile number", exact=True).fill(PHONE)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/$"))
-    flash(page, "Welcome! Your account is ready.")
+    expect(page).to_have_url(re.compile(r"/auth/verify-phone$"))
+    flash(page, "Welcome! Confirm your phone number with the code we sent.")
     expect(nav.get_by_role("button", name="Sign out")).to_be_visible()
+
+    # Confirm the phone with the code from the SMS.
+    with live_app.app_context():
+        code = last_code_sent_to("+447700900555")
+    page.get_by_label("Code from the SMS").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    flash(page, "Your phone number is confirmed.")
 
     # The catalog: the 24 demo products, each with its own add-to-cart button.
     products = page.get_by_role("main").get_by_role("heading", level=2)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from shop import alerts, clock
 from shop import cart as carts
 from shop.extensions import db
 from shop.models import Cart, CartItem, Order, OrderItem, OrderStatus, Product, User
@@ -142,5 +143,39 @@ def place_order(
     db.session.execute(
         delete(CartItem).where(CartItem.cart_id.in_(select(Cart.id).where(Cart.user_id == user.id)))
     )
+    alerts.order_placed(user, order)
     db.session.commit()
     return order
+
+
+OPEN_STATUSES = (OrderStatus.PENDING_VERIFICATION, OrderStatus.PLACED, OrderStatus.HELD)
+
+
+def cancel_open_orders(user: User) -> list[Order]:
+    """Cancel every order of `user` not yet shipped and put its stock back (not committed).
+
+    Each order moves by a conditional UPDATE, so an order confirmed or cancelled at the same
+    moment elsewhere is neither cancelled twice nor restocked twice.
+    """
+    candidates = db.session.scalars(
+        select(Order).where(Order.user_id == user.id, Order.status.in_(OPEN_STATUSES))
+    ).all()
+    cancelled = []
+    for order in candidates:
+        moved = db.session.execute(
+            update(Order)
+            .where(Order.id == order.id, Order.status.in_(OPEN_STATUSES))
+            .values(status=OrderStatus.CANCELLED, updated_at=clock.now())
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:
+            continue
+        for item in order.items:
+            db.session.execute(
+                update(Product)
+                .where(Product.id == item.product_id)
+                .values(stock=Product.stock + item.quantity)
+                .execution_options(synchronize_session=False)
+            )
+        cancelled.append(order)
+    return cancelled
