@@ -3,6 +3,7 @@
 import contextvars
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import flask_migrate
@@ -10,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shop import create_app
+from shop import clock, create_app
 from shop.extensions import db
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -82,3 +83,23 @@ def client(app) -> ShopClient:
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+class FrozenClock:
+    """`shop.clock.now()` stands still until the test moves it."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch) -> FrozenClock:
+    frozen = FrozenClock(datetime(2026, 11, 2, 12, 0, tzinfo=UTC))
+    monkeypatch.setattr(clock, "now", frozen)
+    return frozen

@@ -5,10 +5,9 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shop import clock
 from shop.extensions import db
 from shop.models.catalog import Product
-from shop.models.types import UTCDateTime
+from shop.models.types import UTCDateTime, current_time
 
 
 class Cart(db.Model):
@@ -17,7 +16,7 @@ class Cart(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=clock.now, onupdate=clock.now
+        UTCDateTime(), default=current_time, onupdate=current_time
     )
     items: Mapped[list["CartItem"]] = relationship(
         back_populates="cart", cascade="all, delete-orphan", order_by="CartItem.id"

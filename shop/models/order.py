@@ -6,9 +6,8 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shop import clock
 from shop.extensions import db
-from shop.models.types import UTCDateTime
+from shop.models.types import UTCDateTime, current_time
 from shop.models.user import User
 
 
@@ -46,9 +45,9 @@ class Order(db.Model):
     idempotency_key: Mapped[str] = mapped_column(String(64))
     # Hash of the items and the shipping address: a replayed key must match it.
     fingerprint: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=clock.now, onupdate=clock.now
+        UTCDateTime(), default=current_time, onupdate=current_time
     )
 
     user: Mapped[User] = relationship()

@@ -6,9 +6,8 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shop import clock
 from shop.extensions import db
-from shop.models.types import UTCDateTime
+from shop.models.types import UTCDateTime, current_time
 
 
 class OtpPurpose(StrEnum):
@@ -39,7 +38,7 @@ class OtpChallenge(db.Model):
     code_hmac: Mapped[str] = mapped_column(String(64))
     sms_id: Mapped[int | None] = mapped_column(ForeignKey("sms_messages.id"))
     failed_attempts: Mapped[int] = mapped_column(default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Set once: by the one successful check, or when a resend or a change kills the code.
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -56,7 +55,7 @@ class OtpFailure(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     challenge_id: Mapped[int] = mapped_column(ForeignKey("otp_challenges.id", ondelete="CASCADE"))
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
 
 
 class NotMeLink(db.Model):
@@ -66,7 +65,7 @@ class NotMeLink(db.Model):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
@@ -76,7 +75,7 @@ class AuditEvent(db.Model):
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)
     event: Mapped[str] = mapped_column(String(40), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

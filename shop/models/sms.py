@@ -6,9 +6,8 @@ from enum import StrEnum
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shop import clock
 from shop.extensions import db
-from shop.models.types import UTCDateTime
+from shop.models.types import UTCDateTime, current_time
 
 
 class SmsStatus(StrEnum):
@@ -55,7 +54,7 @@ class SmsMessage(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default=SmsStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -64,10 +63,10 @@ class SmsMessage(db.Model):
     receipt_status: Mapped[str | None] = mapped_column(String(16))
     receipt_error_code: Mapped[str | None] = mapped_column(String(8))
     receipt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=clock.now, onupdate=clock.now
+        UTCDateTime(), default=current_time, onupdate=current_time
     )
 
     @property
@@ -86,4 +85,4 @@ class ConsoleMessage(db.Model):
     body: Mapped[str] = mapped_column(Text)
     redacted_body: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)

@@ -8,9 +8,8 @@ from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shop import clock
 from shop.extensions import db
-from shop.models.types import UTCDateTime
+from shop.models.types import UTCDateTime, current_time
 
 
 class Role(StrEnum):
@@ -34,7 +33,7 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.SHOPPER)
     # Part of the Flask-Login id: replacing it ends every session and remember cookie.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
     # When the number last changed: risk rules hold orders for 72 h after a change.
     phone_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Optional alerts; the security ones (code locked, phone changed) cannot be turned off.
@@ -74,5 +73,5 @@ class KnownDevice(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     device_id: Mapped[str] = mapped_column(String(64))
     browser: Mapped[str] = mapped_column(String(80))
-    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)

@@ -108,7 +108,11 @@ class Otp:
         now = clock.now()
         target = phone or user.phone
         self._check_can_send(user, purpose, target, client_ip, phone_is_new=phone is not None)
-        self._end_live(user, purpose, reason="replaced")
+        replaced = self._end_live(user, purpose, reason="replaced")
+        # A resend never resets a count: the new code inherits the wrong tries of the old one.
+        carried = max(
+            (old.failed_attempts for old in replaced if old.binding == binding), default=0
+        )
         code = "".join(secrets.choice("0123456789") for _ in range(self.policy.digits))
         challenge = OtpChallenge(
             user_id=user.id,
@@ -118,6 +122,7 @@ class Otp:
             phone=target,
             client_ip=client_ip,
             code_hmac="",
+            failed_attempts=carried,
             created_at=now,
             expires_at=now + self.policy.validity,
         )
@@ -190,7 +195,7 @@ class Otp:
             oldest_counted = times[len(times) - limit]
             raise SendRefused(message, retry_after=_seconds(oldest_counted + window - clock.now()))
 
-    def _end_live(self, user: User, purpose: OtpPurpose, *, reason: str) -> None:
+    def _end_live(self, user: User, purpose: OtpPurpose, *, reason: str) -> list[OtpChallenge]:
         """End the live code(s) of this purpose and drop their SMS if still unsent."""
         live = db.session.scalars(
             select(OtpChallenge).where(
@@ -210,6 +215,7 @@ class Otp:
                     .values(status=SmsStatus.DROPPED, body=SmsMessage.redacted_body)
                     .execution_options(synchronize_session=False)
                 )
+        return list(live)
 
     # Checking ----------------------------------------------------------------------------
 
