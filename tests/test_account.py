@@ -1,0 +1,98 @@
+"""Account pages: alert preferences, changing the phone number, signing out everywhere."""
+
+from shop.extensions import db
+from shop.models import SmsKind, User
+from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user
+
+
+def reload(user) -> User:
+    db.session.expire_all()
+    return db.session.get(User, user.id)
+
+
+def test_account_pages_need_sign_in(client):
+    for path in ("/account/alerts", "/account/phone", "/account/security"):
+        assert client.get(path).status_code == 302
+
+
+def test_alert_preferences_are_saved_and_audited(client):
+    user = make_user()
+    client.sign_in_as(user)
+    page = client.get("/account/alerts").get_data(as_text=True)
+    assert "always on" in page
+    response = client.post_form("/account/alerts", {"alert_order_placed": "y"})
+    assert response.status_code == 302
+    user = reload(user)
+    assert user.alert_new_device is False and user.alert_order_placed is True
+    assert "alerts_changed" in client.get("/account/security").get_data(as_text=True).replace(
+        " ", "_"
+    )
+
+
+def test_alert_form_refuses_security_alert_fields(client):
+    client.sign_in_as(make_user())
+    response = client.post_form("/account/alerts", {"alert_code_locked": ""})
+    assert response.status_code == 400
+
+
+def test_phone_change_needs_the_password_and_a_new_valid_number(client):
+    user = make_user(phone="+447700900111")
+    client.sign_in_as(user)
+    wrong = client.post_form("/account/phone", {"phone": "07700 900222", "password": "nope nope"})
+    assert wrong.status_code == 422 and "not your password" in wrong.get_data(as_text=True)
+    same = client.post_form("/account/phone", {"phone": "07700 900111", "password": PASSWORD})
+    assert same.status_code == 422 and "already your number" in same.get_data(as_text=True)
+    foreign = client.post_form("/account/phone", {"phone": "+1 202 555 0100", "password": PASSWORD})
+    assert foreign.status_code == 422
+    assert reload(user).phone == "+447700900111"
+
+
+def test_phone_change_verifies_the_new_number_alerts_the_old_and_starts_a_cool_off(
+    client, app, frozen_clock
+):
+    user = make_user(phone="+447700900111")
+    client.sign_in_as(user)
+    elsewhere = app.test_client()
+    elsewhere.sign_in_as(user)
+    response = client.post_form("/account/phone", {"phone": "07700 900222", "password": PASSWORD})
+    assert response.headers["Location"] == "/auth/verify-phone"
+    assert reload(user).phone == "+447700900111"
+    page = client.get("/auth/verify-phone").get_data(as_text=True)
+    assert "Confirm your new number" in page and "222" in page
+
+    code = last_code_sent_to("+447700900222")
+    response = client.post_form("/auth/verify-phone", {"code": code})
+    assert response.status_code == 302
+
+    user = reload(user)
+    assert user.phone == "+447700900222"
+    assert user.phone_changed_at == frozen_clock.now
+    alert = last_sms_to("+447700900111")
+    assert alert.kind == SmsKind.ALERT_PHONE_CHANGED and "ending 222" in alert.body
+    assert client.get("/orders").status_code == 200
+    assert elsewhere.get("/orders").status_code == 302
+
+
+def test_registration_phone_code_confirms_the_number(client):
+    client.post_form(
+        "/auth/register",
+        {"email": "new@example.com", "phone": "07700 900333", "password": "long enough pw"},
+    )
+    wrong = client.post_form("/auth/verify-phone", {"code": "000000"})
+    code = last_code_sent_to("+447700900333")
+    if code != "000000":
+        assert wrong.status_code == 422
+    client.post_form("/auth/verify-phone", {"code": code})
+    user = db.session.scalar(db.select(User).where(User.email == "new@example.com"))
+    assert user.phone_verified
+
+
+def test_sign_out_everywhere_keeps_only_this_session(client, app):
+    user = make_user()
+    client.sign_in_as(user)
+    other = app.test_client()
+    other.sign_in_as(user)
+    response = client.post_form("/account/security")
+    assert response.status_code == 302
+    assert client.get("/orders").status_code == 200
+    assert other.get("/orders").status_code == 302

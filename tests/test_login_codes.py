@@ -1,0 +1,125 @@
+"""The second step at sign-in: a code by SMS per the login rule, and after "not me"."""
+
+import pytest
+
+from shop.extensions import db
+from shop.models import SmsKind
+from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user
+
+
+def sign_in(client, user, **extra):
+    return client.post_form("/auth/login", {"email": user.email, "password": PASSWORD, **extra})
+
+
+def signed_in(client) -> bool:
+    return client.get("/orders").status_code == 200
+
+
+def enter_code(client, code):
+    return client.post_form("/auth/login/verify", {"code": code})
+
+
+def test_the_default_rule_is_new_device(app):
+    assert app.config["LOGIN_CODE_MODE"] == "new_device"
+
+
+def test_a_new_device_needs_a_code_and_is_then_remembered(client):
+    user = make_user()
+    response = sign_in(client, user)
+    assert response.headers["Location"] == "/auth/login/verify"
+    assert not signed_in(client)
+    sms = last_sms_to(user.phone)
+    assert sms.kind == SmsKind.OTP_LOGIN and "is your code to sign in" in sms.body
+    page = client.get("/auth/login/verify").get_data(as_text=True)
+    assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
+    assert "+44 ••••••• " in page
+
+    response = enter_code(client, last_code_sent_to(user.phone))
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert signed_in(client)
+
+    client.post_form("/auth/logout")
+    assert sign_in(client, user).headers["Location"] == "/"
+
+
+def test_a_wrong_code_says_how_many_tries_are_left(client):
+    user = make_user()
+    sign_in(client, user)
+    code = last_code_sent_to(user.phone)
+    response = enter_code(client, f"{(int(code) + 1) % 1_000_000:06d}")
+    assert response.status_code == 422
+    assert "4 attempts left" in response.get_data(as_text=True)
+    assert not signed_in(client)
+
+
+def test_always_asks_even_on_a_known_device(client, app):
+    user = make_user()
+    sign_in(client, user)
+    enter_code(client, last_code_sent_to(user.phone))
+    client.post_form("/auth/logout")
+    app.config["LOGIN_CODE_MODE"] = "always"
+    assert sign_in(client, user).headers["Location"] == "/auth/login/verify"
+
+
+def test_never_asks_no_code(client, app):
+    app.config["LOGIN_CODE_MODE"] = "never"
+    assert sign_in(client, make_user()).headers["Location"] == "/"
+
+
+def test_not_me_forces_a_code_once_whatever_the_rule(client, app):
+    app.config["LOGIN_CODE_MODE"] = "never"
+    user = make_user()
+    user.login_code_required = True
+    db.session.commit()
+    assert sign_in(client, user).headers["Location"] == "/auth/login/verify"
+    enter_code(client, last_code_sent_to(user.phone))
+    assert signed_in(client)
+    db.session.refresh(user)
+    assert user.login_code_required is False
+
+
+def test_an_unverified_number_cannot_be_a_second_step(client):
+    user = make_user(verified=False)
+    assert sign_in(client, user).headers["Location"] == "/"
+
+
+def test_the_code_is_bound_to_its_sign_in_attempt(client, app, frozen_clock):
+    user = make_user()
+    sign_in(client, user)
+    first = last_code_sent_to(user.phone)
+    frozen_clock.advance(seconds=31)
+    other = app.test_client()
+    sign_in(other, user)
+    response = enter_code(client, first)
+    assert response.status_code == 422
+    assert not signed_in(client)
+
+
+def test_the_verify_step_needs_a_password_first(client):
+    response = client.get("/auth/login/verify")
+    assert response.status_code == 302 and response.headers["Location"] == "/auth/login"
+    assert enter_code(client, "123456").status_code == 302
+
+
+@pytest.mark.parametrize("code", ["' OR 1=1 --", "1" * 10_000, "１２３４５６"])
+def test_hostile_codes_are_a_clear_4xx(client, code):
+    user = make_user()
+    sign_in(client, user)
+    response = enter_code(client, code)
+    assert 400 <= response.status_code < 500
+    assert not signed_in(client)
+
+
+def test_resend_replaces_the_code(client, frozen_clock):
+    user = make_user()
+    sign_in(client, user)
+    old = last_code_sent_to(user.phone)
+    assert client.post_form("/auth/login/verify/resend").status_code == 302
+    assert "Please wait" in client.get("/auth/login/verify").get_data(as_text=True)
+    frozen_clock.advance(seconds=30)
+    client.post_form("/auth/login/verify/resend")
+    new = last_code_sent_to(user.phone)
+    if new != old:
+        assert enter_code(client, old).status_code == 422
+    enter_code(client, new)
+    assert signed_in(client)
