@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from shop import accounts, clock
 from shop.extensions import db
-from shop.models import Product, Role, User
+from shop.models import KnownDevice, Product, Role, User
 
 # (name, price in minor units, stock, description)
 PRODUCTS: list[tuple[str, int, int, str]] = [
@@ -45,6 +45,7 @@ class DemoLogin:
     phone: str
 
 
+DEMO_DEVICE = "Shop app on iOS"
 DEMO_SHOPPER = DemoLogin("shopper", "shopper@example.com", "demo-shopper-pass", "+447700900123")
 DEMO_OWNER = DemoLogin("owner", "owner@example.com", "demo-owner-pass", "+447700900456")
 
@@ -76,6 +77,9 @@ def ensure_account(login: DemoLogin, role: Role, hash_method: str) -> User:
             login.email, login.phone, login.password, hash_method=hash_method, role=role
         )
         user.phone_verified_at = clock.now()
+        db.session.flush()
+        # A device already known, so that the first browser sign-in shows a new-device alert.
+        db.session.add(KnownDevice(user_id=user.id, device_id="demo-phone", browser=DEMO_DEVICE))
     return user
 
 
