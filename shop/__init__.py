@@ -38,10 +38,22 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from shop.blueprints import account, auth, cart, catalog, checkout, errors, orders
+    from shop.blueprints import (
+        account,
+        admin,
+        auth,
+        cart,
+        catalog,
+        checkout,
+        dev,
+        errors,
+        orders,
+        webhooks,
+    )
 
-    for module in (catalog, cart, auth, checkout, orders, account, errors):
+    for module in (catalog, cart, auth, checkout, orders, account, admin, webhooks, errors):
         app.register_blueprint(module.bp)
+    dev.register(app)  # the demo phone, only with the console SMS backend
 
 
 def register_template_helpers(app: Flask) -> None:

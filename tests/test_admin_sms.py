@@ -1,0 +1,177 @@
+"""The owner's SMS log at /admin/sms: owner only, never a code, filters, figures, pages."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shop import clock
+from shop.accounts.phone import mask_phone
+from shop.extensions import db
+from shop.models import Role, SmsKind, SmsMessage, SmsStatus
+from shop.sms.figures import SmsFigures, sms_figures
+from tests.factories import make_user
+
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def owner(client):
+    user = make_user(role=Role.OWNER)
+    client.sign_in_as(user)
+    return user
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    monkeypatch.setattr(clock, "now", lambda: NOW)
+
+
+def add_sms(
+    status: SmsStatus = SmsStatus.SENT, *, age: timedelta = timedelta(minutes=5), **fields
+) -> SmsMessage:
+    values = {
+        "to_number": "+447700900123",
+        "kind": SmsKind.ALERT_ORDER_PLACED,
+        "body": "Shop: order SH-ABCD2345 for €300.00 was placed on your account.",
+        "status": status,
+        "created_at": NOW - age,
+    } | fields
+    message = SmsMessage(**values)
+    db.session.add(message)
+    db.session.commit()
+    return message
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    response = client.get("/admin/sms")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login?next=")
+
+
+def test_shoppers_get_403(client):
+    client.sign_in_as(make_user())
+    assert client.get("/admin/sms").status_code == 403
+
+
+def test_there_is_no_admin_placeholder_yet(client, owner):
+    assert client.get("/admin").status_code == 404
+
+
+def test_owner_sees_every_message_newest_first(client, owner):
+    add_sms(
+        age=timedelta(hours=2),
+        body="Older message body",
+        provider_message_id="0A00000011112222",
+        provider_price="0.03330000",
+        attempts=2,
+        last_error="Vonage answered HTTP 503",
+        receipt_status="delivered",
+        receipt_error_code="0",
+        receipt_at=NOW - timedelta(hours=1),
+    )
+    add_sms(age=timedelta(hours=1), body="Newer message body", to_number="+447700900456")
+    page = client.get("/admin/sms").get_data(as_text=True)
+    assert page.index("Newer message body") < page.index("Older message body")
+    for shown in ("0A00000011112222", "0.03330000", "Vonage answered HTTP 503", "order placed"):
+        assert shown in page
+    assert mask_phone("+447700900456") in page and "+447700900456" not in page
+
+
+def test_codes_are_never_shown(client, owner):
+    add_sms(
+        kind=SmsKind.OTP_ORDER,
+        body="Shop: 123456 is your code to confirm order SH-ABCD2345 for €300.00.",
+        redacted_body="Shop: •••••• is your code to confirm order SH-ABCD2345 for €300.00.",
+        status=SmsStatus.QUEUED,
+    )
+    add_sms(kind=SmsKind.OTP_LOGIN, body="Shop: 654321 is your sign-in code.", redacted_body=None)
+    page = client.get("/admin/sms").get_data(as_text=True)
+    assert "123456" not in page and "654321" not in page
+    assert "Shop: •••••• is your code to confirm order SH-ABCD2345" in page
+    assert "(code hidden)" in page
+
+
+def test_filter_by_status(client, owner):
+    add_sms(SmsStatus.DELIVERED, body="This one was delivered")
+    add_sms(SmsStatus.FAILED, body="This one failed")
+    page = client.get("/admin/sms?status=failed").get_data(as_text=True)
+    assert "This one failed" in page and "This one was delivered" not in page
+    page = client.get("/admin/sms?status=").get_data(as_text=True)
+    assert "This one failed" in page and "This one was delivered" in page
+
+
+def test_an_unknown_status_filter_is_400(client, owner):
+    response = client.get("/admin/sms?status=lost")
+    assert response.status_code == 400
+    assert "Unknown status" in response.get_data(as_text=True)
+
+
+def known_data_set() -> None:
+    hours = timedelta(hours=1)
+    add_sms(SmsStatus.DELIVERED, age=1 * hours, sent_at=NOW - hours)
+    add_sms(SmsStatus.DELIVERED, age=2 * hours, sent_at=NOW - hours)
+    add_sms(SmsStatus.SENT, age=3 * hours, sent_at=NOW - hours)
+    add_sms(SmsStatus.FAILED, age=4 * hours, sent_at=NOW - hours)  # failed by its receipt
+    add_sms(SmsStatus.FAILED, age=5 * hours)  # the provider never took it
+    add_sms(SmsStatus.QUEUED, age=6 * hours)
+    add_sms(SmsStatus.SENDING, age=7 * hours)
+    add_sms(SmsStatus.DROPPED, age=8 * hours)
+    add_sms(SmsStatus.EXPIRED, age=30 * hours, sent_at=NOW - 30 * hours)
+    add_sms(SmsStatus.REJECTED, age=48 * hours, sent_at=NOW - 48 * hours)
+    add_sms(SmsStatus.DELIVERED, age=6 * 24 * hours, sent_at=NOW - 6 * 24 * hours)
+    add_sms(SmsStatus.DELIVERED, age=8 * 24 * hours, sent_at=NOW - 8 * 24 * hours)
+
+
+def test_figures_on_a_known_data_set(app, frozen):
+    known_data_set()
+    day = sms_figures(NOW - timedelta(hours=24))
+    assert day == SmsFigures(
+        NOW - timedelta(hours=24), total=8, sent=4, delivered=2, failed=2, pending=2, dropped=1
+    )
+    assert day.delivery_rate == 0.5
+    week = sms_figures(NOW - timedelta(days=7))
+    assert week == SmsFigures(
+        NOW - timedelta(days=7), total=11, sent=7, delivered=3, failed=4, pending=2, dropped=1
+    )
+    assert week.delivery_rate == pytest.approx(3 / 7)
+    assert sms_figures(NOW).delivery_rate is None
+
+
+def test_the_page_shows_both_windows(client, owner, frozen):
+    known_data_set()
+    page = client.get("/admin/sms").get_data(as_text=True)
+    figures = dict.fromkeys(("sent", "delivered", "failed", "pending", "delivery_rate"))
+    for name in figures:
+        figures[name] = re.findall(rf'data-figure="{name}">([^<]+)<', page)
+    assert figures == {
+        "sent": ["4", "7"],
+        "delivered": ["2", "3"],
+        "failed": ["2", "4"],
+        "pending": ["2", "2"],
+        "delivery_rate": ["50.0%", "42.9%"],
+    }
+
+
+def test_fifty_per_page(client, owner):
+    for number in range(120):
+        add_sms(age=timedelta(minutes=number), body=f"Message number {number:03d}.")
+    first = client.get("/admin/sms").get_data(as_text=True)
+    assert "Message number 000." in first and "Message number 049." in first
+    assert "Message number 050." not in first
+    assert "Page 1 of 3" in first
+    third = client.get("/admin/sms?page=3").get_data(as_text=True)
+    assert "Message number 100." in third and "Message number 119." in third
+    assert "Message number 099." not in third
+    assert client.get("/admin/sms?page=4").status_code == 404
+    assert client.get("/admin/sms?page=0").status_code == 400
+    assert client.get("/admin/sms?page=two").status_code == 400
+
+
+def test_pages_keep_the_filter(client, owner):
+    for number in range(55):
+        add_sms(SmsStatus.FAILED, age=timedelta(minutes=number))
+    add_sms(SmsStatus.DELIVERED)
+    page = client.get("/admin/sms?status=failed").get_data(as_text=True)
+    assert "Page 1 of 2" in page
+    assert "/admin/sms?page=2&amp;status=failed" in page
