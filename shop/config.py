@@ -70,8 +70,6 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.MAX_FORM_MEMORY_SIZE = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
-        # Ask a code at sign-in: never, new_device or always (SPEC section 4).
-        self.LOGIN_CODE_MODE = env.get("LOGIN_CODE_MODE", "new_device")
         for key, default in OTP_DEFAULTS.items():
             setattr(self, key, int(env.get(key, default)))
 

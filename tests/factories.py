@@ -1,6 +1,8 @@
 """Factories for rows the tests need; passwords are hashed once per run, with the real method."""
 
+import json
 import re
+from dataclasses import replace
 from functools import cache
 from itertools import count
 
@@ -11,7 +13,9 @@ from shop import cart as carts
 from shop import clock
 from shop.config import Config
 from shop.extensions import db
-from shop.models import Product, Role, SmsMessage, User
+from shop.models import Product, RiskRuleSet, Role, SmsMessage, User
+from shop.orders import CheckoutContext
+from shop.risk import RiskRules
 
 PASSWORD = "correct horse battery"
 _numbers = count(100)
@@ -74,3 +78,26 @@ def last_code_sent_to(phone: str) -> str:
     match = re.match(r"\S+: (\d{6,8}) is your code", last_sms_to(phone).body)
     assert match, "the newest SMS to this number carries no code"
     return match.group(1)
+
+
+def set_rules(**changes) -> RiskRules:
+    """Make `changes` to the default risk rules the shop's current rules."""
+    rules = replace(RiskRules(), **changes)
+    db.session.add(RiskRuleSet(rules=json.dumps(rules.as_dict())))
+    db.session.commit()
+    return rules
+
+
+# Rules under which every order is simply placed: for tests about something else.
+ALLOW_ALL = RiskRules(
+    otp_threshold_minor=None,
+    hold_threshold_minor=None,
+    new_account_threshold_minor=None,
+    new_device_or_address_threshold_minor=None,
+    velocity_enabled=False,
+    phone_change_action="off",
+)
+
+
+def context(rules: RiskRules = ALLOW_ALL, **values) -> CheckoutContext:
+    return CheckoutContext(currency="EUR", rules=rules, **values)

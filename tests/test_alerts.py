@@ -8,7 +8,15 @@ from sqlalchemy import func, select
 from shop import alerts, orders
 from shop.extensions import db
 from shop.models import KnownDevice, Order, OrderStatus, Product, SmsKind, SmsMessage
-from tests.factories import PASSWORD, fill_cart, last_sms_to, make_product, make_user
+from tests.factories import (
+    PASSWORD,
+    context,
+    fill_cart,
+    last_sms_to,
+    make_product,
+    make_user,
+    set_rules,
+)
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -20,7 +28,7 @@ LINK = re.compile(r"http://127\.0\.0\.1:5000(/account/not-me/\S+)$")
 
 @pytest.fixture(autouse=True)
 def password_only(app):
-    app.config["LOGIN_CODE_MODE"] = "never"
+    set_rules(login_mode="never")
 
 
 def sms_count(kind: SmsKind) -> int:
@@ -44,7 +52,7 @@ def sign_in(client, user):
 
 def place(user, product=None, key="alert-key-0000000000"):
     fill_cart(user, (product or make_product(price_minor=4999, stock=10), 1))
-    return orders.place_order(user, ADDRESS, key, currency="EUR")
+    return orders.place_order(user, ADDRESS, key, context())
 
 
 def not_me_path(body: str) -> str:

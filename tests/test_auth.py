@@ -9,7 +9,14 @@ from sqlalchemy import select
 
 from shop.extensions import db
 from shop.models import User
-from tests.factories import PASSWORD, fill_cart, last_sms_to, make_product, make_user
+from tests.factories import (
+    PASSWORD,
+    fill_cart,
+    last_sms_to,
+    make_product,
+    make_user,
+    set_rules,
+)
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="[^"]+"')
 
@@ -20,7 +27,7 @@ def password_only(app):
 
     The code step at sign-in is tested in test_login_codes.py at the configured rule.
     """
-    app.config["LOGIN_CODE_MODE"] = "never"
+    set_rules(login_mode="never")
 
 
 def register(client, **changes):

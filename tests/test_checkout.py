@@ -3,11 +3,12 @@
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import func, select
 
 from shop.extensions import db
 from shop.models import Order, OrderStatus, Product
-from tests.factories import fill_cart, make_product, make_user
+from tests.factories import ALLOW_ALL, fill_cart, make_product, make_user, set_rules
 
 ADDRESS = {
     "full_name": "Ada Lovelace",
@@ -17,6 +18,13 @@ ADDRESS = {
     "country": "GB",
 }
 KEY = "k" * 32
+
+
+@pytest.fixture(autouse=True)
+def allow_all(app):
+    """These tests are about placing orders; the step-up flow is tested at the default rules
+    in test_checkout_stepup.py."""
+    set_rules(**ALLOW_ALL.as_dict())
 
 
 def checkout(client, key: str = KEY, **changes):

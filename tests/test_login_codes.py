@@ -4,7 +4,8 @@ import pytest
 
 from shop.extensions import db
 from shop.models import SmsKind
-from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user
+from shop.risk import current_rules
+from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user, set_rules
 
 
 def sign_in(client, user, **extra):
@@ -20,7 +21,7 @@ def enter_code(client, code):
 
 
 def test_the_default_rule_is_new_device(app):
-    assert app.config["LOGIN_CODE_MODE"] == "new_device"
+    assert current_rules().login_mode == "new_device"
 
 
 def test_a_new_device_needs_a_code_and_is_then_remembered(client):
@@ -57,17 +58,17 @@ def test_always_asks_even_on_a_known_device(client, app):
     sign_in(client, user)
     enter_code(client, last_code_sent_to(user.phone))
     client.post_form("/auth/logout")
-    app.config["LOGIN_CODE_MODE"] = "always"
+    set_rules(login_mode="always")
     assert sign_in(client, user).headers["Location"] == "/auth/login/verify"
 
 
 def test_never_asks_no_code(client, app):
-    app.config["LOGIN_CODE_MODE"] = "never"
+    set_rules(login_mode="never")
     assert sign_in(client, make_user()).headers["Location"] == "/"
 
 
 def test_not_me_forces_a_code_once_whatever_the_rule(client, app):
-    app.config["LOGIN_CODE_MODE"] = "never"
+    set_rules(login_mode="never")
     user = make_user()
     user.login_code_required = True
     db.session.commit()

@@ -69,7 +69,8 @@ def order_placed(user: User, order: Order) -> bool:
     if not user.wants_alert(user.alert_order_placed):
         return False
     amount = format_money(order.total_minor, order.currency)
-    _send(user, SmsKind.ALERT_ORDER_PLACED, f"order {order.ref} for {amount} was placed.")
+    state = "is held for the shop's review" if order.status == "held" else "was placed"
+    _send(user, SmsKind.ALERT_ORDER_PLACED, f"order {order.ref} for {amount} {state}.")
     return True
 
 

@@ -19,7 +19,7 @@ from werkzeug import Response
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
-from shop import accounts, alerts, audit, clock
+from shop import accounts, alerts, audit, clock, risk
 from shop import cart as carts
 from shop.accounts import devices
 from shop.blueprints import cart as cart_views
@@ -101,7 +101,7 @@ def needs_login_code(user: User) -> bool:
         return False
     if user.login_code_required:
         return True
-    mode = current_app.config["LOGIN_CODE_MODE"]
+    mode = risk.current_rules().login_mode
     if mode == "always":
         return True
     return mode == "new_device" and not devices.is_known(user, current_device_id())

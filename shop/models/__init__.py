@@ -3,6 +3,7 @@
 from shop.models.cart import Cart, CartItem
 from shop.models.catalog import Product
 from shop.models.order import Order, OrderItem, OrderStatus
+from shop.models.risk import RiskRuleSet
 from shop.models.security import AuditEvent, NotMeLink, OtpChallenge, OtpFailure, OtpPurpose
 from shop.models.sms import ConsoleMessage, SmsKind, SmsMessage, SmsStatus
 from shop.models.user import KnownDevice, Role, User
@@ -21,6 +22,7 @@ __all__ = [
     "OtpFailure",
     "OtpPurpose",
     "Product",
+    "RiskRuleSet",
     "Role",
     "SmsKind",
     "SmsMessage",

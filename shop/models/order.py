@@ -1,9 +1,10 @@
 """Orders and their lines; money is integer minor units with a currency code."""
 
+import json
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.extensions import db
@@ -45,12 +46,28 @@ class Order(db.Model):
     idempotency_key: Mapped[str] = mapped_column(String(64))
     # Hash of the items and the shipping address: a replayed key must match it.
     fingerprint: Mapped[str] = mapped_column(String(64))
+    # The risk decision: its outcome, every reason that fired (JSON), and the inputs it saw
+    # (JSON), kept so the owner sees why and the backtest can replay it under other rules.
+    risk_outcome: Mapped[str | None] = mapped_column(String(8))
+    risk_reasons: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    risk_inputs: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    # Hash of the normalised shipping address: "is this address new to the account?"
+    address_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # A pending order lapses with its code; a confirmed one records when.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    step_up_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=current_time, onupdate=current_time
     )
 
     user: Mapped[User] = relationship()
+
+    @property
+    def reasons(self) -> list[dict]:
+        return json.loads(self.risk_reasons or "[]")
+
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )

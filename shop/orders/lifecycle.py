@@ -1,0 +1,119 @@
+"""An order after checkout: confirmed by its code, held, expired or cancelled.
+
+Every move is one conditional UPDATE on the order's status, so two requests racing on the
+same order (20 confirms of one code, a confirm and a "not me") move it once, and stock is
+put back at most once.
+"""
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select, update
+
+from shop import alerts, clock
+from shop.extensions import db
+from shop.models import Cart, CartItem, Order, OrderStatus, Product, User
+from shop.risk import RiskDecision
+
+# States whose order holds stock; the first is waiting for its code.
+OPEN_STATUSES = (OrderStatus.PENDING_VERIFICATION, OrderStatus.PLACED, OrderStatus.HELD)
+
+
+def move(order: Order, to: OrderStatus, *, allowed_from: Iterable[OrderStatus], **values) -> bool:
+    """Move `order` to `to` if it is still in one of `allowed_from`; True if this call did."""
+    moved = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status.in_(list(allowed_from)))
+        .values(status=to, updated_at=clock.now(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        return False
+    db.session.refresh(order)
+    return True
+
+
+def restock(order: Order) -> None:
+    for item in order.items:
+        db.session.execute(
+            update(Product)
+            .where(Product.id == item.product_id)
+            .values(stock=Product.stock + item.quantity)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def release(order: Order, to: OrderStatus, *, allowed_from: Iterable[OrderStatus]) -> bool:
+    """End an order that held stock (cancelled, expired, blocked) and put its stock back."""
+    if not move(order, to, allowed_from=allowed_from):
+        return False
+    restock(order)
+    return True
+
+
+def empty_cart(user: User) -> None:
+    db.session.execute(
+        delete(CartItem).where(CartItem.cart_id.in_(select(Cart.id).where(Cart.user_id == user.id)))
+    )
+
+
+def record_decision(order: Order, decision: RiskDecision) -> None:
+    """Keep every reason that fired, including those of a later re-evaluation."""
+    reasons = order.reasons + [
+        {"code": reason.code, "outcome": str(reason.outcome), "text": reason.text}
+        for reason in decision.reasons
+    ]
+    order.risk_reasons = json.dumps(reasons)
+    order.risk_outcome = str(decision.outcome)
+
+
+def confirm(order: Order, user: User) -> bool:
+    """A pending order whose code was verified becomes placed (the caller commits)."""
+    if not move(
+        order,
+        OrderStatus.PLACED,
+        allowed_from=[OrderStatus.PENDING_VERIFICATION],
+        step_up_verified_at=clock.now(),
+        expires_at=None,
+    ):
+        return False
+    empty_cart(user)
+    alerts.order_placed(user, order)
+    return True
+
+
+def hold(order: Order, user: User) -> bool:
+    """A pending order goes to the owner's review instead (the caller commits)."""
+    if not move(order, OrderStatus.HELD, allowed_from=[OrderStatus.PENDING_VERIFICATION]):
+        return False
+    empty_cart(user)
+    alerts.order_placed(user, order)
+    return True
+
+
+def expire_pending(now=None) -> int:
+    """Expire pending orders whose code lapsed and give their stock back; commit."""
+    now = now or clock.now()
+    stale = db.session.scalars(
+        select(Order).where(
+            Order.status == OrderStatus.PENDING_VERIFICATION, Order.expires_at <= now
+        )
+    ).all()
+    expired = sum(
+        release(order, OrderStatus.EXPIRED, allowed_from=[OrderStatus.PENDING_VERIFICATION])
+        for order in stale
+    )
+    db.session.commit()
+    return expired
+
+
+def cancel_open_orders(user: User) -> list[Order]:
+    """Cancel every order of `user` not yet shipped and put its stock back (not committed)."""
+    candidates = db.session.scalars(
+        select(Order).where(Order.user_id == user.id, Order.status.in_(OPEN_STATUSES))
+    ).all()
+    return [
+        order
+        for order in candidates
+        if release(order, OrderStatus.CANCELLED, allowed_from=OPEN_STATUSES)
+    ]

@@ -1,0 +1,136 @@
+"""The rule engine: an order draft and the account's history in, a decision with reasons out.
+
+Pure Python, no database and no Flask: the same function decides at checkout, again at
+confirmation, and in the owner's backtest over past orders' recorded inputs.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from shop.risk.rules import RiskRules
+
+
+class Outcome(StrEnum):
+    ALLOW = "allow"
+    OTP = "otp"
+    HOLD = "hold"
+    BLOCK = "block"
+
+
+SEVERITY = {Outcome.ALLOW: 0, Outcome.OTP: 1, Outcome.HOLD: 2, Outcome.BLOCK: 3}
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    outcome: Outcome
+    text: str  # plain words, safe to show the shopper
+
+
+@dataclass(frozen=True)
+class RiskInputs:
+    """Everything the rules look at, recorded on the order so the backtest can replay it."""
+
+    total_minor: int
+    account_created_at: datetime
+    previous_orders: int  # placed before this one, ever
+    orders_24h: int  # placed in the 24 h before this one
+    amount_24h_minor: int
+    device_known: bool
+    address_known: bool
+    phone_changed_at: datetime | None
+    orders_since_otp: int  # placed since the last order confirmed by a code
+    amount_since_otp_minor: int
+    step_up_locked: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("account_created_at", "phone_changed_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RiskInputs":
+        values = dict(data)
+        for key in ("account_created_at", "phone_changed_at"):
+            values[key] = datetime.fromisoformat(values[key]) if values.get(key) else None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class RiskDecision:
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+
+    @property
+    def codes(self) -> list[str]:
+        return [reason.code for reason in self.reasons]
+
+    def shopper_message(self) -> str:
+        """The reasons for the outcome itself, in plain words."""
+        texts = [reason.text for reason in self.reasons if reason.outcome == self.outcome]
+        return " ".join(texts)
+
+
+def _at_least(total: int, threshold: int | None) -> bool:
+    return threshold is not None and total >= threshold
+
+
+def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecision:
+    """Apply every rule; the most severe outcome wins and every rule that fired is kept."""
+    total = inputs.total_minor
+    fired: list[Reason] = []
+
+    def fire(code: str, outcome: Outcome, text: str) -> None:
+        fired.append(Reason(code, outcome, text))
+
+    if _at_least(total, rules.block_threshold_minor):
+        fire("block_threshold", Outcome.BLOCK, "Orders of this size cannot be placed online.")
+    if _at_least(total, rules.hold_threshold_minor):
+        fire("hold_threshold", Outcome.HOLD, "Large orders are reviewed by the shop first.")
+    if _at_least(total, rules.otp_threshold_minor):
+        fire("otp_threshold", Outcome.OTP, "This order is above the amount we confirm by SMS.")
+    young = now - inputs.account_created_at < timedelta(days=rules.new_account_days)
+    if (inputs.previous_orders == 0 or young) and _at_least(
+        total, rules.new_account_threshold_minor
+    ):
+        fire(
+            "new_account",
+            Outcome.OTP,
+            "This is a first order or a new account." if young else "This is a first order.",
+        )
+    if (not inputs.device_known or not inputs.address_known) and _at_least(
+        total, rules.new_device_or_address_threshold_minor
+    ):
+        what = "device" if not inputs.device_known else "shipping address"
+        if not inputs.device_known and not inputs.address_known:
+            what = "device and shipping address"
+        fire("new_device_or_address", Outcome.OTP, f"This {what} is new to your account.")
+    if rules.velocity_enabled and (
+        inputs.orders_24h > rules.velocity_max_orders
+        or inputs.amount_24h_minor > rules.velocity_max_amount_minor
+    ):
+        fire("velocity", Outcome.OTP, "Your account placed several orders in the last 24 hours.")
+    phone_changed = inputs.phone_changed_at is not None and now - inputs.phone_changed_at < (
+        timedelta(hours=rules.phone_change_hours)
+    )
+    if phone_changed and rules.phone_change_action != "off":
+        outcome = Outcome.HOLD if rules.phone_change_action == "hold" else Outcome.OTP
+        fire("phone_changed", outcome, "Your phone number changed recently.")
+
+    if rules.exemption_enabled and total < rules.exemption_under_minor:
+        within = (
+            inputs.orders_since_otp < rules.exemption_max_orders
+            and inputs.amount_since_otp_minor < rules.exemption_max_amount_minor
+        )
+        if within and any(reason.outcome == Outcome.OTP for reason in fired):
+            fired = [reason for reason in fired if reason.outcome != Outcome.OTP]
+            fired.append(Reason("low_value_exemption", Outcome.ALLOW, "Small orders need no code."))
+
+    outcome = max((reason.outcome for reason in fired), key=SEVERITY.get, default=Outcome.ALLOW)
+    if outcome == Outcome.OTP and inputs.step_up_locked:
+        fire("step_up_locked", Outcome.HOLD, "SMS confirmation is locked on your account today.")
+        outcome = Outcome.HOLD
+    return RiskDecision(outcome, tuple(fired))
