@@ -27,4 +27,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # Deleted or overwritten data (a redacted code) is zeroed, not left in free pages.
+        cursor.execute("PRAGMA secure_delete = ON")
         cursor.close()

@@ -224,7 +224,12 @@ def _confirm(order: Order, code: str) -> Response | tuple[str, int] | str:
         db.session.commit()
         return _order_page(order, CLOSED[order.status] + " " + decision.shopper_message(), 409)
     result = otp().verify(
-        user, OtpPurpose.ORDER, order_binding(order, current), code, client_ip=client_ip()
+        user,
+        OtpPurpose.ORDER,
+        order_binding(order, current),
+        code,
+        client_ip=client_ip(),
+        order_id=order.id,
     )
     if result.ok:
         if not orders.confirm(order, user):

@@ -244,16 +244,24 @@ class Otp:
         return self.failures_in_window(user) >= self.policy.max_account_failures
 
     def verify(
-        self, user: User, purpose: OtpPurpose, binding: str, submitted: str, *, client_ip: str
+        self,
+        user: User,
+        purpose: OtpPurpose,
+        binding: str,
+        submitted: str,
+        *,
+        client_ip: str,
+        order_id: int | None = None,
     ) -> Verification:
         """Check `submitted`; on success the code is consumed (the caller commits).
 
         Input that is not exactly the right number of ASCII digits counts as a wrong code.
+        With `order_id`, only a code sent for that order is considered.
         """
         if self.is_locked(user):
             return Verification(False, "locked")
         challenge = self.live_challenge(user, purpose)
-        if challenge is None:
+        if challenge is None or (order_id is not None and challenge.order_id != order_id):
             return Verification(False, "no_code")
         now = clock.now()
         if now >= challenge.expires_at:
