@@ -5,20 +5,24 @@ package (`.ci/run` installs it), and a missing binary fails the test rather than
 """
 
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
 from shop import create_app
 from shop.demo import seed_demo
 from shop.extensions import db
+from shop.sms.delivery import start_in_thread
+from shop.sms.senders import ConsoleSender
 from tests.conftest import config_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -59,13 +63,16 @@ def make_live_app(tmp_path: Path, migrated_template: Path) -> Flask:
 
 @contextmanager
 def live_server(app: Flask) -> Iterator[str]:
-    """Serve `app` on a free port of 127.0.0.1 in a daemon thread; yield its base URL."""
+    """Serve `app` on a free port of 127.0.0.1 in a daemon thread, with an SMS delivery loop
+    beside it as `make run` has; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-shop", daemon=True)
     thread.start()
+    stop_delivery = start_in_thread(app, ConsoleSender)
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
+        stop_delivery.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
@@ -94,3 +101,21 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def code_from_phone(page: Page, phone: str) -> str:
+    """Read the newest code sent to `phone` on the demo phone, in a tab of its own, as a
+    person would; waits for the delivery loop to put it there."""
+    tab = page.context.new_page()
+    try:
+        for _ in range(50):
+            tab.goto(f"/dev/phone?to={quote(phone)}")
+            newest = tab.locator(".inbox .sms-body").first
+            if newest.count():
+                match = re.search(r"(\d{6}) is your code", newest.inner_text())
+                if match:
+                    return match.group(1)
+            tab.wait_for_timeout(200)
+        raise AssertionError(f"no code reached {phone} on /dev/phone")
+    finally:
+        tab.close()

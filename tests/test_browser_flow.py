@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import chromium, live_server, make_live_app
-from tests.factories import last_code_sent_to
+from tests.browser import chromium, code_from_phone, live_server, make_live_app
 
 EMAIL = "grace@example.com"
 PHONE = "07700 900555"
@@ -72,8 +71,7 @@ def test_new_shopper_registers_orders_and_signs_back_in(page: Page, live_app, tm
     expect(nav.get_by_role("button", name="Sign out")).to_be_visible()
 
     # Confirm the phone with the code from the SMS.
-    with live_app.app_context():
-        code = last_code_sent_to("+447700900555")
+    code = code_from_phone(page, "+447700900555")
     page.get_by_label("Code from the SMS").fill(code)
     page.get_by_role("button", name="Confirm").click()
     expect(page).to_have_url(re.compile(r"/$"))

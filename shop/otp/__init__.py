@@ -158,7 +158,13 @@ class Otp:
             raise SendRefused(str(error)) from None
         now = clock.now()
         sent_to_number = select(OtpChallenge.created_at).where(OtpChallenge.phone == phone)
-        last = db.session.scalar(sent_to_number.order_by(OtpChallenge.created_at.desc()).limit(1))
+        # The cool-down is between codes for the same thing (resends); a sign-in code and
+        # then an order code a few seconds later are two things, and both count in the caps.
+        last = db.session.scalar(
+            sent_to_number.where(OtpChallenge.purpose == purpose)
+            .order_by(OtpChallenge.created_at.desc())
+            .limit(1)
+        )
         if last is not None and now - last < self.policy.resend_cooldown:
             wait = self.policy.resend_cooldown - (now - last)
             raise SendRefused(
