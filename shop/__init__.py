@@ -25,13 +25,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from shop import database
     from shop.accounts import sessions
-    from shop.extensions import csrf, db, login_manager, migrate
+    from shop.extensions import csrf, db, limiter, login_manager, migrate
     from shop.otp import Otp
 
     database.configure_engine(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     sessions.configure(login_manager)
     app.extensions["otp"] = Otp.from_config(app.config)

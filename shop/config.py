@@ -44,6 +44,11 @@ class Config:
             "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'shop.sqlite3'}"
         )
         self.REDIS_URL = env.get("REDIS_URL") or None
+        # HTTP rate limits (Flask-Limiter): per client address, in Redis when configured.
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.SIGN_IN_RATE_LIMIT = env.get("SIGN_IN_RATE_LIMIT", "10 per minute;100 per hour")
+        self.CODE_ENTRY_RATE_LIMIT = env.get("CODE_ENTRY_RATE_LIMIT", "20 per minute")
         self.SMS_BACKEND = env.get("SMS_BACKEND", "console")
         self.VONAGE_API_KEY = env.get("VONAGE_API_KEY", "")
         self.VONAGE_API_SECRET = env.get("VONAGE_API_SECRET", "")

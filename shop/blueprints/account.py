@@ -9,7 +9,7 @@ from wtforms.validators import InputRequired, Length
 
 from shop import accounts, alerts, audit, clock, orders
 from shop.blueprints.auth import send_phone_code
-from shop.blueprints.codes import client_ip
+from shop.blueprints.codes import client_ip, limit_code_entry
 from shop.blueprints.forms import StrictForm
 from shop.extensions import db
 from shop.models import AuditEvent, KnownDevice, NotMeLink, User
@@ -116,6 +116,7 @@ def security() -> Response | str:
 
 
 @bp.route("/not-me/<token>", methods=["GET", "POST"])
+@limit_code_entry
 def not_me(token: str) -> Response | tuple[str, int]:
     link = alerts.link_for_token(token)
     if link is None:

@@ -23,7 +23,14 @@ from shop import accounts, alerts, audit, clock, risk
 from shop import cart as carts
 from shop.accounts import devices
 from shop.blueprints import cart as cart_views
-from shop.blueprints.codes import CodeForm, client_ip, otp, render_code_page
+from shop.blueprints.codes import (
+    CodeForm,
+    client_ip,
+    limit_code_entry,
+    limit_sign_in,
+    otp,
+    render_code_page,
+)
 from shop.blueprints.device_cookie import current_device_id, ensure_device_id
 from shop.blueprints.forms import StrictForm
 from shop.extensions import db
@@ -108,6 +115,7 @@ def needs_login_code(user: User) -> bool:
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limit_sign_in
 def register() -> Response | tuple[str, int]:
     form = RegisterForm()
     if form.validate_on_submit():
@@ -140,6 +148,7 @@ def register() -> Response | tuple[str, int]:
 
 @bp.route("/verify-phone", methods=["GET", "POST"])
 @login_required
+@limit_code_entry
 def verify_phone() -> Response | tuple[str, int]:
     challenge = otp().live_challenge(current_user, OtpPurpose.PHONE)
     if challenge is None and current_user.phone_verified:
@@ -211,6 +220,7 @@ def resend_phone_code() -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limit_sign_in
 def login() -> Response | tuple[str, int]:
     form = LoginForm()
     status = 200
@@ -274,6 +284,7 @@ def _pending_user() -> tuple[dict, User] | None:
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
+@limit_code_entry
 def login_verify() -> Response | tuple[str, int]:
     found = _pending_user()
     if found is None:

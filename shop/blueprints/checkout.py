@@ -12,7 +12,7 @@ from wtforms.validators import InputRequired, Length, Regexp
 from shop import cart as carts
 from shop import clock, orders, risk
 from shop.blueprints.cart import current_cart
-from shop.blueprints.codes import CodeForm, client_ip, otp, render_code_page
+from shop.blueprints.codes import CodeForm, client_ip, limit_code_entry, otp, render_code_page
 from shop.blueprints.device_cookie import current_device_id
 from shop.blueprints.forms import StrictForm
 from shop.countries import country_choices
@@ -171,6 +171,7 @@ CLOSED = {
 
 @bp.route("/checkout/verify/<order_ref>", methods=["GET", "POST"])
 @login_required
+@limit_code_entry
 def verify(order_ref: str) -> Response | tuple[str, int]:
     order = _own_order(order_ref)
     if order.status == OrderStatus.PLACED:

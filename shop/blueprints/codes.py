@@ -9,7 +9,7 @@ from wtforms.validators import InputRequired, Length
 from shop import clock
 from shop.accounts import mask_phone
 from shop.blueprints.forms import StrictForm
-from shop.extensions import db
+from shop.extensions import db, limiter
 from shop.models import OtpChallenge, SmsMessage
 from shop.otp import Otp
 
@@ -87,3 +87,17 @@ def render_code_page(
         **(extra or {}),
     }
     return render_template("auth/code.html", **context), status
+
+
+def sign_in_limit() -> str:
+    return current_app.config["SIGN_IN_RATE_LIMIT"]
+
+
+def code_entry_limit() -> str:
+    return current_app.config["CODE_ENTRY_RATE_LIMIT"]
+
+
+# Guessing passwords or codes from one address is slowed at the HTTP layer as well; the
+# per-code and per-account counts in shop.otp hold whatever the address.
+limit_sign_in = limiter.limit(sign_in_limit, methods=["POST"])
+limit_code_entry = limiter.limit(code_entry_limit, methods=["POST"])
