@@ -26,11 +26,13 @@ shares pytest-httpserver's session server on 127.0.0.1 (`httpserver_ipv4`).
 """
 
 import base64
+import functools
 import itertools
 import json
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,10 +50,18 @@ SIGNATURE_SECRET = "test-signature-secret"
 Responder = Callable[[Request], Response]
 
 
+@functools.cache
+def _test_ca() -> trustme.CA:
+    """One CA for the whole test run. Each module that imports these fixtures gets fixtures
+    of its own (a "session" fixture is per definition), but pytest-httpserver's server, and
+    so its certificate, is made once: every module's CA bundle must trust that certificate."""
+    return trustme.CA()
+
+
 @pytest.fixture(scope="session")
 def vonage_ca() -> trustme.CA:
     """The test CA that signs the stand-in's certificate."""
-    return trustme.CA()
+    return _test_ca()
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +99,9 @@ class FakeVonage:
         # What arrived, in order: the parsed form of each request, and its headers.
         self.requests: list[dict[str, str]] = []
         self.headers: list[dict[str, str]] = []
+        # When each request arrived (time.monotonic()), in the same order.
+        self.received_at: list[float] = []
+        self._outage: Responder | None = None
         self._queue: deque[Responder] = deque()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -183,6 +196,22 @@ class FakeVonage:
 
         self.respond(responder)
 
+    def down(self, responder: Responder | None = None) -> None:
+        """An outage: until `up()`, every request gets `responder` (default HTTP 503), and the
+        queued answers wait for the provider to come back."""
+        self._outage = responder or (
+            lambda request: Response("Service Unavailable", status=503, content_type="text/plain")
+        )
+
+    def up(self) -> None:
+        """The outage is over: queued answers, then acceptance, again."""
+        self._outage = None
+
+    def refs(self) -> list[str]:
+        """The client-ref ("sms-<id>") of each request received, in order."""
+        with self._lock:
+            return [form.get("client-ref", "") for form in self.requests]
+
     # --- checks ---------------------------------------------------------------------------
 
     def check_signature(self, form: dict[str, str]) -> bool:
@@ -212,7 +241,11 @@ class FakeVonage:
         with self._lock:
             self.requests.append(request.form.to_dict())
             self.headers.append(dict(request.headers))
-            responder = self._queue.popleft() if self._queue else self._default
+            self.received_at.append(time.monotonic())
+            if self._outage is not None:
+                responder = self._outage
+            else:
+                responder = self._queue.popleft() if self._queue else self._default
         return responder(request)
 
     def _default(self, request: Request) -> Response:

@@ -1,9 +1,16 @@
 """The delivery process: claims due SMS rows atomically, sends them, records what happened.
 
-Any number of these may run at once, on any machines. A claim is one UPDATE that takes a
-batch of due rows and stamps them with this round's claim id and a lease (on PostgreSQL the
-rows are picked with FOR UPDATE SKIP LOCKED, so workers never wait on each other). A row whose
+Any number of these may run at once, on any machines. A claim picks a batch of due rows (on
+PostgreSQL with FOR UPDATE SKIP LOCKED, so workers never wait on each other) and stamps them,
+in one UPDATE, with this round's claim id and a lease. What the worker then holds
+are snapshots of the claimed rows, detached from the session: a later commit never reloads
+them with another worker's claim. Each outcome is recorded only while the claim still holds,
+and a message whose lease is short is renewed (again only if still held) just before it is
+sent, so a slow batch never sends a message that another worker has taken over. A row whose
 lease runs out, because its process died mid-send, is claimed again: at most one duplicate.
+
+An idle worker only reads: sweep and claim write only when there is something to change, so
+polling never takes SQLite's write lock away from the web requests.
 """
 
 import logging
@@ -11,9 +18,9 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from shop import clock
 from shop.extensions import db
@@ -22,6 +29,13 @@ from shop.sms.senders import SendFailure, SmsSender
 
 log = logging.getLogger(__name__)
 _jitter = secrets.SystemRandom()
+
+# Column widths in sms_messages: a provider's odd answer must not make the outcome unrecordable.
+_PROVIDER_ID_LENGTH = 64
+_PRICE_LENGTH = 16
+_ERROR_LENGTH = 500
+# 2**32 base delays is beyond any sensible cap; it also keeps timedelta from overflowing.
+_MAX_EXPONENT = 32
 
 
 @dataclass(frozen=True)
@@ -33,7 +47,10 @@ class RetryPolicy:
     cap: timedelta = timedelta(minutes=5)
 
     def delay(self, attempt: int) -> timedelta:
-        ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
+        """How long to wait after failed attempt number `attempt` (1 for the first): a random
+        time between half the ceiling and the ceiling, min(cap, base * 2**(attempt - 1))."""
+        exponent = min(max(attempt - 1, 0), _MAX_EXPONENT)
+        ceiling = min(self.cap, self.base * 2**exponent)
         return ceiling / 2 + ceiling / 2 * _jitter.random()
 
 
@@ -80,42 +97,57 @@ class DeliveryWorker:
     def sweep(self) -> None:
         """Codes that expired while waiting are dropped, and no copy keeps them readable."""
         now = clock.now()
-        db.session.execute(
-            update(SmsMessage)
-            .where(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.expires_at <= now)
-            .values(status=SmsStatus.DROPPED, body=SmsMessage.redacted_body)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.execute(
-            update(ConsoleMessage)
-            .where(
-                ConsoleMessage.expires_at <= now,
-                ConsoleMessage.redacted_body.is_not(None),
-                ConsoleMessage.body != ConsoleMessage.redacted_body,
+        expired = and_(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.expires_at <= now)
+        if _any(SmsMessage.id, expired):
+            db.session.execute(
+                update(SmsMessage)
+                .where(expired)
+                # A code queued without a masked copy keeps its (dead) text rather than
+                # failing the NOT NULL body, which would stop every delivery round.
+                .values(
+                    status=SmsStatus.DROPPED,
+                    body=func.coalesce(SmsMessage.redacted_body, SmsMessage.body),
+                )
+                .execution_options(synchronize_session=False)
             )
-            .values(body=ConsoleMessage.redacted_body)
-            .execution_options(synchronize_session=False)
+        readable = and_(
+            ConsoleMessage.expires_at <= now,
+            ConsoleMessage.redacted_body.is_not(None),
+            ConsoleMessage.body != ConsoleMessage.redacted_body,
         )
+        if _any(ConsoleMessage.id, readable):
+            db.session.execute(
+                update(ConsoleMessage)
+                .where(readable)
+                .values(body=ConsoleMessage.redacted_body)
+                .execution_options(synchronize_session=False)
+            )
         db.session.commit()
 
     def claim(self) -> list[SmsMessage]:
+        """Take up to `batch_size` due messages; return detached snapshots of them."""
         now = clock.now()
         claim_id = f"{self.name}:{secrets.token_hex(6)}"
-        due = (
+        due = or_(
+            and_(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.next_attempt_at <= now),
+            and_(SmsMessage.status == SmsStatus.SENDING, SmsMessage.lease_expires_at < now),
+        )
+        if not _any(SmsMessage.id, due):
+            db.session.commit()
+            return []
+        # One statement: on SQLite it runs under the write lock, so two workers never take
+        # the same row; on PostgreSQL the rows are picked with FOR UPDATE SKIP LOCKED, and
+        # `due` is checked again on each row as it is updated.
+        batch = (
             select(SmsMessage.id)
-            .where(
-                or_(
-                    and_(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.next_attempt_at <= now),
-                    and_(SmsMessage.status == SmsStatus.SENDING, SmsMessage.lease_expires_at < now),
-                )
-            )
+            .where(due)
             .order_by(SmsMessage.next_attempt_at, SmsMessage.id)
             .limit(self.batch_size)
             .with_for_update(skip_locked=True)
         )
         db.session.execute(
             update(SmsMessage)
-            .where(SmsMessage.id.in_(due.scalar_subquery()))
+            .where(SmsMessage.id.in_(batch.scalar_subquery()), due)
             .values(
                 status=SmsStatus.SENDING,
                 claimed_by=claim_id,
@@ -125,37 +157,79 @@ class DeliveryWorker:
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
-        return list(
+        claimed = list(
             db.session.scalars(
-                select(SmsMessage).where(SmsMessage.claimed_by == claim_id).order_by(SmsMessage.id)
+                select(SmsMessage)
+                .where(SmsMessage.claimed_by == claim_id)
+                .order_by(SmsMessage.id)
+                .execution_options(populate_existing=True)
             )
         )
+        # Snapshots: a commit while sending one message must not reload the next one, which
+        # by then may hold another worker's claim.
+        for message in claimed:
+            db.session.expunge(message)
+        db.session.commit()
+        return claimed
 
     def deliver(self, message: SmsMessage) -> None:
+        """Send one claimed message (from `claim()`) and record the outcome."""
         if message.expires_at is not None and clock.now() >= message.expires_at:
             self._finish(
                 message, status=SmsStatus.DROPPED, last_error="code expired before sending"
             )
             return
+        if not self._still_held(message):
+            log.warning(
+                "SMS %s: its lease ran out before it was sent and another worker holds it now",
+                message.id,
+            )
+            return
         try:
             accepted = self.sender.send(message)
         except SendFailure as failure:
+            db.session.rollback()
             self._failed(message, failure)
         except Exception as error:  # a bug or an unexpected SDK error: retry, never lose it
             log.exception("SMS %s: unexpected error from the sender", message.id)
+            # The sender may have left the session in a failed transaction.
+            db.session.rollback()
             self._failed(message, SendFailure(type(error).__name__, retriable=True))
         else:
             self._finish(
                 message,
                 status=SmsStatus.SENT,
-                provider_message_id=accepted.provider_message_id,
-                provider_price=accepted.price,
+                provider_message_id=_clip(accepted.provider_message_id, _PROVIDER_ID_LENGTH),
+                provider_price=_clip(accepted.price, _PRICE_LENGTH),
                 sent_at=clock.now(),
                 last_error=None,
             )
 
+    def _still_held(self, message: SmsMessage) -> bool:
+        """Whether this round still holds `message`, renewing a lease that is running short
+        (a slow batch): the send that follows then ends before anyone else may claim it."""
+        now = clock.now()
+        held_until: datetime | None = message.lease_expires_at
+        if held_until is not None and held_until - now >= self.lease / 2:
+            return True  # nobody may claim it before then
+        renewed = db.session.execute(
+            update(SmsMessage)
+            .where(
+                SmsMessage.id == message.id,
+                SmsMessage.claimed_by == message.claimed_by,
+                SmsMessage.status == SmsStatus.SENDING,
+            )
+            .values(lease_expires_at=now + self.lease)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        if renewed.rowcount != 1:
+            return False
+        message.lease_expires_at = now + self.lease
+        return True
+
     def _failed(self, message: SmsMessage, failure: SendFailure) -> None:
-        reason = f"{failure.reason}"[:500]
+        reason = f"{failure.reason}"[:_ERROR_LENGTH]
         if failure.retriable and message.attempts < self.retry.max_attempts:
             self._finish(
                 message,
@@ -172,13 +246,28 @@ class DeliveryWorker:
         values |= {"claimed_by": None, "lease_expires_at": None}
         if redact and message.redacted_body is not None:
             values["body"] = message.redacted_body
-        db.session.execute(
+        result = db.session.execute(
             update(SmsMessage)
             .where(SmsMessage.id == message.id, SmsMessage.claimed_by == message.claimed_by)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
+        if result.rowcount != 1:
+            log.warning(
+                "SMS %s: outcome %s not recorded: its lease ran out and another worker holds it",
+                message.id,
+                values.get("status"),
+            )
+
+
+def _any(column, condition) -> bool:
+    """Whether any row matches: a read, so that an idle worker never takes a write lock."""
+    return db.session.scalar(select(column).where(condition).limit(1)) is not None
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return value[:length] if value is not None else None
 
 
 def start_in_thread(app, make_sender: Callable[[], SmsSender]) -> threading.Event:
