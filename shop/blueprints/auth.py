@@ -30,6 +30,7 @@ from shop.blueprints.codes import (
     limit_sign_in,
     otp,
     render_code_page,
+    send_and_commit,
 )
 from shop.blueprints.device_cookie import current_device_id, ensure_device_id
 from shop.blueprints.forms import StrictForm
@@ -209,13 +210,7 @@ def _phone_verified(user: User, phone: str) -> Response:
 def resend_phone_code() -> Response:
     live = otp().live_challenge(current_user, OtpPurpose.PHONE)
     phone = live.phone if live is not None else current_user.phone
-    try:
-        send_phone_code(current_user, phone)
-        db.session.commit()
-        flash("A new code is on its way. The old one no longer works.", "success")
-    except SendRefused as refused:
-        db.session.rollback()
-        flash(refused.message, "error")
+    send_and_commit(lambda: send_phone_code(current_user, phone))
     return redirect(url_for("auth.verify_phone"))
 
 
@@ -250,6 +245,17 @@ def _login_binding(pending: dict) -> str:
     return binding_for("login", pending["user_id"], pending["attempt"])
 
 
+def send_login_code(user: User, pending: dict) -> None:
+    """Queue a sign-in code bound to this sign-in attempt (the caller commits)."""
+    otp().issue(
+        user,
+        OtpPurpose.LOGIN,
+        _login_binding(pending),
+        client_ip=client_ip(),
+        text=_sms_text(LOGIN_ACTION),
+    )
+
+
 def _ask_login_code(user: User, remember: bool, target: str | None) -> Response:
     """Password right, second step needed: remember the attempt and send a code for it."""
     session.clear()
@@ -260,18 +266,7 @@ def _ask_login_code(user: User, remember: bool, target: str | None) -> Response:
         "attempt": secrets.token_urlsafe(12),
     }
     session[PENDING_LOGIN] = pending
-    try:
-        otp().issue(
-            user,
-            OtpPurpose.LOGIN,
-            _login_binding(pending),
-            client_ip=client_ip(),
-            text=_sms_text(LOGIN_ACTION),
-        )
-        db.session.commit()
-    except SendRefused as refused:
-        db.session.rollback()
-        flash(refused.message, "error")
+    send_and_commit(lambda: send_login_code(user, pending), sent_message=None)
     return redirect(url_for("auth.login_verify"))
 
 
@@ -322,19 +317,7 @@ def resend_login_code() -> Response:
     if found is None:
         return redirect(url_for("auth.login"))
     pending, user = found
-    try:
-        otp().issue(
-            user,
-            OtpPurpose.LOGIN,
-            _login_binding(pending),
-            client_ip=client_ip(),
-            text=_sms_text(LOGIN_ACTION),
-        )
-        db.session.commit()
-        flash("A new code is on its way. The old one no longer works.", "success")
-    except SendRefused as refused:
-        db.session.rollback()
-        flash(refused.message, "error")
+    send_and_commit(lambda: send_login_code(user, pending))
     return redirect(url_for("auth.login_verify"))
 
 

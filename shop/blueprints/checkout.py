@@ -12,7 +12,14 @@ from wtforms.validators import InputRequired, Length, Regexp
 from shop import cart as carts
 from shop import clock, orders, risk
 from shop.blueprints.cart import current_cart
-from shop.blueprints.codes import CodeForm, client_ip, limit_code_entry, otp, render_code_page
+from shop.blueprints.codes import (
+    CodeForm,
+    client_ip,
+    limit_code_entry,
+    otp,
+    render_code_page,
+    send_and_commit,
+)
 from shop.blueprints.device_cookie import current_device_id
 from shop.blueprints.forms import StrictForm
 from shop.countries import country_choices
@@ -266,11 +273,5 @@ def resend(order_ref: str) -> Response | tuple[str, int]:
     order = _own_order(order_ref)
     if order.status != OrderStatus.PENDING_VERIFICATION:
         return redirect(url_for("checkout.verify", order_ref=order.ref))
-    try:
-        send_order_code(order, current_user)
-        db.session.commit()
-        flash("A new code is on its way. The old one no longer works.", "success")
-    except SendRefused as refused:
-        db.session.rollback()
-        flash(refused.message, "error")
+    send_and_commit(lambda: send_order_code(order, current_user))
     return redirect(url_for("checkout.verify", order_ref=order.ref))

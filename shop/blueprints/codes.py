@@ -1,8 +1,9 @@
 """Pieces shared by every page that asks for an SMS code: the forms and the page itself."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
-from flask import current_app, render_template, request
+from flask import current_app, flash, render_template, request
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
@@ -11,7 +12,7 @@ from shop.accounts import mask_phone
 from shop.blueprints.forms import StrictForm
 from shop.extensions import db, limiter
 from shop.models import OtpChallenge, SmsMessage
-from shop.otp import Otp
+from shop.otp import Otp, SendRefused
 
 DELIVERY_WORDS = {
     "queued": "waiting to be sent",
@@ -47,6 +48,23 @@ def _resend_wait(challenge: OtpChallenge | None, cooldown: timedelta) -> int:
         return 0
     left = challenge.created_at + cooldown - clock.now()
     return max(0, int(left.total_seconds() + 0.999))
+
+
+RESENT = "A new code is on its way. The old one no longer works."
+
+
+def send_and_commit(send: Callable[[], object], *, sent_message: str | None = RESENT) -> bool:
+    """Queue a code with `send` and commit; if it was refused, roll back and say why."""
+    try:
+        send()
+        db.session.commit()
+    except SendRefused as refused:
+        db.session.rollback()
+        flash(refused.message, "error")
+        return False
+    if sent_message:
+        flash(sent_message, "success")
+    return True
 
 
 def otp() -> Otp:
