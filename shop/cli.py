@@ -13,6 +13,7 @@ from werkzeug.serving import run_simple
 from shop import accounts, clock, demo
 from shop.extensions import db
 from shop.models import Role
+from shop.orders import expire_pending
 from shop.sms.delivery import DeliveryWorker, start_in_thread
 from shop.sms.senders import make_sender
 
@@ -61,10 +62,22 @@ def create_owner_command(email: str, phone: str, password: str) -> None:
 sms_cli = AppGroup("sms", help="SMS delivery.")
 
 
+# Besides sending, the background process expires orders whose code lapsed.
+HOUSEKEEPING = (expire_pending,)
+
+
 def _worker(batch: int) -> DeliveryWorker:
     config = current_app.config
     lease = timedelta(seconds=max(60, 3 * int(config["VONAGE_TIMEOUT"])))
-    return DeliveryWorker(make_sender(config), batch_size=batch, lease=lease)
+    return DeliveryWorker(
+        make_sender(config), batch_size=batch, lease=lease, housekeeping=HOUSEKEEPING
+    )
+
+
+def _close(worker: DeliveryWorker) -> None:
+    close = getattr(worker.sender, "close", None)
+    if close is not None:
+        close()
 
 
 @sms_cli.command("worker")
@@ -73,15 +86,19 @@ def _worker(batch: int) -> DeliveryWorker:
 def sms_worker_command(once: bool, batch: int) -> None:
     """Send queued SMS until stopped (SIGINT or SIGTERM); run as many as you like."""
     worker = _worker(batch)
-    if once:
-        while worker.run_once():
-            pass
-        return
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    click.echo(f"{worker.name}: delivering with the {current_app.config['SMS_BACKEND']} backend")
-    worker.run(stop)
+    try:
+        if once:
+            while worker.run_once():
+                pass
+            return
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        backend = current_app.config["SMS_BACKEND"]
+        click.echo(f"{worker.name}: delivering with the {backend} backend")
+        worker.run(stop)
+    finally:
+        _close(worker)
 
 
 @click.command("dev-server")
@@ -90,7 +107,7 @@ def sms_worker_command(once: bool, batch: int) -> None:
 def dev_server_command(host: str, port: int) -> None:
     """The development server with an SMS delivery loop in the same process (`make run`)."""
     app = current_app._get_current_object()
-    stop = start_in_thread(app, lambda: make_sender(app.config))
+    stop = start_in_thread(app, lambda: make_sender(app.config), HOUSEKEEPING)
     try:
         # Not app.run(): Flask ignores it inside a `flask` command.
         run_simple(host, port, app, threaded=True, use_debugger=app.debug, use_reloader=False)

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
 
 from shop import create_app
+from shop.cli import HOUSEKEEPING
 from shop.demo import seed_demo
 from shop.extensions import db
 from shop.sms.delivery import start_in_thread
@@ -68,7 +69,7 @@ def live_server(app: Flask) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-shop", daemon=True)
     thread.start()
-    stop_delivery = start_in_thread(app, ConsoleSender)
+    stop_delivery = start_in_thread(app, ConsoleSender, HOUSEKEEPING)
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:

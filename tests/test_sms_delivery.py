@@ -30,8 +30,10 @@ from shop.extensions import db
 from shop.models import ConsoleMessage, Order, OrderStatus, SmsKind, SmsMessage, SmsStatus
 from shop.sms import queue_sms
 from shop.sms.delivery import DeliveryWorker, RetryPolicy
+from shop.sms.receipts import apply_receipt
 from shop.sms.senders import Accepted, ConsoleSender, SmsSender
 from shop.sms.vonage import VonageSender
+from tests.conftest import FrozenClock
 from tests.factories import fill_cart, make_product, make_user
 from tests.fake_vonage import (  # noqa: F401 (fixtures)
     closed_port,
@@ -59,21 +61,9 @@ ADDRESS = {
 # --- fixtures and helpers -------------------------------------------------------------------
 
 
-class FrozenClock:
-    """`shop.clock.now()` standing still until the test moves it; every thread sees it."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def frozen(monkeypatch) -> FrozenClock:
+    """The clock stopped at the real now (the fake provider's timings are real)."""
     frozen = FrozenClock(datetime.now(UTC).replace(microsecond=0))
     monkeypatch.setattr(clock, "now", frozen)
     return frozen
@@ -799,3 +789,48 @@ def test_handoff_latency_from_commit_to_provider(app, fake_vonage, vonage):
         f"\nSMS handoff, commit to provider, one worker polling every 0.1 s, 50 messages:"
         f" p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
     )
+
+
+class ReceiptArrivesFirst(SmsSender):
+    """The provider's delivery receipt lands before its answer to the send."""
+
+    def send(self, message: SmsMessage) -> Accepted:
+        apply_receipt(
+            {"messageId": "early-1", "client-ref": f"sms-{message.id}", "status": "delivered"}
+        )
+        db.session.commit()
+        return Accepted(provider_message_id="early-1")
+
+
+def test_a_receipt_that_beats_the_answer_keeps_its_final_word(app, frozen):
+    message_id = queue()
+    drain(DeliveryWorker(ReceiptArrivesFirst()))
+    delivered = sms(message_id)
+    assert delivered.status == SmsStatus.DELIVERED
+    assert delivered.provider_message_id == "early-1"
+
+
+def test_the_worker_expires_orders_whose_code_lapsed(app, client, frozen):
+    user = make_user()
+    product = make_product(price_minor=30_000, stock=3)
+    fill_cart(user, (product, 1))
+    client.sign_in_as(user)
+    client.post_form(
+        "/checkout",
+        {
+            "full_name": "Ada Lovelace",
+            "address_line1": "1 Main Street",
+            "city": "London",
+            "postal_code": "N1 1AA",
+            "country": "GB",
+            "idempotency_key": "lapse-key-0000000000",
+        },
+    )
+    pending = db.session.scalar(select(Order))
+    assert pending.status == OrderStatus.PENDING_VERIFICATION
+    frozen.advance(minutes=5)
+    result = app.test_cli_runner().invoke(args=["sms", "worker", "--once"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.get(Order, pending.id).status == OrderStatus.EXPIRED
+    assert db.session.get(type(product), product.id).stock == 3

@@ -16,15 +16,16 @@ polling never takes SQLite's write lock away from the web requests.
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from shop import clock
 from shop.extensions import db
 from shop.models import ConsoleMessage, SmsMessage, SmsStatus
+from shop.sms.receipts import FINAL_RECEIPTS
 from shop.sms.senders import SendFailure, SmsSender
 
 log = logging.getLogger(__name__)
@@ -65,15 +66,21 @@ class DeliveryWorker:
         batch_size: int = 10,
         lease: timedelta = timedelta(seconds=60),
         retry: RetryPolicy = RetryPolicy(),
+        housekeeping: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.sender = sender
         self.name = name or f"worker-{secrets.token_hex(4)}"
         self.batch_size = batch_size
         self.lease = lease
         self.retry = retry
+        # Other timed chores of the background process, run before each round (e.g.
+        # expiring orders whose code lapsed).
+        self.housekeeping = tuple(housekeeping)
 
     def run_once(self) -> int:
         """Sweep, claim one batch and send it; return how many messages were handled."""
+        for chore in self.housekeeping:
+            chore()
         self.sweep()
         claimed = self.claim()
         for message in claimed:
@@ -244,6 +251,12 @@ class DeliveryWorker:
     def _finish(self, message: SmsMessage, *, redact: bool = True, **values) -> None:
         """Record the outcome, only if this round still holds the claim."""
         values |= {"claimed_by": None, "lease_expires_at": None}
+        if values.get("status") == SmsStatus.SENT:
+            # A delivery receipt can beat the provider's answer here: keep its final word.
+            values["status"] = case(
+                (SmsMessage.receipt_status.in_(list(FINAL_RECEIPTS)), SmsMessage.receipt_status),
+                else_=SmsStatus.SENT.value,
+            )
         if redact and message.redacted_body is not None:
             values["body"] = message.redacted_body
         result = db.session.execute(
@@ -270,13 +283,16 @@ def _clip(value: str | None, length: int) -> str | None:
     return value[:length] if value is not None else None
 
 
-def start_in_thread(app, make_sender: Callable[[], SmsSender]) -> threading.Event:
+def start_in_thread(
+    app, make_sender: Callable[[], SmsSender], housekeeping: Sequence[Callable[[], object]] = ()
+) -> threading.Event:
     """Run a delivery loop beside a development server; set the returned event to stop it."""
     stop = threading.Event()
 
     def loop() -> None:
         with app.app_context():
-            DeliveryWorker(make_sender(), name="dev-server").run(stop)
+            worker = DeliveryWorker(make_sender(), name="dev-server", housekeeping=housekeeping)
+            worker.run(stop)
 
     threading.Thread(target=loop, name="sms-delivery", daemon=True).start()
     return stop
