@@ -54,10 +54,6 @@ def test_shoppers_get_403(client):
     assert client.get("/admin/sms").status_code == 403
 
 
-def test_there_is_no_admin_placeholder_yet(client, owner):
-    assert client.get("/admin").status_code == 404
-
-
 def test_owner_sees_every_message_newest_first(client, owner):
     add_sms(
         age=timedelta(hours=2),

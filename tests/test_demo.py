@@ -2,7 +2,7 @@
 
 from sqlalchemy import func, select
 
-from shop.demo import DEMO_OWNER, DEMO_SHOPPER, PRODUCTS
+from shop.demo import DEMO_OWNER, DEMO_SHOPPER, HISTORY_CUSTOMERS, PRODUCTS
 from shop.extensions import db
 from shop.models import Product, Role, User
 
@@ -14,7 +14,7 @@ def test_seed_demo_loads_the_catalog_and_accounts_once(runner):
     assert DEMO_SHOPPER.email in first.output and DEMO_SHOPPER.password in first.output
     assert DEMO_OWNER.email in first.output and DEMO_OWNER.password in first.output
     assert db.session.scalar(select(func.count(Product.id))) == 24
-    assert db.session.scalar(select(func.count(User.id))) == 2
+    assert db.session.scalar(select(func.count(User.id))) == 2 + len(HISTORY_CUSTOMERS)
     owner = db.session.scalar(select(User).where(User.email == DEMO_OWNER.email))
     shopper = db.session.scalar(select(User).where(User.email == DEMO_SHOPPER.email))
     assert owner.role == Role.OWNER and shopper.role == Role.SHOPPER

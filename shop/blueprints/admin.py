@@ -1,22 +1,37 @@
 """The shop owner's pages. Every view of this blueprint is owner-only, by the guard below."""
 
+import json
 import re
 from datetime import timedelta
+from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug import Response
 
-from shop import clock
+from shop import audit, clock, risk
+from shop.blueprints.forms import error_messages
+from shop.blueprints.rules_form import RULE_LABELS, RiskRulesForm, rule_text
 from shop.extensions import db, login_manager
-from shop.models import SmsMessage, SmsStatus
+from shop.models import AuditEvent, Order, OrderStatus, SmsMessage, SmsStatus, User
+from shop.risk import Outcome
+from shop.risk.figures import (
+    CHART_OUTCOMES,
+    UNDECIDED,
+    Rate,
+    orders_per_day,
+    step_up_figures,
+)
 from shop.sms.figures import sms_figures
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-SMS_PER_PAGE = 50
+PER_PAGE = 50
 FIGURE_WINDOWS = (("Last 24 hours", timedelta(hours=24)), ("Last 7 days", timedelta(days=7)))
+CHART_DAYS = 14
+RULE_HISTORY_ROWS = 50
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
 
 
@@ -36,6 +51,197 @@ def page_number() -> int:
     return int(raw)
 
 
+def choice_arg(name: str, choices: list[str]) -> str:
+    """The query argument `name`: empty, or one of `choices` (anything else is a 400)."""
+    value = request.args.get(name, "").strip()
+    if value and value not in choices:
+        abort(
+            400,
+            description=f"Unknown {name} “{value[:20]}”. Choose one of: {', '.join(choices)}.",
+        )
+    return value
+
+
+def paginate(query):
+    return db.paginate(query, page=page_number(), per_page=PER_PAGE, max_per_page=PER_PAGE)
+
+
+def emails_of(user_ids: set[int | None]) -> dict[int, str]:
+    wanted = {user_id for user_id in user_ids if user_id is not None}
+    if not wanted:
+        return {}
+    return dict(db.session.execute(select(User.id, User.email).where(User.id.in_(wanted))).all())
+
+
+def shop_currency() -> str:
+    return current_app.config["SHOP_CURRENCY"]
+
+
+# Dashboard ---------------------------------------------------------------------------------
+
+
+@bp.get("")
+def dashboard() -> str:
+    now = clock.now()
+    windows = []
+    for label, window in FIGURE_WINDOWS:
+        steps, messages = step_up_figures(now - window), sms_figures(now - window)
+        rates = [
+            ("Challenge rate", "challenge_rate", steps.challenge_rate),
+            ("Code conversion", "code_conversion", steps.code_conversion),
+            ("Abandonment", "abandonment", steps.abandonment),
+            ("SMS delivery", "sms_delivery", Rate(messages.delivered, messages.sent)),
+        ]
+        windows.append({"label": label, "steps": steps, "sms": messages, "rates": rates})
+    days = orders_per_day(now, CHART_DAYS)
+    # "No decision" only when some order predates risk decisions.
+    outcomes = [
+        outcome
+        for outcome in CHART_OUTCOMES
+        if outcome != UNDECIDED or any(day.orders[UNDECIDED] for day in days)
+    ]
+    return render_template(
+        "admin/dashboard.html",
+        windows=windows,
+        days=days,
+        outcomes=outcomes,
+        currency=shop_currency(),
+    )
+
+
+# Risk rules and the backtest -----------------------------------------------------------------
+
+
+def rule_history() -> list[dict[str, Any]]:
+    """The latest rule changes: when, who, from where, and old → new for each rule."""
+    rows = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.event == audit.Event.RULES_CHANGED)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(RULE_HISTORY_ROWS)
+    ).all()
+    emails = emails_of({row.actor_id for row in rows})
+    history = []
+    for row in rows:
+        try:
+            changes = json.loads(row.detail or "{}").get("changes", {})
+        except (ValueError, AttributeError):
+            changes = {}
+        history.append(
+            {
+                "at": row.at,
+                "who": emails.get(row.actor_id, "(deleted account)"),
+                "ip": row.ip,
+                "changes": [
+                    (key, change.get("old"), change.get("new"))
+                    for key, change in changes.items()
+                    if isinstance(change, dict)
+                ],
+            }
+        )
+    return history
+
+
+def render_editor(form: RiskRulesForm, status: int = 200) -> tuple[str, int]:
+    return render_template(
+        "admin/risk.html",
+        form=form,
+        errors=error_messages(form),
+        history=rule_history(),
+        rule_labels=RULE_LABELS,
+        rule_text=rule_text,
+        currency=shop_currency(),
+    ), status
+
+
+@bp.route("/risk", methods=["GET", "POST"])
+def risk_rules() -> Response | tuple[str, int]:
+    currency = shop_currency()
+    form = RiskRulesForm.for_rules(risk.current_rules(), currency)
+    if not form.is_submitted():
+        return render_editor(form)
+    if not form.validate_on_submit():
+        return render_editor(form, 422)
+    changes = risk.save_rules(
+        form.rules(), actor=current_user._get_current_object(), ip=request.remote_addr
+    )
+    db.session.commit()
+    if changes:
+        listed = "; ".join(
+            f"{RULE_LABELS[key]}: {rule_text(key, old, currency)} → {rule_text(key, new, currency)}"
+            for key, (old, new) in changes.items()
+        )
+        flash(f"Rules saved. Changed: {listed}.", "success")
+    else:
+        flash("Nothing to save: the rules are unchanged.", "info")
+    return redirect(url_for("admin.risk_rules"))
+
+
+@bp.post("/risk/backtest")
+def backtest() -> tuple[str, int]:
+    """What the proposed rules would have decided on past orders; nothing is saved."""
+    currency = shop_currency()
+    current = risk.current_rules()
+    form = RiskRulesForm.for_rules(current, currency)
+    if not form.validate_on_submit():
+        return render_editor(form, 422)
+    proposed = form.rules()
+    report = risk.backtest(proposed, current, now=clock.now())
+    return render_template(
+        "admin/backtest.html",
+        form=form,
+        report=report,
+        outcomes=[outcome.value for outcome in Outcome],
+        changes=proposed.changes_from(current),
+        rule_labels=RULE_LABELS,
+        rule_text=rule_text,
+        currency=currency,
+    ), 200
+
+
+# Orders ------------------------------------------------------------------------------------
+
+
+def fired_reasons(order: Order) -> list[dict]:
+    """Every reason that fired, once: a re-evaluation at confirmation may repeat some."""
+    seen, reasons = set(), []
+    for reason in order.reasons:
+        key = (reason.get("code"), reason.get("outcome"), reason.get("text"))
+        if key not in seen:
+            seen.add(key)
+            reasons.append(reason)
+    return reasons
+
+
+@bp.get("/orders")
+def orders() -> str:
+    statuses = [status.value for status in OrderStatus]
+    outcomes = [outcome.value for outcome in Outcome]
+    status = choice_arg("status", statuses)
+    outcome = choice_arg("outcome", outcomes)
+    query = (
+        select(Order)
+        .options(selectinload(Order.user))
+        .order_by(Order.created_at.desc(), Order.id.desc())
+    )
+    if status:
+        query = query.where(Order.status == status)
+    if outcome:
+        query = query.where(Order.risk_outcome == outcome)
+    return render_template(
+        "admin/orders.html",
+        page=paginate(query),
+        status=status,
+        outcome=outcome,
+        statuses=statuses,
+        outcomes=outcomes,
+        fired_reasons=fired_reasons,
+    )
+
+
+# SMS log -----------------------------------------------------------------------------------
+
+
 def shown_body(message: SmsMessage) -> str:
     """What the owner may read of a message: never a code, even one not yet redacted."""
     if message.is_code:
@@ -46,23 +252,49 @@ def shown_body(message: SmsMessage) -> str:
 @bp.get("/sms")
 def sms() -> str:
     statuses = [status.value for status in SmsStatus]
-    status = request.args.get("status", "").strip()
-    if status and status not in statuses:
-        abort(
-            400,
-            description=f"Unknown status “{status[:20]}”. Choose one of: {', '.join(statuses)}.",
-        )
+    status = choice_arg("status", statuses)
     query = select(SmsMessage).order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
     if status:
         query = query.where(SmsMessage.status == status)
-    page = db.paginate(query, page=page_number(), per_page=SMS_PER_PAGE, max_per_page=SMS_PER_PAGE)
     now = clock.now()
     figures = [(label, sms_figures(now - window)) for label, window in FIGURE_WINDOWS]
     return render_template(
         "admin/sms.html",
-        page=page,
+        page=paginate(query),
         status=status,
         statuses=statuses,
         figures=figures,
         shown_body=shown_body,
+    )
+
+
+# Audit trail -------------------------------------------------------------------------------
+
+
+def pretty_detail(detail: str) -> str:
+    """The detail JSON, indented for reading (the template escapes it)."""
+    if not detail:
+        return ""
+    try:
+        return json.dumps(json.loads(detail), indent=2, sort_keys=True, ensure_ascii=False)
+    except ValueError:
+        return detail
+
+
+@bp.get("/audit")
+def audit_trail() -> str:
+    events = [event.value for event in audit.Event]
+    event = choice_arg("event", events)
+    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    if event:
+        query = query.where(AuditEvent.event == event)
+    page = paginate(query)
+    emails = emails_of({row.user_id for row in page.items} | {row.actor_id for row in page.items})
+    return render_template(
+        "admin/audit.html",
+        page=page,
+        event=event,
+        events=events,
+        emails=emails,
+        pretty_detail=pretty_detail,
     )
