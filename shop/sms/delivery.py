@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, any_, case, func, or_, select, update
 
 from shop import clock
 from shop.extensions import db
@@ -151,10 +151,18 @@ class DeliveryWorker:
             .order_by(SmsMessage.next_attempt_at, SmsMessage.id)
             .limit(self.batch_size)
             .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
+        if db.session.get_bind().dialect.name == "postgresql":
+            # PostgreSQL may run an IN (subquery) again for each row it updates, and each run
+            # skips the rows just claimed and picks the next ones: the whole queue in one
+            # claim. ARRAY(subquery) is run once.
+            picked = SmsMessage.id == any_(func.array(batch))
+        else:
+            picked = SmsMessage.id.in_(batch)
         db.session.execute(
             update(SmsMessage)
-            .where(SmsMessage.id.in_(batch.scalar_subquery()), due)
+            .where(picked, due)
             .values(
                 status=SmsStatus.SENDING,
                 claimed_by=claim_id,
