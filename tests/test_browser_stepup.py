@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from shop.demo import DEMO_SHOPPER
+from shop.demo import DEMO_OWNER, DEMO_SHOPPER
 from tests.browser import chromium, code_from_phone, live_server, make_live_app
 
 
@@ -80,3 +80,49 @@ def test_demo_shopper_signs_in_with_a_code_buys_small_without_and_large_with(pag
     assert "new sign-in on" in messages
     assert f"order {ref} for €329.00 was placed" in messages
     assert f"to confirm order {ref} for €329.00" in messages
+
+
+def sign_in(page: Page, email: str, password: str, phone: str) -> None:
+    page.goto("/auth/login")
+    page.get_by_label("E-mail", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/auth/login/verify$"))
+    page.get_by_label("Code from the SMS").fill(code_from_phone(page, phone))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator(".flashes")).to_contain_text("You are signed in.")
+
+
+def test_owner_lowers_the_threshold_after_a_backtest_and_the_next_order_follows(
+    tmp_path, migrated_template
+):
+    with (
+        live_server(make_live_app(tmp_path, migrated_template)) as url,
+        chromium() as browser,
+    ):
+        owner = new_page(browser, url)
+        sign_in(owner, DEMO_OWNER.email, DEMO_OWNER.password, DEMO_OWNER.phone)
+        owner.get_by_role("link", name="Admin").click()
+        expect(owner.get_by_role("main")).to_contain_text("Challenge rate")
+        owner.goto("/admin/risk")
+        threshold = owner.get_by_label("Ask for a code when the order total is at least")
+        expect(threshold).to_have_value("250.00")
+        threshold.fill("50.00")
+
+        # The backtest first: what the last 30 days of orders would have got.
+        owner.get_by_role("button", name="Try against the last 30 days").click()
+        expect(owner).to_have_url(re.compile(r"/admin/risk/backtest$"))
+        results = owner.get_by_role("table", name=re.compile(r"orders in the last 30 days"))
+        expect(results).to_be_visible()
+        proposed_otp = results.locator('[data-outcome="otp"] [data-figure="proposed-orders"]')
+        current_otp = results.locator('[data-outcome="otp"] [data-figure="current-orders"]')
+        assert int(proposed_otp.inner_text()) > int(current_otp.inner_text())
+        owner.get_by_role("button", name="Save these rules").click()
+        expect(owner.locator(".flashes")).to_contain_text("€250.00 → €50.00")
+
+        # The shopper's next 65.00 order now needs a code (it did not at 250.00).
+        shopper = new_page(browser, url)
+        sign_in(shopper, DEMO_SHOPPER.email, DEMO_SHOPPER.password, DEMO_SHOPPER.phone)
+        buy(shopper, "Cotton hoodie")
+        expect(shopper).to_have_url(re.compile(r"/checkout/verify/SH-[A-Z0-9]{8}$"))
+        expect(shopper.get_by_role("main")).to_contain_text("above the amount we confirm by SMS")
