@@ -18,6 +18,14 @@ from shop.orders import CheckoutContext
 from shop.risk import RiskRules
 
 PASSWORD = "correct horse battery"
+# The checkout form's shipping fields, as a shopper fills them in.
+ADDRESS = {
+    "full_name": "Ada Lovelace",
+    "address_line1": "12 St James's Square",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+}
 _numbers = count(100)
 
 

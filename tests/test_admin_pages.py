@@ -22,16 +22,9 @@ from shop.models import (
     SmsStatus,
 )
 from shop.risk.figures import Rate, orders_per_day, step_up_figures
-from tests.factories import fill_cart, last_code_sent_to, make_product, make_user
+from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # the frozen clock's time
-ADDRESS = {
-    "full_name": "Ada Lovelace",
-    "address_line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 PAGES = ["/admin", "/admin/risk", "/admin/orders", "/admin/sms", "/admin/audit"]
 POSTS = ["/admin/risk", "/admin/risk/backtest"]
 _numbers = count(1)

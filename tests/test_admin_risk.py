@@ -15,15 +15,8 @@ from shop import risk
 from shop.extensions import db
 from shop.models import AuditEvent, Order, OrderStatus, RiskRuleSet, Role
 from shop.risk import RiskInputs, RiskRules
-from tests.factories import fill_cart, make_product, make_user
+from tests.factories import ADDRESS, fill_cart, make_product, make_user
 
-ADDRESS = {
-    "full_name": "Ada Lovelace",
-    "address_line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 _refs = count(1)
 DEFAULTS = RiskRules()
 

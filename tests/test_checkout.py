@@ -8,15 +8,8 @@ from sqlalchemy import func, select
 
 from shop.extensions import db
 from shop.models import Order, OrderStatus, Product
-from tests.factories import ALLOW_ALL, fill_cart, make_product, make_user, set_rules
+from tests.factories import ADDRESS, ALLOW_ALL, fill_cart, make_product, make_user, set_rules
 
-ADDRESS = {
-    "full_name": "Ada Lovelace",
-    "address_line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 KEY = "k" * 32
 
 

@@ -12,6 +12,7 @@ from shop.models import Order, OrderStatus, OtpChallenge, Product, SmsKind, SmsM
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender
 from tests.factories import (
+    ADDRESS,
     fill_cart,
     last_code_sent_to,
     last_sms_to,
@@ -19,14 +20,6 @@ from tests.factories import (
     make_user,
     set_rules,
 )
-
-ADDRESS = {
-    "full_name": "Ada Lovelace",
-    "address_line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 
 
 def checkout(client, key="stepup-key-000000000"):

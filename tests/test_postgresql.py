@@ -36,6 +36,7 @@ from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import Accepted, ConsoleSender
 from tests import postgres
 from tests.factories import (
+    ADDRESS,
     ALLOW_ALL,
     fill_cart,
     last_code_sent_to,
@@ -51,13 +52,6 @@ postgres_server = postgres.postgres_server
 pg_database = postgres.pg_database
 pg_app = postgres.pg_app
 
-ADDRESS = {
-    "full_name": "Ada Lovelace",
-    "address_line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 KEY = "k" * 32
 PHONE = "+447700900123"
 IP = "203.0.113.9"

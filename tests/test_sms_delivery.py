@@ -34,7 +34,7 @@ from shop.sms.receipts import apply_receipt
 from shop.sms.senders import Accepted, ConsoleSender, SmsSender
 from shop.sms.vonage import VonageSender
 from tests.conftest import FrozenClock
-from tests.factories import fill_cart, make_product, make_user
+from tests.factories import ADDRESS, fill_cart, make_product, make_user
 from tests.fake_vonage import (  # noqa: F401 (fixtures)
     closed_port,
     fake_vonage_fixture,
@@ -49,13 +49,6 @@ ALERT_TEXT = "Shop: order SH-0000TEST for €10.00 was placed. Not you? http://1
 CODE = "482913"
 CODE_TEXT = f"Shop: {CODE} is your code to sign in. Never share it.\n\n@127.0.0.1 #{CODE}"
 MASKED_TEXT = CODE_TEXT.replace(CODE, "••••••")
-ADDRESS = {
-    "full_name": "Ada Lovelace",
-    "address_line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
 
 
 # --- fixtures and helpers -------------------------------------------------------------------

@@ -1,0 +1,198 @@
+"""The cached catalog: never stale after a change, never one visitor's page for another.
+
+Two apps on one database stand for two web processes (two gunicorn workers, or a web
+worker and a CLI command): each keeps its own cached grid, and a change made through one
+must show on the other's next page.
+"""
+
+import re
+
+import pytest
+from sqlalchemy import text
+
+from shop import create_app
+from shop.catalog_cache import CSRF_PLACEHOLDER, CatalogCache
+from shop.extensions import db
+from shop.models import Product
+from shop.orders.lifecycle import cancel_open_orders
+from tests.conftest import CSRF_FIELD, ShopClient
+from tests.factories import ALLOW_ALL, fill_cart, make_product, make_user, set_rules
+
+ADDRESS = {
+    "full_name": "Ada Lovelace",
+    "address_line1": "12 St James's Square",
+    "city": "London",
+    "postal_code": "SW1Y 4JH",
+    "country": "GB",
+}
+
+
+@pytest.fixture
+def other_process(app) -> ShopClient:
+    """A client of a second app on the same database: another web process."""
+    other = create_app(dict(app.config))
+    other.test_client_class = ShopClient
+    yield other.test_client()
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def card(page: str, product: Product) -> str:
+    """The product's card on the catalog page."""
+    match = re.search(
+        rf'<li class="product-card">\s*<h2><a href="/products/{product.id}">.*?</li>',
+        page,
+        re.DOTALL,
+    )
+    assert match, f"no card for {product.name}"
+    return match.group(0)
+
+
+def catalog(client) -> str:
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert CSRF_PLACEHOLDER not in page
+    return page
+
+
+def tokens(page: str) -> set[str]:
+    return set(CSRF_FIELD.findall(page))
+
+
+def buy(client, user, product: Product, quantity: int = 1) -> None:
+    """Check out `quantity` of `product` over HTTP, as `user`."""
+    fill_cart(user, (product, quantity))
+    client.sign_in_as(user)
+    form = client.get("/checkout").get_data(as_text=True)
+    key = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', form).group(1)
+    response = client.post_form("/checkout", {**ADDRESS, "idempotency_key": key})
+    assert response.status_code == 302 and "/orders/" in response.headers["Location"]
+
+
+def test_stock_on_the_grid_follows_checkouts_made_by_another_process(client, other_process):
+    set_rules(**ALLOW_ALL.as_dict())
+    socks = make_product("Merino socks", stock=3)
+    assert "Only 3 left" in card(catalog(client), socks)
+    assert "Only 3 left" in card(catalog(client), socks)  # from the cache
+
+    buy(other_process, make_user(), socks)
+    assert "Only 2 left" in card(catalog(client), socks)
+
+    buy(other_process, make_user(), socks, quantity=2)
+    sold_out = card(catalog(client), socks)
+    assert "Out of stock" in sold_out and "Sold out" in sold_out
+    assert 'action="/cart/add"' not in sold_out
+
+
+def test_stock_comes_back_on_the_grid_when_an_order_is_cancelled(client, other_process, app):
+    set_rules(**ALLOW_ALL.as_dict())
+    helmet = make_product("Road bike helmet", stock=1)
+    user = make_user()
+    buy(other_process, user, helmet)
+    assert "Sold out" in card(catalog(client), helmet)
+
+    with other_process.application.app_context():
+        cancel_open_orders(db.session.merge(user))
+        db.session.commit()
+
+    restocked = card(catalog(client), helmet)
+    assert "Only 1 left" in restocked and 'action="/cart/add"' in restocked
+
+
+def test_product_edits_show_at_once_whether_by_the_orm_or_by_sql(client, other_process):
+    lamp = make_product("Desk lamp", price_minor=11900, stock=20)
+    assert "€119.00" in card(catalog(client), lamp)
+
+    with other_process.application.app_context():
+        edited = db.session.get(Product, lamp.id)
+        edited.name, edited.price_minor = "Desk lamp, brass", 9900
+        db.session.commit()
+    page = card(catalog(client), lamp)
+    assert "Desk lamp, brass" in page and "€99.00" in page
+
+    with other_process.application.app_context():
+        db.session.execute(text("UPDATE products SET stock = 2 WHERE id = :id"), {"id": lamp.id})
+        db.session.commit()
+    assert "Only 2 left" in card(catalog(client), lamp)
+
+    mug = make_product("Ceramic mug")
+    assert "Ceramic mug" in catalog(client)
+    db.session.delete(mug)
+    db.session.commit()
+    assert "Ceramic mug" not in catalog(client)
+
+
+def test_each_visitor_gets_a_token_of_their_own_that_works(app):
+    make_product("Enamel pin", stock=5)
+    first, second = app.test_client(), app.test_client()
+    first_page, second_page = catalog(first), catalog(second)
+    (first_token,) = tokens(first_page)
+    (second_token,) = tokens(second_page)
+    assert first_token != second_token
+    assert first_page.replace(first_token, "") == second_page.replace(second_token, "")
+
+    product_id = re.search(r'name="product_id" value="(\d+)"', second_page).group(1)
+    form = {"product_id": product_id, "quantity": "1"}
+    stolen = second.post("/cart/add", data={**form, "csrf_token": first_token})
+    assert stolen.status_code == 400
+    added = second.post("/cart/add", data={**form, "csrf_token": second_token})
+    assert added.status_code == 302 and added.headers["Location"] == "/cart"
+    assert "1 × Enamel pin" in second.get("/cart").get_data(as_text=True)
+
+
+def test_a_signed_in_page_is_never_served_to_someone_else(app):
+    make_product("Tablet", stock=9)
+    shopper, stranger = app.test_client(), app.test_client()
+    shopper.sign_in_as(make_user())
+
+    for client in (stranger, shopper, stranger, shopper):
+        page = catalog(client)
+        if client is shopper:
+            assert "Sign out" in page and "Sign in" not in page
+            # One token for the whole page: the sign-out form's and the grid's.
+            assert len(tokens(page)) == 1
+        else:
+            assert "Sign out" not in page and "Sign in" in page
+    assert tokens(catalog(shopper)).isdisjoint(tokens(catalog(stranger)))
+
+
+def test_flash_messages_reach_only_their_visitor(app):
+    make_product("Desk plant", stock=25)
+    flashed, other = app.test_client(), app.test_client()
+    catalog(other)  # the page for visitors without messages is now cached
+    with flashed.session_transaction() as session:
+        session["_flashes"] = [("info", "Your basket was saved.")]
+
+    assert "Your basket was saved." in catalog(flashed)
+    assert "Your basket was saved." not in catalog(other)
+    assert "Your basket was saved." not in catalog(flashed)  # shown once
+
+
+def test_the_cached_page_is_what_each_visitor_would_get_anyway(app):
+    """What the page around the grid shows must not depend on the visitor once they are not
+    signed in and have no message: if it ever does (a cart count in the header...), this
+    fails rather than one visitor's page going to another."""
+    pin = make_product("Enamel pin", stock=5)
+    with_cart, without = app.test_client(), app.test_client()
+    with with_cart.session_transaction() as session:
+        session["cart"] = {str(pin.id): 2}
+
+    catalog(without)  # cached from this visitor's page
+    from_cache = catalog(with_cart)
+    app.extensions["catalog_cache"] = CatalogCache()
+    fresh = catalog(with_cart)
+    (token,) = tokens(fresh)
+    assert from_cache == fresh
+    assert tokens(from_cache) == {token}
+
+
+def test_without_a_version_row_every_page_is_rendered_afresh(client):
+    db.session.execute(text("DELETE FROM catalog_version"))
+    db.session.commit()
+    socks = make_product("Merino socks", stock=3)
+    assert "Only 3 left" in card(catalog(client), socks)
+    socks.stock = 1
+    db.session.commit()
+    assert "Only 1 left" in card(catalog(client), socks)
