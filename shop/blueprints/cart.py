@@ -1,5 +1,7 @@
 """The cart: kept with the signed-in user, or in the session before sign-in."""
 
+from collections.abc import Callable
+
 from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 from werkzeug import Response
@@ -59,34 +61,41 @@ def show() -> tuple[str, int]:
     return render_cart()
 
 
-@bp.post("/cart/add")
-def add() -> Response | tuple[str, int]:
-    form = AddToCartForm()
+def change_cart(
+    form: AddToCartForm | UpdateCartForm,
+    apply: Callable[[carts.Contents, Product, int], carts.Contents],
+    done: Callable[[Product, int], str],
+) -> Response | tuple[str, int]:
+    """Validate `form`, apply the change to the current cart, store it, and say what it did."""
     if not form.validate_on_submit():
         return render_cart(error_messages(form), 422)
     product = db.get_or_404(Product, form.product_id.data, description="There is no such product.")
     try:
-        contents = carts.add_item(current_contents(), product, form.quantity.data)
+        contents = apply(current_contents(), product, form.quantity.data)
     except carts.CartError as error:
         return render_cart([str(error)], 422)
     store_contents(contents)
-    flash(f"Added {form.quantity.data} × {product.name} to your cart.", "success")
+    flash(done(product, form.quantity.data), "success")
     return redirect(url_for("cart.show"))
+
+
+@bp.post("/cart/add")
+def add() -> Response | tuple[str, int]:
+    return change_cart(
+        AddToCartForm(),
+        carts.add_item,
+        lambda product, quantity: f"Added {quantity} × {product.name} to your cart.",
+    )
 
 
 @bp.post("/cart/update")
 def update() -> Response | tuple[str, int]:
-    form = UpdateCartForm()
-    if not form.validate_on_submit():
-        return render_cart(error_messages(form), 422)
-    product = db.get_or_404(Product, form.product_id.data, description="There is no such product.")
-    try:
-        contents = carts.set_quantity(current_contents(), product, form.quantity.data)
-    except carts.CartError as error:
-        return render_cart([str(error)], 422)
-    store_contents(contents)
-    if form.quantity.data == 0:
-        flash(f"Removed {product.name} from your cart.", "success")
-    else:
-        flash(f"Your cart now has {form.quantity.data} × {product.name}.", "success")
-    return redirect(url_for("cart.show"))
+    return change_cart(
+        UpdateCartForm(),
+        carts.set_quantity,
+        lambda product, quantity: (
+            f"Removed {product.name} from your cart."
+            if quantity == 0
+            else f"Your cart now has {quantity} × {product.name}."
+        ),
+    )
