@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install db seed clean
+.PHONY: run test lint format install db seed clean bench
 
 run: $(STAMP)
 	$(FLASK) db upgrade
@@ -31,6 +31,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# SPEC section 8's figures as one JSON summary (about two minutes; not part of `make test`).
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { \
+	  SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -6,25 +6,25 @@ must show on the other's next page.
 """
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import text
+from flask_login.utils import encode_cookie
+from sqlalchemy import select, text
 
 from shop import create_app
 from shop.catalog_cache import CSRF_PLACEHOLDER, CatalogCache
 from shop.extensions import db
-from shop.models import Product
+from shop.models import CatalogVersion, Product
 from shop.orders.lifecycle import cancel_open_orders
+from tests import postgres
 from tests.conftest import CSRF_FIELD, ShopClient
-from tests.factories import ALLOW_ALL, fill_cart, make_product, make_user, set_rules
+from tests.factories import ADDRESS, ALLOW_ALL, fill_cart, make_product, make_user, set_rules
 
-ADDRESS = {
-    "full_name": "Ada Lovelace",
-    "address_line1": "12 St James's Square",
-    "city": "London",
-    "postal_code": "SW1Y 4JH",
-    "country": "GB",
-}
+# PostgreSQL fixtures (tests/postgres.py): its trigger is not SQLite's.
+postgres_server = postgres.postgres_server
+pg_database = postgres.pg_database
+pg_app = postgres.pg_app
 
 
 @pytest.fixture
@@ -158,6 +158,15 @@ def test_a_signed_in_page_is_never_served_to_someone_else(app):
     assert tokens(catalog(shopper)).isdisjoint(tokens(catalog(stranger)))
 
 
+def test_a_remember_me_cookie_alone_signs_the_visitor_in(app):
+    make_product("Tablet", stock=9)
+    catalog(app.test_client())  # the page for visitors not signed in is now cached
+    returning = app.test_client()
+    with app.test_request_context():
+        returning.set_cookie("remember_token", encode_cookie(make_user().get_id()))
+    assert "Sign out" in catalog(returning)
+
+
 def test_flash_messages_reach_only_their_visitor(app):
     make_product("Desk plant", stock=25)
     flashed, other = app.test_client(), app.test_client()
@@ -196,3 +205,52 @@ def test_without_a_version_row_every_page_is_rendered_afresh(client):
     socks.stock = 1
     db.session.commit()
     assert "Only 1 left" in card(catalog(client), socks)
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+def version() -> int:
+    with db.engine.connect() as connection:
+        return connection.scalar(select(CatalogVersion.version))
+
+
+def test_on_postgresql_the_version_moves_when_the_change_commits(pg_app):
+    socks = make_product("Merino socks", stock=3)
+    client = pg_app.test_client()
+    assert "Only 3 left" in card(catalog(client), socks)
+    before = version()
+
+    socks.stock = 2
+    db.session.flush()
+    assert version() == before  # not yet: the trigger runs at commit
+    db.session.commit()
+    assert version() > before
+    assert "Only 2 left" in card(catalog(client), socks)
+
+
+def test_on_postgresql_overlapping_orders_in_parallel_never_deadlock(pg_app):
+    """Orders of two products each, overlapping (1+2, 2+3, 3+1...), placed at once: each
+    locks its product rows in turn, and only then, at commit, the version row."""
+    set_rules(**ALLOW_ALL.as_dict())
+    products = [make_product(stock=100) for _ in range(3)]
+    clients, forms = [], []
+    for number in range(24):
+        user = make_user()
+        fill_cart(user, (products[number % 3], 1), (products[(number + 1) % 3], 1))
+        each = pg_app.test_client()
+        each.sign_in_as(user)
+        clients.append(each)
+        key = f"key-{number:04d}-abcdefghijk"
+        forms.append({**ADDRESS, "idempotency_key": key, "csrf_token": each.csrf_token()})
+    before = version()
+    db.session.commit()
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        statuses = list(
+            pool.map(lambda i: clients[i].post("/checkout", data=forms[i]).status_code, range(24))
+        )
+
+    assert statuses == [302] * 24
+    assert version() >= before + 48
+    assert all("In stock (84)" in card(catalog(clients[0]), p) for p in products)

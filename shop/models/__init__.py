@@ -1,7 +1,7 @@
 """The database models; importing this package registers every table on the metadata."""
 
 from shop.models.cart import Cart, CartItem
-from shop.models.catalog import Product
+from shop.models.catalog import CatalogVersion, Product
 from shop.models.order import Order, OrderItem, OrderStatus
 from shop.models.risk import RiskRuleSet
 from shop.models.security import AuditEvent, NotMeLink, OtpChallenge, OtpFailure, OtpPurpose
@@ -12,6 +12,7 @@ __all__ = [
     "AuditEvent",
     "Cart",
     "CartItem",
+    "CatalogVersion",
     "ConsoleMessage",
     "KnownDevice",
     "NotMeLink",

@@ -19,3 +19,17 @@ class Product(db.Model):
     price_minor: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     stock: Mapped[int] = mapped_column(default=0)
+
+
+class CatalogVersion(db.Model):
+    """One row whose number goes up with every change to `products`.
+
+    Database triggers (see the migration) bump it in the transaction that changes a product,
+    whatever made the change: a checkout, a restock, an edit in a shell. Each web process keys
+    its cached product grid by it (`shop.catalog_cache`).
+    """
+
+    __tablename__ = "catalog_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=0)
