@@ -310,3 +310,16 @@ def test_no_copy_of_the_database_holds_a_usable_code(client, shopper, app, froze
     source.close()
     target.close()
     assert code.encode() not in copy.read_bytes()
+
+
+def test_the_session_is_renewed_after_step_up(client, shopper):
+    fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
+    ref = ref_of(checkout(client))
+    with client.session_transaction() as session:
+        session["planted"] = "before the code"
+    before = client.csrf_token()
+    confirm(client, ref, last_code_sent_to(shopper.phone))
+    with client.session_transaction() as session:
+        assert "planted" not in session
+    assert client.csrf_token() != before
+    assert client.get("/orders").status_code == 200

@@ -30,6 +30,7 @@ from shop.blueprints.codes import (
     limit_sign_in,
     otp,
     render_code_page,
+    renew_session,
     send_and_commit,
 )
 from shop.blueprints.device_cookie import current_device_id, ensure_device_id
@@ -88,14 +89,14 @@ def send_phone_code(user: User, phone: str) -> None:
     )
 
 
-def start_session(user: User, remember: bool, *, alert_new_device: bool = True) -> None:
+def start_session(user: User, remember: bool) -> None:
     """Sign `user` in on a fresh session, keeping the cart they filled before."""
     anonymous_cart = cart_views.session_contents()
     session.clear()
     login_user(user, remember=remember)
     browser = devices.browser_label(request.user_agent.string)
     is_new = devices.remember_device(user, ensure_device_id(), browser)
-    if is_new and alert_new_device:
+    if is_new:
         alerts.new_device(user, browser=browser, ip=client_ip(), at=clock.now())
     audit.record(audit.Event.SIGN_IN, user_id=user.id, ip=client_ip(), browser=browser)
     if anonymous_cart:
@@ -196,11 +197,12 @@ def _phone_verified(user: User, phone: str) -> Response:
         # A new authenticator: every other session ends; this one starts afresh.
         user.end_all_sessions()
         db.session.commit()
-        login_user(user)
+        renew_session(user)
         flash("Your new number is confirmed. Other sessions were signed out.", "success")
     else:
         audit.record(audit.Event.PHONE_VERIFIED, user_id=user.id, ip=client_ip())
         db.session.commit()
+        renew_session(user)
         flash("Your phone number is confirmed.", "success")
     return redirect(safe_next(request.args.get("next")) or url_for("catalog.index"))
 

@@ -18,6 +18,7 @@ from shop.blueprints.codes import (
     limit_code_entry,
     otp,
     render_code_page,
+    renew_session,
     send_and_commit,
 )
 from shop.blueprints.device_cookie import current_device_id
@@ -244,6 +245,7 @@ def _confirm(order: Order, code: str) -> Response | tuple[str, int] | str:
             db.session.rollback()
             return _order_page(order, "This order was already handled.", 409)
         db.session.commit()
+        renew_session(user)
         flash(f"Thank you! Order {order.ref} is confirmed and placed.", "success")
         return redirect(url_for("orders.detail", order_ref=order.ref))
     if result.outcome == "mismatch":

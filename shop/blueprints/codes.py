@@ -3,7 +3,8 @@
 from collections.abc import Callable
 from datetime import timedelta
 
-from flask import current_app, flash, render_template, request
+from flask import current_app, flash, render_template, request, session
+from flask_login import login_user
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
@@ -51,6 +52,13 @@ def _resend_wait(challenge: OtpChallenge | None, cooldown: timedelta) -> int:
 
 
 RESENT = "A new code is on its way. The old one no longer works."
+
+
+def renew_session(user) -> None:
+    """After a step-up, the same sign-in on a fresh session: nothing else carried over, and a
+    new CSRF token (SPEC section 7)."""
+    session.clear()
+    login_user(user, fresh=True)
 
 
 def send_and_commit(send: Callable[[], object], *, sent_message: str | None = RESENT) -> bool:
