@@ -323,3 +323,15 @@ def test_the_session_is_renewed_after_step_up(client, shopper):
         assert "planted" not in session
     assert client.csrf_token() != before
     assert client.get("/orders").status_code == 200
+
+
+def test_a_get_of_a_lapsed_order_changes_nothing(client, shopper, frozen_clock):
+    product = make_product(price_minor=30_000, stock=5)
+    fill_cart(shopper, (product, 1))
+    ref = ref_of(checkout(client))
+    frozen_clock.advance(minutes=6)
+    assert client.get(f"/checkout/verify/{ref}").status_code == 410
+    assert order(ref).status == OrderStatus.PENDING_VERIFICATION
+    assert confirm(client, ref, "123456").status_code == 410
+    assert order(ref).status == OrderStatus.EXPIRED
+    assert stock(product) == 5

@@ -2,7 +2,16 @@
 
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug import Response
@@ -188,8 +197,9 @@ def verify(order_ref: str) -> Response | tuple[str, int]:
     if order.status != OrderStatus.PENDING_VERIFICATION:
         return _order_page(order, CLOSED[order.status], 409)
     if order.expires_at is not None and clock.now() >= order.expires_at:
-        orders.release(order, OrderStatus.EXPIRED, allowed_from=[order.status])
-        db.session.commit()
+        if request.method == "POST":  # a GET never changes state; the worker's sweep will
+            orders.release(order, OrderStatus.EXPIRED, allowed_from=[order.status])
+            db.session.commit()
         return _order_page(order, CLOSED[OrderStatus.EXPIRED] + " Check out again.", 410)
     challenge = otp().live_challenge(current_user, OtpPurpose.ORDER)
     if challenge is not None and challenge.order_id != order.id:
