@@ -5,8 +5,6 @@ from typing import Any, Literal
 
 LoginMode = Literal["never", "new_device", "always"]
 PhoneChangeAction = Literal["hold", "otp", "off"]
-LOGIN_MODES = ("never", "new_device", "always")
-PHONE_CHANGE_ACTIONS = ("hold", "otp", "off")
 
 
 @dataclass(frozen=True)
