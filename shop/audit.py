@@ -25,6 +25,8 @@ class Event(StrEnum):
     NOT_ME = "not_me"
     SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
     RULES_CHANGED = "rules_changed"
+    TOKEN_ISSUED = "token_issued"
+    TOKEN_REVOKED = "token_revoked"
 
 
 def record(

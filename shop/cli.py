@@ -14,8 +14,8 @@ from shop import accounts, clock, demo
 from shop.extensions import db
 from shop.models import Role
 from shop.orders import expire_pending
+from shop.sms.backends import make_sender
 from shop.sms.delivery import DeliveryWorker, start_in_thread
-from shop.sms.senders import make_sender
 
 
 @click.command("seed-demo")

@@ -11,11 +11,13 @@ from werkzeug.security import generate_password_hash
 
 from shop import cart as carts
 from shop import clock
+from shop.accounts.client import Client
 from shop.config import Config
 from shop.extensions import db
-from shop.models import Product, RiskRuleSet, Role, SmsMessage, User
-from shop.orders import CheckoutContext
-from shop.risk import RiskRules
+from shop.models import Order, Product, RiskRuleSet, Role, SmsMessage, User
+from shop.orders import ShippingAddress
+from shop.orders.checkout import start_checkout
+from shop.risk import RiskRules, current_rules
 
 PASSWORD = "correct horse battery"
 # The checkout form's shipping fields, as a shopper fills them in.
@@ -107,5 +109,8 @@ ALLOW_ALL = RiskRules(
 )
 
 
-def context(rules: RiskRules = ALLOW_ALL, **values) -> CheckoutContext:
-    return CheckoutContext(currency="EUR", rules=rules, **values)
+def place_allowed(user: User, address: ShippingAddress, key: str) -> Order:
+    """Check `user`'s cart out through the use case, under rules that place every order
+    (the sign-in rule is left as it is)."""
+    set_rules(**{**ALLOW_ALL.as_dict(), "login_mode": current_rules().login_mode})
+    return start_checkout(user, address, key, Client("127.0.0.1")).order

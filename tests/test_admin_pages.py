@@ -90,6 +90,8 @@ def add_order(
                 created_at=at + timedelta(seconds=30 * index),
                 expires_at=at + timedelta(minutes=5),
                 consumed_at=at + timedelta(minutes=2) if verified and last else None,
+                # Each code but a verified last one has ended: replaced, or expired.
+                ended_at=None if verified and last else at + timedelta(seconds=30 * index + 1),
             )
         )
     db.session.commit()

@@ -10,11 +10,11 @@ from shop.extensions import db
 from shop.models import KnownDevice, Order, OrderStatus, Product, SmsKind, SmsMessage
 from tests.factories import (
     PASSWORD,
-    context,
     fill_cart,
     last_sms_to,
     make_product,
     make_user,
+    place_allowed,
     set_rules,
 )
 
@@ -51,8 +51,9 @@ def sign_in(client, user):
 
 
 def place(user, product=None, key="alert-key-0000000000"):
+    """Check out through the use case, under rules that simply place every order."""
     fill_cart(user, (product or make_product(price_minor=4999, stock=10), 1))
-    return orders.place_order(user, ADDRESS, key, context())
+    return place_allowed(user, ADDRESS, key)
 
 
 def not_me_path(body: str) -> str:

@@ -3,6 +3,7 @@
 import re
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -79,7 +80,7 @@ def test_a_300_order_is_confirmed_by_the_code_from_the_sms(client, shopper):
     code = last_code_sent_to(shopper.phone)
     assert sms.body == (
         f"Shop: {code} is your code to confirm order {ref} for €300.00. Never share it."
-        f"\n\n@127.0.0.1:5000 #{code}"
+        f"\n\n@127.0.0.1 #{code}"
     )
     page = client.get(f"/checkout/verify/{ref}").get_data(as_text=True)
     assert "This order is above the amount we confirm by SMS." in page
@@ -241,15 +242,29 @@ def test_rules_are_evaluated_again_at_confirmation(client, shopper):
     assert [reason["code"] for reason in held.reasons].count("hold_threshold") == 1
 
 
-def test_too_many_wrong_codes_hold_the_order_and_alert(client, shopper, frozen_clock):
+def test_five_wrong_codes_cancel_the_order_and_a_resend_gives_no_new_tries(client, shopper):
     product = make_product(price_minor=30_000, stock=5)
     fill_cart(shopper, (product, 1))
     ref = ref_of(checkout(client))
     code = last_code_sent_to(shopper.phone)
+    statuses = [confirm(client, ref, wrong(code)).status_code for _ in range(5)]
+    assert statuses == [422, 422, 422, 422, 409]
+    assert order(ref).status == OrderStatus.CANCELLED
+    assert stock(product) == 5
+    client.post_form(f"/checkout/verify/{ref}/resend")
+    assert db.session.scalar(select(func.count(OtpChallenge.id))) == 1
+
+
+def test_the_tenth_wrong_code_today_holds_the_order_and_alerts(client, shopper, frozen_clock):
+    product = make_product(price_minor=30_000, stock=5)
+    fill_cart(shopper, (product, 1))
+    ref = ref_of(checkout(client, key="first-order-key-0000"))
+    code = last_code_sent_to(shopper.phone)
     for _ in range(5):
         confirm(client, ref, wrong(code))
     frozen_clock.advance(seconds=30)
-    client.post_form(f"/checkout/verify/{ref}/resend")
+    fill_cart(shopper, (product, 1))
+    ref = ref_of(checkout(client, key="second-order-key-000"))
     code = last_code_sent_to(shopper.phone)
     statuses = [confirm(client, ref, wrong(code)).status_code for _ in range(5)]
     assert statuses[-1] == 423
@@ -268,15 +283,31 @@ def test_an_unverified_number_cannot_take_a_code(client):
     assert db.session.scalar(select(Order)) is None
 
 
-def test_send_limits_apply_at_checkout(client, shopper, frozen_clock):
+def test_a_checkout_inside_the_cooldown_queues_its_code(client, shopper, frozen_clock):
     product = make_product(price_minor=30_000, stock=50)
     fill_cart(shopper, (product, 1))
     checkout(client, key="limit-key-0000000001")
+    frozen_clock.advance(seconds=10)
     fill_cart(shopper, (product, 2))
     response = checkout(client, key="limit-key-0000000002")
+    assert response.headers["Location"].startswith("/checkout/verify/")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "goes out to" in page and "in 20 seconds" in page
+    queued = last_sms_to(shopper.phone)
+    assert queued.next_attempt_at == frozen_clock.now + timedelta(seconds=20)
+
+
+def test_send_limits_apply_at_checkout(client, shopper, frozen_clock):
+    product = make_product(price_minor=30_000, stock=50)
+    for number in range(5):
+        fill_cart(shopper, (product, number + 1))
+        assert checkout(client, key=f"limit-key-000000000{number}").status_code == 302
+        frozen_clock.advance(seconds=30)
+    fill_cart(shopper, (product, 9))
+    response = checkout(client, key="limit-key-0000000009")
     assert response.status_code == 429
-    assert "wait" in response.get_data(as_text=True)
-    assert db.session.scalar(select(func.count(Order.id))) == 1
+    assert "Too many codes sent to this number" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Order.id))) == 5
 
 
 def test_resend_replaces_the_code_and_extends_the_order(client, shopper, frozen_clock):

@@ -116,7 +116,7 @@ def test_resend_replaces_the_code(client, frozen_clock):
     sign_in(client, user)
     old = last_code_sent_to(user.phone)
     assert client.post_form("/auth/login/verify/resend").status_code == 302
-    assert "Please wait" in client.get("/auth/login/verify").get_data(as_text=True)
+    assert "wait a few seconds" in client.get("/auth/login/verify").get_data(as_text=True)
     frozen_clock.advance(seconds=30)
     client.post_form("/auth/login/verify/resend")
     new = last_code_sent_to(user.phone)

@@ -5,14 +5,14 @@ from sqlalchemy import select
 from shop import orders
 from shop.extensions import db
 from shop.models import Order
-from tests.factories import context, fill_cart, make_product, make_user
+from tests.factories import fill_cart, make_product, make_user, place_allowed
 
 ADDRESS = orders.ShippingAddress("Ada Lovelace", "1 Main St", "London", "N1 1AA", "GB")
 
 
 def place(user, product, quantity=1, key="order-key-000000000"):
     fill_cart(user, (product, quantity))
-    return orders.place_order(user, ADDRESS, key, context())
+    return place_allowed(user, ADDRESS, key)
 
 
 def test_history_lists_only_my_orders_newest_first(client):

@@ -336,13 +336,13 @@ def test_the_tenth_wrong_code_in_24_hours_locks_step_up(pg_app, frozen_clock):
     text = code_sms("Shop", "confirm order SH-TEST for €300.00", "http://127.0.0.1:5000")
     user = make_user()
     results = []
-    for _ in range(2):
-        otp.issue(user, OtpPurpose.ORDER, "order-a", client_ip=IP, text=text)
+    for binding in ("order-a", "order-b"):
+        otp.issue(user, OtpPurpose.ORDER, binding, client_ip=IP, text=text)
         db.session.commit()
         code = last_code_sent_to(user.phone)
         wrong = f"{(int(code) + 1) % 1_000_000:06d}"
         for _ in range(5):
-            results.append(otp.verify(user, OtpPurpose.ORDER, "order-a", wrong, client_ip=IP))
+            results.append(otp.verify(user, OtpPurpose.ORDER, binding, wrong, client_ip=IP))
             db.session.commit()
         frozen_clock.advance(minutes=6)
 
@@ -353,7 +353,7 @@ def test_the_tenth_wrong_code_in_24_hours_locks_step_up(pg_app, frozen_clock):
     events = db.session.scalars(select(AuditEvent.event)).all()
     assert events.count("code_failed") == 10 and "step_up_locked" in events
     with pytest.raises(SendRefused, match="locked"):
-        otp.issue(user, OtpPurpose.ORDER, "order-b", client_ip=IP, text=text)
+        otp.issue(user, OtpPurpose.ORDER, "order-c", client_ip=IP, text=text)
     db.session.rollback()
     frozen_clock.advance(hours=24)
     assert not otp.is_locked(user)

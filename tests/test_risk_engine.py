@@ -122,10 +122,18 @@ def test_velocity_can_be_turned_off():
     assert decide(rules, orders_24h=50).outcome == Outcome.ALLOW
 
 
-@pytest.mark.parametrize(("hours", "outcome"), [(71.99, "hold"), (72, "allow"), (100, "allow")])
-def test_phone_change_in_72h_holds_instead_of_sms(hours, outcome):
+@pytest.mark.parametrize(("hours", "outcome"), [(71.99, "hold"), (72, "otp"), (100, "otp")])
+def test_phone_change_in_72h_holds_an_order_that_needs_a_code(hours, outcome):
     changed = NOW - timedelta(hours=hours)
-    assert decide(phone_changed_at=changed).outcome == outcome
+    decision = decide(total_minor=30_000, phone_changed_at=changed)
+    assert decision.outcome == outcome
+    assert ("phone_changed" in decision.codes) == (outcome == "hold")
+
+
+@pytest.mark.parametrize("hours", [1, 71.99])
+def test_phone_change_lets_an_order_that_needs_no_code_through(hours):
+    changed = NOW - timedelta(hours=hours)
+    assert decide(total_minor=1_500, phone_changed_at=changed).outcome == Outcome.ALLOW
 
 
 def test_phone_change_action_otp_or_off():
@@ -134,8 +142,10 @@ def test_phone_change_action_otp_or_off():
         decide(replace(RULES, phone_change_action="otp"), phone_changed_at=changed).outcome == "otp"
     )
     assert (
-        decide(replace(RULES, phone_change_action="off"), phone_changed_at=changed).outcome
-        == "allow"
+        decide(
+            replace(RULES, phone_change_action="off"), total_minor=30_000, phone_changed_at=changed
+        ).outcome
+        == "otp"
     )
 
 
@@ -164,9 +174,22 @@ def test_exemption_ends_after_5_orders_or_100_since_the_last_code(orders, amount
     assert (decision.outcome == Outcome.ALLOW) == exempt
 
 
-def test_exemption_never_lifts_a_hold():
+def test_an_exempt_order_is_not_held_for_a_phone_change():
     changed = NOW - timedelta(hours=1)
-    decision = decide(total_minor=500, phone_changed_at=changed, orders_since_otp=0)
+    decision = decide(
+        total_minor=2_000,
+        orders_24h=9,
+        phone_changed_at=changed,
+        orders_since_otp=0,
+        amount_since_otp_minor=0,
+    )
+    assert decision.outcome == Outcome.ALLOW and "phone_changed" not in decision.codes
+
+
+def test_exemption_never_lifts_a_hold():
+    decision = decide(
+        replace(RULES, hold_threshold_minor=1_000), total_minor=2_000, orders_since_otp=0
+    )
     assert decision.outcome == Outcome.HOLD
 
 

@@ -13,7 +13,8 @@ from werkzeug import Response
 from shop import clock
 from shop.config import Config
 from shop.models.sms import SmsKind, SmsMessage
-from shop.sms.senders import Accepted, SendFailure, make_sender
+from shop.sms.backends import make_sender
+from shop.sms.senders import Accepted, SendFailure
 from shop.sms.vonage import (
     GSM_BASIC_CHARSET,
     GSM_EXTENSION_CHARSET,

@@ -14,7 +14,15 @@ MOBILE_TYPES = {
 
 
 class InvalidPhone(ValueError):
-    """The number cannot receive our SMS; the message is safe to show to the user."""
+    """The number cannot receive our SMS; the message is safe to show to the user.
+
+    `country_not_allowed` tells a refusal by country (the mark of SMS pumping) from a number
+    that is simply wrong.
+    """
+
+    def __init__(self, message: str, *, country_not_allowed: bool = False) -> None:
+        super().__init__(message)
+        self.country_not_allowed = country_not_allowed
 
 
 def normalise_phone(raw: str, allowed_countries: tuple[str, ...]) -> str:
@@ -36,8 +44,22 @@ def normalise_phone(raw: str, allowed_countries: tuple[str, ...]) -> str:
     else:
         region = phonenumbers.region_code_for_number(number)
     if region not in allowed_countries:
-        raise InvalidPhone(f"We can only send SMS to numbers in: {', '.join(allowed_countries)}.")
+        raise InvalidPhone(
+            f"We can only send SMS to numbers in: {', '.join(allowed_countries)}.",
+            country_not_allowed=True,
+        )
     return e164
+
+
+def phone_country(raw: str) -> str | None:
+    """The ISO country of a number, or None when it cannot be read."""
+    if FICTIONAL_GB_MOBILE.fullmatch(raw):
+        return "GB"
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(raw, None))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and len(region) == 2 and region.isalpha() else None
 
 
 def mask_phone(e164: str) -> str:

@@ -1,19 +1,18 @@
 """The account holder's pages: alert preferences, phone change, sessions, and "not me"."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required, login_user
-from sqlalchemy import select, update
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
 from werkzeug import Response
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
-from shop import accounts, alerts, audit, clock, orders
-from shop.blueprints.auth import send_phone_code
-from shop.blueprints.codes import client_ip, limit_code_entry
-from shop.blueprints.forms import StrictForm
-from shop.extensions import db
-from shop.models import AuditEvent, KnownDevice, NotMeLink, User
-from shop.otp import SendRefused
+from shop.accounts import lockdown, preferences, tokens, verification
+from shop.accounts.lockdown import NotMeOutcome
+from shop.accounts.verification import ChangeOutcome
+from shop.web.client import current_client
+from shop.web.forms import StrictForm
+from shop.web.ratelimits import limit_code_entry
+from shop.web.sessions import start_session
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -37,20 +36,12 @@ class ConfirmForm(StrictForm):
 def alert_settings() -> Response | tuple[str, int]:
     form = AlertsForm(obj=current_user)
     if form.validate_on_submit():
-        old = {
-            "new_device": current_user.alert_new_device,
-            "order": current_user.alert_order_placed,
-        }
-        current_user.alert_new_device = form.alert_new_device.data
-        current_user.alert_order_placed = form.alert_order_placed.data
-        new = {
-            "new_device": current_user.alert_new_device,
-            "order": current_user.alert_order_placed,
-        }
-        audit.record(
-            audit.Event.ALERTS_CHANGED, user_id=current_user.id, ip=client_ip(), old=old, new=new
+        preferences.set_alerts(
+            current_user,
+            new_device=form.alert_new_device.data,
+            order_placed=form.alert_order_placed.data,
+            client=current_client(),
         )
-        db.session.commit()
         flash("Your alert settings are saved.", "success")
         return redirect(url_for("account.alert_settings"))
     return render_template("account/alerts.html", form=form), 422 if form.errors else 200
@@ -61,32 +52,16 @@ def alert_settings() -> Response | tuple[str, int]:
 def change_phone() -> Response | tuple[str, int]:
     form = PhoneForm()
     if form.validate_on_submit():
-        user = accounts.authenticate(
-            current_user.email,
-            form.password.data,
-            hash_method=current_app.config["PASSWORD_HASH_METHOD"],
+        result = verification.start_phone_change(
+            current_user, form.password.data, form.phone.data, current_client()
         )
-        try:
-            phone = accounts.normalise_phone(
-                form.phone.data, current_app.config["SMS_ALLOWED_COUNTRIES"]
-            )
-        except accounts.InvalidPhone as error:
-            form.phone.errors.append(str(error))
+        if result.outcome == ChangeOutcome.WRONG_PASSWORD:
+            form.password.errors.append(result.message)
+        elif result.outcome != ChangeOutcome.CODE_SENT or result.send.refused:
+            form.phone.errors.append(result.message)
         else:
-            if user is None:
-                form.password.errors.append("That is not your password.")
-            elif phone == current_user.phone:
-                form.phone.errors.append("That is already your number.")
-            else:
-                try:
-                    send_phone_code(current_user, phone)
-                except SendRefused as refused:
-                    db.session.rollback()
-                    form.phone.errors.append(refused.message)
-                else:
-                    db.session.commit()
-                    flash("Enter the code we sent to your new number.", "info")
-                    return redirect(url_for("auth.verify_phone"))
+            flash("Enter the code we sent to your new number.", "info")
+            return redirect(url_for("auth.verify_phone"))
     return render_template("account/phone.html", form=form), 422 if form.errors else 200
 
 
@@ -95,64 +70,40 @@ def change_phone() -> Response | tuple[str, int]:
 def security() -> Response | str:
     form = ConfirmForm()
     if form.validate_on_submit():
-        current_user.end_all_sessions()
-        audit.record(audit.Event.SIGNED_OUT_EVERYWHERE, user_id=current_user.id, ip=client_ip())
-        db.session.commit()
-        login_user(current_user)
+        user = current_user._get_current_object()
+        lockdown.sign_out_everywhere(user, current_client())
+        start_session(user)
         flash("Every other session and remembered device is signed out.", "success")
         return redirect(url_for("account.security"))
-    devices = db.session.scalars(
-        select(KnownDevice)
-        .where(KnownDevice.user_id == current_user.id)
-        .order_by(KnownDevice.last_seen_at.desc())
-    ).all()
-    events = db.session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.user_id == current_user.id)
-        .order_by(AuditEvent.id.desc())
-        .limit(20)
-    ).all()
-    return render_template("account/security.html", form=form, devices=devices, events=events)
+    return render_template(
+        "account/security.html", form=form, **preferences.security_overview(current_user)
+    )
+
+
+@bp.post("/security/tokens/<int(max=2147483647):token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> Response:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, description="The form was incomplete: reload the page and try again.")
+    if not tokens.revoke_token(current_user, token_id, current_client()):
+        abort(404, description="There is no such API token on your account.")
+    flash("The API token is revoked.", "success")
+    return redirect(url_for("account.security"))
 
 
 @bp.route("/not-me/<token>", methods=["GET", "POST"])
 @limit_code_entry
 def not_me(token: str) -> Response | tuple[str, int]:
-    link = alerts.link_for_token(token)
-    if link is None:
-        abort(404, description="This link is not valid or has expired (links last 24 hours).")
-    if link.used_at is not None:
-        return render_template("account/not_me.html", state="used"), 410
     form = ConfirmForm()
-    if not form.validate_on_submit():
-        return render_template("account/not_me.html", state="confirm", form=form), 200
-    cancelled = _lock_down(link)
-    if cancelled is None:
+    if form.validate_on_submit():
+        result = lockdown.not_me(token, current_client())
+    else:
+        result = lockdown.NotMeResult(lockdown.check_not_me(token))
+    if result.outcome == NotMeOutcome.INVALID:
+        abort(404, description="This link is not valid or has expired (links last 24 hours).")
+    if result.outcome == NotMeOutcome.USED:
         return render_template("account/not_me.html", state="used"), 410
-    return render_template("account/not_me.html", state="done", cancelled=cancelled), 200
-
-
-def _lock_down(link: NotMeLink) -> list | None:
-    """Use the link once: end every session, cancel unshipped orders, ask a code next time."""
-    now = clock.now()
-    used = db.session.execute(
-        update(NotMeLink)
-        .where(NotMeLink.id == link.id, NotMeLink.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if used.rowcount != 1:
-        db.session.rollback()
-        return None
-    user = db.session.get(User, link.user_id)
-    user.end_all_sessions()
-    user.login_code_required = True
-    cancelled = orders.cancel_open_orders(user)
-    audit.record(
-        audit.Event.NOT_ME,
-        user_id=user.id,
-        ip=client_ip(),
-        cancelled=[order.ref for order in cancelled],
-    )
-    db.session.commit()
-    return cancelled
+    if result.outcome == NotMeOutcome.READY:
+        return render_template("account/not_me.html", state="confirm", form=form), 200
+    return render_template("account/not_me.html", state="done", cancelled=result.cancelled), 200

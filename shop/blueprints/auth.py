@@ -1,44 +1,26 @@
-"""Accounts on the web: register and verify the phone, sign in (with a code when needed), out."""
+"""Accounts on the web: register and confirm the phone, sign in (with a code when needed), out.
 
-import secrets
+Each view parses its form, calls one use case of `shop.accounts` and maps the outcome to a
+page; the session (pending sign-in, renewal) is the only state kept here.
+"""
+
 from urllib.parse import urlsplit
 
-from flask import (
-    Blueprint,
-    current_app,
-    flash,
-    redirect,
-    request,
-    session,
-    url_for,
-)
+from flask import Blueprint, flash, redirect, request, session, url_for
 from flask import render_template as render
-from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy.exc import IntegrityError
+from flask_login import current_user, login_required, logout_user
 from werkzeug import Response
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
-from shop import accounts, alerts, audit, clock, risk
-from shop import cart as carts
-from shop.accounts import devices
-from shop.blueprints import cart as cart_views
-from shop.blueprints.codes import (
-    CodeForm,
-    client_ip,
-    limit_code_entry,
-    limit_sign_in,
-    otp,
-    render_code_page,
-    renew_session,
-    send_and_commit,
-)
-from shop.blueprints.device_cookie import current_device_id, ensure_device_id
-from shop.blueprints.forms import StrictForm
-from shop.extensions import db
-from shop.models import OtpPurpose, User
-from shop.otp import SendRefused, binding_for
-from shop.otp.texts import LOGIN_ACTION, PHONE_ACTION, code_sms
+from shop.accounts import signin, verification
+from shop.accounts.signin import CodeOutcome, LoginAttempt, PasswordOutcome
+from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
+from shop.web.client import current_client
+from shop.web.code_page import CodeForm, flash_send, render_code_page
+from shop.web.forms import StrictForm
+from shop.web.ratelimits import limit_code_entry, limit_sign_in
+from shop.web.sessions import anonymous_cart, renew_session, start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -72,78 +54,28 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _sms_text(action: str):
-    config = current_app.config
-    return code_sms(config["SHOP_NAME"], action, config["PUBLIC_BASE_URL"])
-
-
-def send_phone_code(user: User, phone: str) -> None:
-    """Queue a code to `phone` (the account's number, or a new one being verified)."""
-    otp().issue(
-        user,
-        OtpPurpose.PHONE,
-        binding_for("phone", user.id, phone),
-        client_ip=client_ip(),
-        text=_sms_text(PHONE_ACTION),
-        phone=phone,
-    )
-
-
-def start_session(user: User, remember: bool) -> None:
-    """Sign `user` in on a fresh session, keeping the cart they filled before."""
-    anonymous_cart = cart_views.session_contents()
-    session.clear()
-    login_user(user, remember=remember)
-    browser = devices.browser_label(request.user_agent.string)
-    is_new = devices.remember_device(user, ensure_device_id(), browser)
-    if is_new:
-        alerts.new_device(user, browser=browser, ip=client_ip(), at=clock.now())
-    audit.record(audit.Event.SIGN_IN, user_id=user.id, ip=client_ip(), browser=browser)
-    if anonymous_cart:
-        carts.save_user_cart(user, carts.merge(carts.load_user_cart(user), anonymous_cart))
-    db.session.commit()
-
-
-def needs_login_code(user: User) -> bool:
-    """A code at sign-in: after "not me", or per the login rule (never/new_device/always)."""
-    if not user.phone_verified:
-        return False
-    if user.login_code_required:
-        return True
-    mode = risk.current_rules().login_mode
-    if mode == "always":
-        return True
-    return mode == "new_device" and not devices.is_known(user, current_device_id())
-
-
 @bp.route("/register", methods=["GET", "POST"])
 @limit_sign_in
 def register() -> Response | tuple[str, int]:
     form = RegisterForm()
     if form.validate_on_submit():
-        try:
-            phone = accounts.normalise_phone(
-                form.phone.data, current_app.config["SMS_ALLOWED_COUNTRIES"]
-            )
-            user = accounts.register_user(
-                form.email.data,
-                phone,
-                form.password.data,
-                hash_method=current_app.config["PASSWORD_HASH_METHOD"],
-            )
-            db.session.flush()
-        except accounts.InvalidPhone as error:
-            form.phone.errors.append(str(error))
-        except (accounts.EmailTaken, IntegrityError):
-            db.session.rollback()
-            form.email.errors.append("An account with this e-mail already exists. Sign in instead.")
+        result = verification.register(
+            form.email.data,
+            form.phone.data,
+            form.password.data,
+            current_client(set_device_cookie=True),
+            anonymous_cart=anonymous_cart(),
+        )
+        if result.outcome == RegisterOutcome.INVALID_PHONE:
+            form.phone.errors.append(result.message)
+        elif result.outcome == RegisterOutcome.EMAIL_TAKEN:
+            form.email.errors.append(result.message)
         else:
-            try:
-                send_phone_code(user, phone)
-            except SendRefused as refused:
-                flash(refused.message, "error")
-            start_session(user, remember=False)
-            flash("Welcome! Confirm your phone number with the code we sent.", "success")
+            start_session(result.user)
+            if result.send.refused:
+                flash("Welcome! " + result.send.message, "error")
+            else:
+                flash("Welcome! Confirm your phone number with the code we sent.", "success")
             return redirect(url_for("auth.verify_phone", next=safe_next(request.args.get("next"))))
     return render("auth/register.html", form=form), 422 if form.errors else 200
 
@@ -152,67 +84,39 @@ def register() -> Response | tuple[str, int]:
 @login_required
 @limit_code_entry
 def verify_phone() -> Response | tuple[str, int]:
-    challenge = otp().live_challenge(current_user, OtpPurpose.PHONE)
+    challenge = verification.phone_challenge(current_user)
     if challenge is None and current_user.phone_verified:
         flash("Your phone number is confirmed.", "info")
         return redirect(url_for("catalog.index"))
     form = CodeForm()
     error = None
-    if form.validate_on_submit() and challenge is not None:
-        result = otp().verify(
-            current_user,
-            OtpPurpose.PHONE,
-            binding_for("phone", current_user.id, challenge.phone),
-            form.code.data,
-            client_ip=client_ip(),
-        )
-        if result.ok:
-            return _phone_verified(current_user, challenge.phone)
-        db.session.commit()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        result = verification.confirm_phone(user, form.code.data, current_client())
+        if result.outcome in (ConfirmPhoneOutcome.CONFIRMED, ConfirmPhoneOutcome.CHANGED):
+            renew_session(user)
+            flash(result.message, "success")
+            return redirect(safe_next(request.args.get("next")) or url_for("catalog.index"))
         error = result.message
-    status = 422 if form.errors or error else 200
+        challenge = verification.phone_challenge(current_user)
     changing = challenge is not None and challenge.phone != current_user.phone
     return render_code_page(
         title="Confirm your new number" if changing else "Confirm your phone number",
-        reason="Codes for larger orders go only to a confirmed number."
-        if not changing
-        else "A new number must be confirmed before it replaces the old one.",
+        reason="A new number must be confirmed before it replaces the old one."
+        if changing
+        else "Codes for larger orders go only to a confirmed number.",
         challenge=challenge,
         form=form,
         resend_url=url_for("auth.resend_phone_code"),
-        status=status,
+        status=422 if form.errors or error else 200,
         error=error,
     )
-
-
-def _phone_verified(user: User, phone: str) -> Response:
-    old_phone = user.phone
-    now = clock.now()
-    user.phone_verified_at = now
-    if phone != old_phone:
-        user.phone = phone
-        user.phone_changed_at = now
-        alerts.phone_changed(user, old_phone)
-        audit.record(audit.Event.PHONE_CHANGED, user_id=user.id, ip=client_ip())
-        # A new authenticator: every other session ends; this one starts afresh.
-        user.end_all_sessions()
-        db.session.commit()
-        renew_session(user)
-        flash("Your new number is confirmed. Other sessions were signed out.", "success")
-    else:
-        audit.record(audit.Event.PHONE_VERIFIED, user_id=user.id, ip=client_ip())
-        db.session.commit()
-        renew_session(user)
-        flash("Your phone number is confirmed.", "success")
-    return redirect(safe_next(request.args.get("next")) or url_for("catalog.index"))
 
 
 @bp.post("/verify-phone/resend")
 @login_required
 def resend_phone_code() -> Response:
-    live = otp().live_challenge(current_user, OtpPurpose.PHONE)
-    phone = live.phone if live is not None else current_user.phone
-    send_and_commit(lambda: send_phone_code(current_user, phone))
+    flash_send(verification.resend_phone_code(current_user, current_client()))
     return redirect(url_for("auth.verify_phone"))
 
 
@@ -222,90 +126,74 @@ def login() -> Response | tuple[str, int]:
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        hash_method = current_app.config["PASSWORD_HASH_METHOD"]
-        user = accounts.authenticate(form.email.data, form.password.data, hash_method=hash_method)
-        if user is not None:
-            target = safe_next(request.args.get("next"))
-            if needs_login_code(user):
-                return _ask_login_code(user, form.remember.data, target)
-            start_session(user, remember=form.remember.data)
+        result = signin.sign_in_with_password(
+            form.email.data,
+            form.password.data,
+            current_client(set_device_cookie=True),
+            anonymous_cart=anonymous_cart(),
+        )
+        target = safe_next(request.args.get("next"))
+        if result.outcome == PasswordOutcome.SIGNED_IN:
+            start_session(result.user, remember=form.remember.data)
             flash("You are signed in.", "success")
             return redirect(target or url_for("catalog.index"))
-        known = accounts.find_user_by_email(form.email.data)
-        audit.record(
-            audit.Event.SIGN_IN_FAILED, user_id=known.id if known else None, ip=client_ip()
-        )
-        db.session.commit()
-        form.form_errors.append("The e-mail or password is not right.")
+        if result.outcome == PasswordOutcome.CODE_NEEDED:
+            # Not signed in yet: the session keeps the attempt (and the cart filled so far).
+            session[PENDING_LOGIN] = {
+                "user_id": result.attempt.user_id,
+                "attempt": result.attempt.attempt,
+                "remember": bool(form.remember.data),
+                "next": target,
+            }
+            if result.send.refused:
+                flash(result.send.message, "error")
+            return redirect(url_for("auth.login_verify"))
+        form.form_errors.append(result.message)
         status = 401
     elif form.errors:
         status = 422
     return render("auth/login.html", form=form), status
 
 
-def _login_binding(pending: dict) -> str:
-    return binding_for("login", pending["user_id"], pending["attempt"])
-
-
-def send_login_code(user: User, pending: dict) -> None:
-    """Queue a sign-in code bound to this sign-in attempt (the caller commits)."""
-    otp().issue(
-        user,
-        OtpPurpose.LOGIN,
-        _login_binding(pending),
-        client_ip=client_ip(),
-        text=_sms_text(LOGIN_ACTION),
-    )
-
-
-def _ask_login_code(user: User, remember: bool, target: str | None) -> Response:
-    """Password right, second step needed: remember the attempt and send a code for it."""
-    session.clear()
-    pending = {
-        "user_id": user.id,
-        "remember": bool(remember),
-        "next": target,
-        "attempt": secrets.token_urlsafe(12),
-    }
-    session[PENDING_LOGIN] = pending
-    send_and_commit(lambda: send_login_code(user, pending), sent_message=None)
-    return redirect(url_for("auth.login_verify"))
-
-
-def _pending_user() -> tuple[dict, User] | None:
+def _pending() -> tuple[LoginAttempt, dict] | None:
     pending = session.get(PENDING_LOGIN)
-    if not isinstance(pending, dict) or "user_id" not in pending:
+    if not isinstance(pending, dict):
         return None
-    user = db.session.get(User, pending["user_id"])
-    return (pending, user) if user is not None else None
+    user_id, attempt = pending.get("user_id"), pending.get("attempt")
+    if not isinstance(user_id, int) or not isinstance(attempt, str):
+        return None
+    return LoginAttempt(user_id, attempt), pending
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
 @limit_code_entry
 def login_verify() -> Response | tuple[str, int]:
-    found = _pending_user()
+    found = _pending()
     if found is None:
         flash("Sign in first.", "info")
         return redirect(url_for("auth.login"))
-    pending, user = found
-    challenge = otp().live_challenge(user, OtpPurpose.LOGIN)
+    attempt, pending = found
     form = CodeForm()
     error = None
-    if form.validate_on_submit() and challenge is not None:
-        result = otp().verify(
-            user, OtpPurpose.LOGIN, _login_binding(pending), form.code.data, client_ip=client_ip()
+    if form.validate_on_submit():
+        result = signin.sign_in_with_code(
+            attempt,
+            form.code.data,
+            current_client(set_device_cookie=True),
+            anonymous_cart=anonymous_cart(),
         )
-        if result.ok:
-            user.login_code_required = False
-            start_session(user, remember=pending["remember"])
+        if result.outcome == CodeOutcome.SIGNED_IN:
+            start_session(result.user, remember=pending.get("remember") is True)
             flash("You are signed in.", "success")
-            return redirect(pending.get("next") or url_for("catalog.index"))
-        db.session.commit()
+            return redirect(safe_next(pending.get("next")) or url_for("catalog.index"))
+        if result.outcome == CodeOutcome.NO_ACCOUNT:
+            session.pop(PENDING_LOGIN, None)
+            return redirect(url_for("auth.login"))
         error = result.message
     return render_code_page(
         title="Enter your sign-in code",
         reason="We ask for a code when you sign in from a new device, or after a security alert.",
-        challenge=challenge,
+        challenge=signin.login_challenge(attempt),
         form=form,
         resend_url=url_for("auth.resend_login_code"),
         status=422 if form.errors or error else 200,
@@ -315,11 +203,11 @@ def login_verify() -> Response | tuple[str, int]:
 
 @bp.post("/login/verify/resend")
 def resend_login_code() -> Response:
-    found = _pending_user()
-    if found is None:
+    found = _pending()
+    send = signin.resend_login_code(found[0], current_client()) if found else None
+    if send is None:
         return redirect(url_for("auth.login"))
-    pending, user = found
-    send_and_commit(lambda: send_login_code(user, pending))
+    flash_send(send)
     return redirect(url_for("auth.login_verify"))
 
 
@@ -327,8 +215,7 @@ def resend_login_code() -> Response:
 def logout() -> Response:
     # CSRFProtect has already checked the token: only a form of ours signs anyone out.
     if current_user.is_authenticated:
-        audit.record(audit.Event.SIGN_OUT, user_id=current_user.id, ip=client_ip())
-        db.session.commit()
+        signin.sign_out(current_user, current_client())
         logout_user()
     session.clear()
     flash("You are signed out.", "info")

@@ -2,19 +2,18 @@
 
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug import Response
 from wtforms.validators import InputRequired
 
 from shop import cart as carts
-from shop.blueprints.forms import StrictForm, WholeNumberField, error_messages, quantity_field
 from shop.extensions import db
 from shop.models import Product
+from shop.web.forms import StrictForm, WholeNumberField, error_messages, quantity_field
+from shop.web.sessions import anonymous_cart, keep_anonymous_cart
 
 bp = Blueprint("cart", __name__)
-
-SESSION_KEY = "cart"
 
 
 class AddToCartForm(StrictForm):
@@ -27,16 +26,10 @@ class UpdateCartForm(StrictForm):
     quantity = quantity_field(minimum=0)
 
 
-def session_contents() -> carts.Contents:
-    """The anonymous cart (JSON turned its product ids into strings)."""
-    stored = session.get(SESSION_KEY) or {}
-    return {int(pid): int(qty) for pid, qty in stored.items() if str(pid).isdigit()}
-
-
 def current_contents() -> carts.Contents:
     if current_user.is_authenticated:
         return carts.load_user_cart(current_user)
-    return session_contents()
+    return anonymous_cart()
 
 
 def store_contents(contents: carts.Contents) -> None:
@@ -44,7 +37,7 @@ def store_contents(contents: carts.Contents) -> None:
         carts.save_user_cart(current_user, contents)
         db.session.commit()
     else:
-        session[SESSION_KEY] = {str(pid): qty for pid, qty in contents.items()}
+        keep_anonymous_cart(contents)
 
 
 def current_cart() -> carts.PricedCart:
@@ -62,16 +55,17 @@ def show() -> tuple[str, int]:
 
 
 def change_cart(
-    form: AddToCartForm | UpdateCartForm,
-    apply: Callable[[carts.Contents, Product, int], carts.Contents],
-    done: Callable[[Product, int], str],
+    form: AddToCartForm | UpdateCartForm, *, add: bool, done: Callable[[Product, int], str]
 ) -> Response | tuple[str, int]:
     """Validate `form`, apply the change to the current cart, store it, and say what it did."""
     if not form.validate_on_submit():
         return render_cart(error_messages(form), 422)
-    product = db.get_or_404(Product, form.product_id.data, description="There is no such product.")
     try:
-        contents = apply(current_contents(), product, form.quantity.data)
+        contents, product = carts.change(
+            current_contents(), form.product_id.data, form.quantity.data, add=add
+        )
+    except carts.NoSuchProduct as error:
+        abort(404, description=str(error))
     except carts.CartError as error:
         return render_cart([str(error)], 422)
     store_contents(contents)
@@ -83,8 +77,8 @@ def change_cart(
 def add() -> Response | tuple[str, int]:
     return change_cart(
         AddToCartForm(),
-        carts.add_item,
-        lambda product, quantity: f"Added {quantity} × {product.name} to your cart.",
+        add=True,
+        done=lambda product, quantity: f"Added {quantity} × {product.name} to your cart.",
     )
 
 
@@ -92,8 +86,8 @@ def add() -> Response | tuple[str, int]:
 def update() -> Response | tuple[str, int]:
     return change_cart(
         UpdateCartForm(),
-        carts.set_quantity,
-        lambda product, quantity: (
+        add=False,
+        done=lambda product, quantity: (
             f"Removed {product.name} from your cart."
             if quantity == 0
             else f"Your cart now has {quantity} × {product.name}."

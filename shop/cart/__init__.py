@@ -23,6 +23,10 @@ class CartError(ValueError):
     """The change cannot be made; the message is safe to show to the shopper."""
 
 
+class NoSuchProduct(CartError):
+    """The product asked for does not exist."""
+
+
 @dataclass(frozen=True)
 class CartLine:
     product: Product
@@ -70,6 +74,21 @@ def set_quantity(contents: Mapping[int, int], product: Product, quantity: int) -
     else:
         updated[product.id] = quantity
     return updated
+
+
+def change(
+    contents: Mapping[int, int], product_id: int, quantity: int, *, add: bool
+) -> tuple[Contents, Product]:
+    """Contents with `quantity` more of a product (`add`), or exactly `quantity` (0 removes).
+
+    Raises NoSuchProduct, or CartError when the quantity is past the cap or the stock.
+    """
+    product = db.session.get(Product, product_id)
+    if product is None:
+        raise NoSuchProduct("There is no such product.")
+    if add:
+        return add_item(contents, product, quantity), product
+    return set_quantity(contents, product, quantity), product
 
 
 def merge(into: Mapping[int, int], other: Mapping[int, int]) -> Contents:

@@ -4,11 +4,21 @@ from shop.models.cart import Cart, CartItem
 from shop.models.catalog import CatalogVersion, Product
 from shop.models.order import Order, OrderItem, OrderStatus
 from shop.models.risk import RiskRuleSet
-from shop.models.security import AuditEvent, NotMeLink, OtpChallenge, OtpFailure, OtpPurpose
+from shop.models.security import (
+    ApiToken,
+    AuditEvent,
+    NotMeLink,
+    OtpChallenge,
+    OtpFailure,
+    OtpPurpose,
+    SendLock,
+    SendRefusal,
+)
 from shop.models.sms import ConsoleMessage, SmsKind, SmsMessage, SmsStatus
 from shop.models.user import KnownDevice, Role, User
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "Cart",
     "CartItem",
@@ -25,6 +35,8 @@ __all__ = [
     "Product",
     "RiskRuleSet",
     "Role",
+    "SendLock",
+    "SendRefusal",
     "SmsKind",
     "SmsMessage",
     "SmsStatus",

@@ -1,9 +1,11 @@
-"""One-time-password challenges, their failures, "not me" links and the audit trail."""
+"""One-time-password challenges, their failures, send locks and refusals, "not me" links,
+API tokens and the audit trail."""
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.extensions import db
@@ -16,6 +18,10 @@ class OtpPurpose(StrEnum):
     ORDER = "order"
 
 
+def new_public_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
 class OtpChallenge(db.Model):
     """One code sent by SMS. Only a keyed HMAC of the code is stored, never the code."""
 
@@ -24,9 +30,23 @@ class OtpChallenge(db.Model):
         Index("ix_otp_challenges_user_purpose", "user_id", "purpose"),
         Index("ix_otp_challenges_phone_created", "phone", "created_at"),
         Index("ix_otp_challenges_ip_created", "client_ip", "created_at"),
+        Index("ix_otp_challenges_order_id", "order_id"),
+        # One live code per account and purpose, whatever races the application loses.
+        Index(
+            "uq_otp_challenges_one_live",
+            "user_id",
+            "purpose",
+            unique=True,
+            sqlite_where=and_(db.column("consumed_at").is_(None), db.column("ended_at").is_(None)),
+            postgresql_where=and_(
+                db.column("consumed_at").is_(None), db.column("ended_at").is_(None)
+            ),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The name of the challenge outside the database (API, pages): random, not a count.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     purpose: Mapped[str] = mapped_column(String(16))
     # What the code is for: a hash of the order, amount, items and address, or of the new
@@ -39,6 +59,8 @@ class OtpChallenge(db.Model):
     sms_id: Mapped[int | None] = mapped_column(ForeignKey("sms_messages.id"))
     failed_attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+    # When its SMS may go out: at once, or when the number's cool-down ends (SPEC section 5).
+    send_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Set once: by the one successful check, or when a resend or a change kills the code.
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -56,6 +78,52 @@ class OtpFailure(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     challenge_id: Mapped[int] = mapped_column(ForeignKey("otp_challenges.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+
+
+class SendLock(db.Model):
+    """One row per phone number, client address and account that codes are sent for.
+
+    Sending a code first upserts these rows, which locks them until the transaction ends:
+    the send limits are then counted and the code inserted with no other send for the same
+    number, address or account in between (SQLite: the upsert takes the write lock).
+    """
+
+    __tablename__ = "send_locks"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    touched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+
+
+class SendRefusal(db.Model):
+    """A code that was not sent, and why: the trace of SMS pumping. Never holds a code."""
+
+    __tablename__ = "sms_refusals"
+    __table_args__ = (Index("ix_sms_refusals_at_reason", "at", "reason"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+    reason: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(16))
+    # E.164 when the number could be read, else what was typed (cut short).
+    phone: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(2))
+    client_ip: Mapped[str] = mapped_column(String(45))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class ApiToken(db.Model):
+    """A bearer token for an API client. Only its SHA-256 is stored; revoked, it stays."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    client_ip: Mapped[str] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class NotMeLink(db.Model):

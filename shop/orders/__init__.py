@@ -6,6 +6,7 @@ from shop.orders.lifecycle import (
     confirm,
     expire_pending,
     hold,
+    lapsed,
     record_decision,
     release,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "expire_pending",
     "fingerprint",
     "hold",
+    "lapsed",
     "new_order_ref",
     "place_order",
     "record_decision",

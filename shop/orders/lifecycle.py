@@ -19,6 +19,15 @@ from shop.risk import RiskDecision
 OPEN_STATUSES = (OrderStatus.PENDING_VERIFICATION, OrderStatus.PLACED, OrderStatus.HELD)
 
 
+def lapsed(order: Order) -> bool:
+    """A pending order whose code ran out (the delivery process will expire it)."""
+    return (
+        order.status == OrderStatus.PENDING_VERIFICATION
+        and order.expires_at is not None
+        and clock.now() >= order.expires_at
+    )
+
+
 def move(order: Order, to: OrderStatus, *, allowed_from: Iterable[OrderStatus], **values) -> bool:
     """Move `order` to `to` if it is still in one of `allowed_from`; True if this call did."""
     moved = db.session.execute(

@@ -1,9 +1,12 @@
-"""Placing orders: server-side prices, the risk decision, idempotent submits, safe stock."""
+"""Placing orders: server-side prices, the risk decision, idempotent submits, safe stock.
+
+`place_order` writes the order in the caller's transaction and commits nothing; the
+checkout use cases (`shop.orders.checkout`) add the code or the alert and commit.
+"""
 
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -64,14 +67,12 @@ class ShippingAddress:
 
 @dataclass(frozen=True)
 class CheckoutContext:
-    """What the checkout needs beyond the cart: set by the web layer from config and request."""
+    """What the risk decision needs beyond the cart and the address."""
 
     currency: str
     rules: RiskRules = field(default_factory=RiskRules)
     device_id: str | None = None
     step_up_locked: bool = False
-    # Called with a pending order before commit: issues its code (or raises to refuse).
-    send_code: Callable[[Order], None] | None = None
 
 
 def new_order_ref() -> str:
@@ -128,20 +129,27 @@ def decide(
     return risk.evaluate(inputs, context.rules, now), inputs
 
 
+@dataclass(frozen=True)
+class Placement:
+    order: Order
+    replayed: bool = False  # an earlier submit with the same key made it
+
+
 def place_order(
     user: User, address: ShippingAddress, idempotency_key: str, context: CheckoutContext
-) -> Order:
-    """Turn the user's cart into an order, or return the order this key already made.
+) -> Placement:
+    """Turn the user's cart into an order, or find the order this key already made.
 
     The risk decision on the server-computed total sets the order's state: placed, pending
-    its code, held for the owner, or blocked. One transaction: the order row first (its
-    unique idempotency key makes parallel duplicates fail fast), then one conditional stock
-    decrement per line whose row count is checked, then the cart, the code or the alert.
+    its code, held for the owner, or blocked. The order row first (its unique idempotency
+    key makes parallel duplicates fail fast), then one conditional stock decrement per line
+    whose row count is checked; a placed or held order empties the cart and alerts. Not
+    committed: the caller adds the code of a pending order and commits.
     """
     contents = carts.load_user_cart(user)
     existing = _order_for_key(user, idempotency_key)
     if existing is not None:
-        return _replay(existing, contents, address)
+        return Placement(_replay(existing, contents, address), replayed=True)
     priced = carts.price(contents, context.currency)
     if not priced.lines:
         raise EmptyCart("Your cart is empty.")
@@ -170,7 +178,7 @@ def place_order(
         existing = _order_for_key(user, idempotency_key)
         if existing is None:
             raise
-        return _replay(existing, contents, address)
+        return Placement(_replay(existing, contents, address), replayed=True)
 
     for line in priced.lines:
         order.items.append(
@@ -196,14 +204,9 @@ def place_order(
                 "Your cart is unchanged and nothing was charged."
             )
 
-    if decision.outcome == Outcome.OTP:
-        # The cart stays as it is until the code confirms the order: a change to it
-        # before then kills the code.
-        if context.send_code is None:
-            raise ValueError("an order that needs a code needs context.send_code")
-        context.send_code(order)
-    elif decision.outcome in (Outcome.ALLOW, Outcome.HOLD):
+    # A pending order keeps the cart as it is until the code confirms it: a change to it
+    # before then kills the code.
+    if decision.outcome in (Outcome.ALLOW, Outcome.HOLD):
         empty_cart(user)
         alerts.order_placed(user, order)
-    db.session.commit()
-    return order
+    return Placement(order)

@@ -116,9 +116,8 @@ def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecisio
     phone_changed = inputs.phone_changed_at is not None and now - inputs.phone_changed_at < (
         timedelta(hours=rules.phone_change_hours)
     )
-    if phone_changed and rules.phone_change_action != "off":
-        outcome = Outcome.HOLD if rules.phone_change_action == "hold" else Outcome.OTP
-        fire("phone_changed", outcome, "Your phone number changed recently.")
+    if phone_changed and rules.phone_change_action == "otp":
+        fire("phone_changed", Outcome.OTP, "Your phone number changed recently.")
 
     if rules.exemption_enabled and total < rules.exemption_under_minor:
         within = (
@@ -128,6 +127,19 @@ def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecisio
         if within and any(reason.outcome == Outcome.OTP for reason in fired):
             fired = [reason for reason in fired if reason.outcome != Outcome.OTP]
             fired.append(Reason("low_value_exemption", Outcome.ALLOW, "Small orders need no code."))
+
+    # A code to a number that just changed proves little: an order that needs one is held
+    # instead. An order that needs no code goes through.
+    if (
+        phone_changed
+        and rules.phone_change_action == "hold"
+        and any(reason.outcome == Outcome.OTP for reason in fired)
+    ):
+        fire(
+            "phone_changed",
+            Outcome.HOLD,
+            "Your phone number changed recently, so the shop checks this order first.",
+        )
 
     outcome = max((reason.outcome for reason in fired), key=SEVERITY.get, default=Outcome.ALLOW)
     if outcome == Outcome.OTP and inputs.step_up_locked:

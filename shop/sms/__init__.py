@@ -19,8 +19,10 @@ def queue_sms(
     user_id: int | None = None,
     redacted_body: str | None = None,
     expires_at: datetime | None = None,
+    send_at: datetime | None = None,
 ) -> SmsMessage:
-    """Add an SMS to the current transaction; it is sent only if that transaction commits."""
+    """Add an SMS to the current transaction; it is sent only if that transaction commits,
+    and not before `send_at` if given."""
     message = SmsMessage(
         to_number=to_number,
         body=body,
@@ -29,5 +31,7 @@ def queue_sms(
         redacted_body=redacted_body,
         expires_at=expires_at,
     )
+    if send_at is not None:
+        message.next_attempt_at = send_at
     db.session.add(message)
     return message

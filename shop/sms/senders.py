@@ -1,4 +1,4 @@
-"""The provider seam: an SMS sender interface, its registry by name, and the console sender.
+"""The provider seam: the SMS sender interface and the console sender (`backends` names them).
 
 A sender hands one message to a provider and says what happened, in three outcomes:
 accepted (a provider id), a retriable failure, or a permanent failure. The delivery
@@ -6,9 +6,7 @@ process decides about retries; a sender never retries on its own.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
@@ -58,33 +56,3 @@ class ConsoleSender(SmsSender):
         )
         db.session.commit()
         return Accepted(provider_message_id=f"console-{message.id}")
-
-
-SenderFactory = Callable[[Mapping[str, Any]], SmsSender]
-SENDERS: dict[str, SenderFactory] = {}
-
-
-def register_sender(name: str, factory: SenderFactory) -> None:
-    SENDERS[name] = factory
-
-
-def make_sender(config: Mapping[str, Any]) -> SmsSender:
-    """A new sender for `config["SMS_BACKEND"]`."""
-    name = config["SMS_BACKEND"]
-    try:
-        factory = SENDERS[name]
-    except KeyError:
-        raise ValueError(
-            f"Unknown SMS_BACKEND {name!r}; choose one of: {', '.join(sorted(SENDERS))}"
-        ) from None
-    return factory(config)
-
-
-def _vonage(config: Mapping[str, Any]) -> SmsSender:
-    from shop.sms.vonage import VonageSender
-
-    return VonageSender.from_config(config)
-
-
-register_sender("console", lambda config: ConsoleSender())
-register_sender("vonage", _vonage)

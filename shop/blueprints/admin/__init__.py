@@ -12,8 +12,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug import Response
 
 from shop import audit, clock, risk
-from shop.blueprints.forms import error_messages
-from shop.blueprints.rules_form import RULE_LABELS, RiskRulesForm, rule_text
+from shop.blueprints.admin.rules_form import RULE_LABELS, RiskRulesForm, rule_text
 from shop.extensions import db, login_manager
 from shop.models import AuditEvent, Order, OrderStatus, SmsMessage, SmsStatus, User
 from shop.risk import Outcome
@@ -25,6 +24,8 @@ from shop.risk.figures import (
     step_up_figures,
 )
 from shop.sms.figures import sms_figures
+from shop.web.client import client_ip
+from shop.web.forms import error_messages
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -163,7 +164,7 @@ def risk_rules() -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return render_editor(form, 422)
     changes = risk.save_rules(
-        form.rules(), actor=current_user._get_current_object(), ip=request.remote_addr
+        form.rules(), actor=current_user._get_current_object(), ip=client_ip()
     )
     db.session.commit()
     if changes:

@@ -13,9 +13,9 @@ from wtforms import BooleanField, Field, SelectChoice, SelectField
 from wtforms.validators import InputRequired, NumberRange
 from wtforms.widgets import TextInput
 
-from shop.blueprints.forms import StrictForm, WholeNumberField
 from shop.money import format_money, to_decimal
 from shop.risk import RiskRules
+from shop.web.forms import StrictForm, WholeNumberField
 
 MAX_AMOUNT = Decimal("10000000")
 # Digits with an optional decimal part; thousands may be grouped with commas ("5,000.00").

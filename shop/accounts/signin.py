@@ -1,0 +1,187 @@
+"""Signing in as use cases: the password, then a code when the rules ask for one.
+
+The caller keeps the pending attempt (the HTML pages in the session, the API behind the
+challenge's public id) and starts its own session or token once the outcome says so.
+"""
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from flask import current_app
+
+from shop import alerts, audit, clock, otp, risk
+from shop import cart as carts
+from shop.accounts import authenticate, devices, find_user_by_email
+from shop.accounts.client import Client
+from shop.extensions import db
+from shop.models import OtpChallenge, OtpPurpose, User
+from shop.otp import Check, CodeSend, binding_for, texts
+
+WRONG_CREDENTIALS = "The e-mail or password is not right."
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A sign-in whose password was right and whose code is awaited."""
+
+    user_id: int
+    attempt: str  # random: the code is bound to this attempt and no other
+
+    @property
+    def binding(self) -> str:
+        return binding_for("login", self.user_id, self.attempt)
+
+
+class PasswordOutcome(StrEnum):
+    SIGNED_IN = "signed_in"
+    CODE_NEEDED = "code_needed"  # see `send`: the code was sent, queued or refused
+    WRONG_CREDENTIALS = "wrong_credentials"
+
+
+@dataclass(frozen=True)
+class PasswordResult:
+    outcome: PasswordOutcome
+    user: User | None = None
+    attempt: LoginAttempt | None = None
+    send: CodeSend | None = None
+    new_device: bool = False
+
+    @property
+    def message(self) -> str:
+        if self.outcome == PasswordOutcome.WRONG_CREDENTIALS:
+            return WRONG_CREDENTIALS
+        if self.send is not None and self.send.refused is not None:
+            return self.send.message
+        return ""
+
+
+def needs_login_code(user: User, device_id: str | None) -> bool:
+    """A code at sign-in: after "not me", or per the login rule (never/new_device/always)."""
+    if not user.phone_verified:
+        return False
+    if user.login_code_required:
+        return True
+    mode = risk.current_rules().login_mode
+    if mode == "always":
+        return True
+    return mode == "new_device" and not devices.is_known(user, device_id)
+
+
+def sign_in_with_password(
+    email: str, password: str, client: Client, *, anonymous_cart: Mapping[int, int] | None = None
+) -> PasswordResult:
+    """Check the password (same time and answer for an unknown e-mail); sign in, or send a
+    sign-in code bound to a new attempt."""
+    hash_method = current_app.config["PASSWORD_HASH_METHOD"]
+    user = authenticate(email, password, hash_method=hash_method)
+    if user is None:
+        known = find_user_by_email(email)
+        audit.record(audit.Event.SIGN_IN_FAILED, user_id=known.id if known else None, ip=client.ip)
+        db.session.commit()
+        return PasswordResult(PasswordOutcome.WRONG_CREDENTIALS)
+    if needs_login_code(user, client.device_id):
+        attempt = LoginAttempt(user.id, secrets.token_urlsafe(12))
+        send = send_login_code(user, attempt, client, resend=False)
+        return PasswordResult(PasswordOutcome.CODE_NEEDED, user, attempt, send)
+    new_device = finish_sign_in(user, client, anonymous_cart or {})
+    return PasswordResult(PasswordOutcome.SIGNED_IN, user, new_device=new_device)
+
+
+def send_login_code(user: User, attempt: LoginAttempt, client: Client, *, resend: bool) -> CodeSend:
+    return otp.service().send(
+        user,
+        OtpPurpose.LOGIN,
+        attempt.binding,
+        client_ip=client.ip,
+        text=texts.login_code(),
+        resend=resend,
+    )
+
+
+def resend_login_code(attempt: LoginAttempt, client: Client) -> CodeSend | None:
+    """A new code for the attempt; None if its account no longer exists."""
+    user = db.session.get(User, attempt.user_id)
+    if user is None:
+        return None
+    return send_login_code(user, attempt, client, resend=True)
+
+
+class CodeOutcome(StrEnum):
+    SIGNED_IN = "signed_in"
+    WRONG_CODE = "wrong_code"
+    CODE_DEAD = "code_dead"  # expired, replaced or out of tries: ask for a new one
+    LOCKED = "locked"
+    NO_ACCOUNT = "no_account"
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    outcome: CodeOutcome
+    user: User | None = None
+    tries_left: int = 0
+    message: str = ""
+    new_device: bool = False
+
+
+def sign_in_with_code(
+    attempt: LoginAttempt,
+    code: str,
+    client: Client,
+    *,
+    anonymous_cart: Mapping[int, int] | None = None,
+) -> CodeResult:
+    """Check the attempt's code; on success the account is signed in on this client."""
+    user = db.session.get(User, attempt.user_id)
+    if user is None:
+        return CodeResult(CodeOutcome.NO_ACCOUNT, message="Sign in first.")
+    if login_challenge(attempt) is None:
+        # Expired, used, or replaced by another sign-in, whose code this attempt must not end.
+        return CodeResult(
+            CodeOutcome.CODE_DEAD, user, message="There is no code waiting. Ask for a new one."
+        )
+    result = otp.service().verify(
+        user, OtpPurpose.LOGIN, attempt.binding, code, client_ip=client.ip
+    )
+    if result.ok:
+        user.login_code_required = False
+        new_device = finish_sign_in(user, client, anonymous_cart or {})
+        return CodeResult(CodeOutcome.SIGNED_IN, user, new_device=new_device)
+    db.session.commit()
+    if result.outcome == Check.WRONG:
+        return CodeResult(CodeOutcome.WRONG_CODE, user, result.tries_left, result.message)
+    if result.outcome == Check.LOCKED:
+        return CodeResult(CodeOutcome.LOCKED, user, message=result.message)
+    return CodeResult(CodeOutcome.CODE_DEAD, user, message=result.message)
+
+
+def finish_sign_in(user: User, client: Client, anonymous_cart: Mapping[int, int]) -> bool:
+    """Record the sign-in: the device (alerting a new one), the audit row, and the cart
+    filled before signing in, merged into the account's. Commits; True for a new device."""
+    browser = client.browser
+    is_new = devices.remember_device(user, client.device_id or "unknown", browser)
+    if is_new:
+        alerts.new_device(user, browser=browser, ip=client.ip, at=clock.now())
+    audit.record(audit.Event.SIGN_IN, user_id=user.id, ip=client.ip, browser=browser)
+    if anonymous_cart:
+        carts.save_user_cart(user, carts.merge(carts.load_user_cart(user), anonymous_cart))
+    db.session.commit()
+    return is_new
+
+
+def login_challenge(attempt: LoginAttempt) -> OtpChallenge | None:
+    """The attempt's live code, if any."""
+    user = db.session.get(User, attempt.user_id)
+    if user is None:
+        return None
+    challenge = otp.service().live_challenge(user, OtpPurpose.LOGIN)
+    if challenge is None or challenge.binding != attempt.binding:
+        return None
+    return challenge
+
+
+def sign_out(user: User, client: Client) -> None:
+    """Record the sign-out (the caller ends its session)."""
+    audit.record(audit.Event.SIGN_OUT, user_id=user.id, ip=client.ip)
+    db.session.commit()

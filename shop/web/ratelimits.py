@@ -1,0 +1,21 @@
+"""HTTP rate limits on guessing (Flask-Limiter), per client address, in Redis when configured.
+
+These slow one address down; the per-code and per-account counts of `shop.otp` hold
+whatever the address.
+"""
+
+from flask import current_app
+
+from shop.extensions import limiter
+
+
+def sign_in_limit() -> str:
+    return current_app.config["SIGN_IN_RATE_LIMIT"]
+
+
+def code_entry_limit() -> str:
+    return current_app.config["CODE_ENTRY_RATE_LIMIT"]
+
+
+limit_sign_in = limiter.limit(sign_in_limit, methods=["POST"])
+limit_code_entry = limiter.limit(code_entry_limit, methods=["POST"])
