@@ -1,0 +1,172 @@
+""" "Not me" and "sign out everywhere" called directly: what a link can do, once, and what
+locking down ends (sessions, API tokens, open orders and their stock)."""
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from shop import alerts
+from shop.accounts.client import Client
+from shop.accounts.lockdown import NotMeOutcome, check_not_me, not_me, sign_out_everywhere
+from shop.accounts.tokens import issue_token, live_tokens, user_for_token
+from shop.extensions import db
+from shop.models import AuditEvent, NotMeLink, Order, OrderStatus, Product, User
+from shop.orders import ShippingAddress
+from shop.orders.checkout import CheckoutOutcome, start_checkout
+from tests.factories import fill_cart, last_sms_to, make_product, make_user, set_rules
+
+CLIENT = Client("203.0.113.5", "device-1")
+ADDRESS = ShippingAddress("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
+
+
+def link_token(user: User) -> str:
+    """The token of the "not me" link in the newest SMS to `user`."""
+    body = last_sms_to(user.phone).body
+    assert "/account/not-me/" in body, body
+    return body.rsplit("/", 1)[-1]
+
+
+def fresh_link(user: User) -> str:
+    url = alerts.not_me_url(user)
+    db.session.commit()
+    return url.rsplit("/", 1)[-1]
+
+
+def reload(model, row):
+    db.session.expire_all()
+    return db.session.get(model, row.id)
+
+
+def audit_rows(user: User, event: str) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.user_id == user.id, AuditEvent.event == event)
+        )
+    )
+
+
+def checkout(user, product, key) -> Order:
+    fill_cart(user, (product, 1))
+    return start_checkout(user, ADDRESS, key, CLIENT)
+
+
+@pytest.fixture
+def shopper(app):
+    return make_user()
+
+
+def test_a_fresh_link_is_ready_and_checking_it_changes_nothing(shopper, frozen_clock):
+    token = fresh_link(shopper)
+    assert check_not_me(token) == NotMeOutcome.READY
+    assert check_not_me(token) == NotMeOutcome.READY
+    assert db.session.scalar(select(NotMeLink.used_at)) is None
+
+
+def test_not_me_ends_sessions_and_tokens_cancels_open_orders_and_asks_a_code(shopper, frozen_clock):
+    session_token = shopper.session_token
+    api = issue_token(shopper, "CLI", CLIENT)
+    pin = make_product(price_minor=2_499, stock=5)
+    chair = make_product(price_minor=30_000, stock=5)
+    sofa = make_product(price_minor=649_900, stock=2)
+    placed = checkout(shopper, pin, "placed-key-000000000")
+    token = link_token(shopper)  # from the order alert
+    pending = checkout(shopper, chair, "pending-key-00000000")
+    held = checkout(shopper, sofa, "held-key-00000000000")
+    assert [placed.outcome, pending.outcome, held.outcome] == [
+        CheckoutOutcome.PLACED,
+        CheckoutOutcome.CODE_SENT,
+        CheckoutOutcome.HELD,
+    ]
+
+    result = not_me(token, Client("198.51.100.9"))
+    assert result.outcome == NotMeOutcome.LOCKED_DOWN
+    refs = {placed.order.ref, pending.order.ref, held.order.ref}
+    assert {order.ref for order in result.cancelled} == refs
+    for each in (placed, pending, held):
+        assert reload(Order, each.order).status == OrderStatus.CANCELLED
+    assert [reload(Product, p).stock for p in (pin, chair, sofa)] == [5, 5, 2]
+    user = reload(User, shopper)
+    assert user.session_token != session_token
+    assert user.login_code_required is True
+    assert user_for_token(api) is None and live_tokens(user) == []
+    (event,) = audit_rows(user, "not_me")
+    assert event.ip == "198.51.100.9"
+    assert sorted(json.loads(event.detail)["cancelled"]) == sorted(refs)
+    assert alerts.link_for_token(token).used_at == frozen_clock.now
+    used = db.session.scalars(select(NotMeLink.used_at).where(NotMeLink.used_at.is_not(None)))
+    assert used.all() == [frozen_clock.now]  # the other alerts' links still work once
+
+
+def test_not_me_leaves_orders_that_hold_no_stock_alone(shopper, frozen_clock):
+    set_rules(block_threshold_minor=100_000)
+    product = make_product(price_minor=149_900, stock=2)
+    blocked = checkout(shopper, product, "blocked-key-00000000")
+    assert blocked.outcome == CheckoutOutcome.BLOCKED
+    result = not_me(fresh_link(shopper), CLIENT)
+    assert result.outcome == NotMeOutcome.LOCKED_DOWN and result.cancelled == []
+    assert reload(Order, blocked.order).status == OrderStatus.BLOCKED
+    assert reload(Product, product).stock == 2
+    assert json.loads(audit_rows(shopper, "not_me")[0].detail) == {"cancelled": []}
+
+
+def test_a_link_works_once(shopper, frozen_clock):
+    token = fresh_link(shopper)
+    assert not_me(token, CLIENT).outcome == NotMeOutcome.LOCKED_DOWN
+    session_token = reload(User, shopper).session_token
+    assert check_not_me(token) == NotMeOutcome.USED
+    again = not_me(token, CLIENT)
+    assert again.outcome == NotMeOutcome.USED and again.cancelled == []
+    assert reload(User, shopper).session_token == session_token
+    assert len(audit_rows(shopper, "not_me")) == 1
+
+
+def test_each_alert_carries_its_own_link(shopper, frozen_clock):
+    first, second = fresh_link(shopper), fresh_link(shopper)
+    assert not_me(first, CLIENT).outcome == NotMeOutcome.LOCKED_DOWN
+    assert check_not_me(second) == NotMeOutcome.READY
+
+
+@pytest.mark.parametrize("forged", ["", "garbage", "eyJ1IjoxfQ.Zx9-Ab_c.AAAA"])
+def test_a_forged_link_is_invalid_and_changes_nothing(shopper, forged):
+    fresh_link(shopper)
+    session_token = shopper.session_token
+    assert check_not_me(forged) == NotMeOutcome.INVALID
+    assert not_me(forged, CLIENT).outcome == NotMeOutcome.INVALID
+    assert reload(User, shopper).session_token == session_token
+    assert audit_rows(shopper, "not_me") == []
+
+
+def test_a_tampered_link_is_invalid(shopper):
+    token = fresh_link(shopper)
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert check_not_me(tampered) == NotMeOutcome.INVALID
+    assert not_me(tampered, CLIENT).outcome == NotMeOutcome.INVALID
+    assert check_not_me(token) == NotMeOutcome.READY
+
+
+def test_a_link_is_invalid_after_24_hours(shopper, frozen_clock):
+    token = fresh_link(shopper)
+    frozen_clock.advance(hours=23, minutes=59, seconds=59)
+    assert check_not_me(token) == NotMeOutcome.READY
+    frozen_clock.advance(seconds=2)
+    assert check_not_me(token) == NotMeOutcome.INVALID
+    assert not_me(token, CLIENT).outcome == NotMeOutcome.INVALID
+    assert reload(User, shopper).login_code_required is False
+    assert db.session.scalar(select(NotMeLink.used_at)) is None
+
+
+def test_sign_out_everywhere_ends_sessions_and_tokens_of_this_account_only(shopper, frozen_clock):
+    other = make_user()
+    session_token = shopper.session_token
+    mine = [issue_token(shopper, name, CLIENT) for name in ("CLI", "Backup script")]
+    theirs = issue_token(other, "CLI", CLIENT)
+    sign_out_everywhere(shopper, Client("198.51.100.9"))
+    user = reload(User, shopper)
+    assert user.session_token != session_token
+    assert [user_for_token(raw) for raw in mine] == [None, None]
+    assert live_tokens(user) == []
+    assert user_for_token(theirs).id == other.id
+    assert user.login_code_required is False  # unlike "not me", no code is forced
+    (event,) = audit_rows(user, "signed_out_everywhere")
+    assert event.ip == "198.51.100.9"
