@@ -17,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(config)
     register_extensions(app)
     register_blueprints(app)
+    register_api(app)
     register_template_helpers(app)
     register_commands(app)
     return app
@@ -55,6 +56,12 @@ def register_blueprints(app: Flask) -> None:
     for module in (catalog, cart, auth, checkout, orders, account, admin, webhooks, errors):
         app.register_blueprint(module.bp)
     dev.register(app)  # the demo phone, only with the console SMS backend
+
+
+def register_api(app: Flask) -> None:
+    from shop.api import init_api
+
+    init_api(app)
 
 
 def register_template_helpers(app: Flask) -> None:

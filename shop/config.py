@@ -59,8 +59,12 @@ class Config:
         # HTTP rate limits (Flask-Limiter): per client address, in Redis when configured.
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
+        # Flask-Limiter would put its window countdown in Retry-After on every response;
+        # `Retry-After` is kept for refusals (shop.web.ratelimits.retry_after_seconds).
+        self.RATELIMIT_HEADER_RETRY_AFTER = "X-RateLimit-Retry-After"
         self.SIGN_IN_RATE_LIMIT = env.get("SIGN_IN_RATE_LIMIT", "10 per minute;100 per hour")
         self.CODE_ENTRY_RATE_LIMIT = env.get("CODE_ENTRY_RATE_LIMIT", "20 per minute")
+        self.API_RATE_LIMIT = env.get("API_RATE_LIMIT", "300 per minute")
         self.SMS_BACKEND = env.get("SMS_BACKEND", "console")
         self.VONAGE_API_KEY = env.get("VONAGE_API_KEY", "")
         self.VONAGE_API_SECRET = env.get("VONAGE_API_SECRET", "")

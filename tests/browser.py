@@ -52,11 +52,11 @@ def live_config(database_path: Path) -> dict:
     }
 
 
-def make_live_app(tmp_path: Path, migrated_template: Path) -> Flask:
+def make_live_app(tmp_path: Path, migrated_template: Path, **overrides) -> Flask:
     """The shop on a migrated SQLite copy, with the demo catalog and accounts loaded."""
     path = tmp_path / "shop.sqlite3"
     shutil.copy(migrated_template, path)
-    app = create_app(live_config(path))
+    app = create_app({**live_config(path), **overrides})
     with app.app_context():
         seed_demo(app.config["SHOP_CURRENCY"], DEMO_HASH_METHOD)
         db.session.remove()

@@ -7,7 +7,8 @@ Create Date: 2026-11-25 23:28:45.464345
 - `send_locks`: one row per number, address and account, upserted (and so locked) before
   the send limits are counted, so that parallel sends are decided one after the other.
 - `sms_refusals`: every code not sent, with its reason.
-- `api_tokens`: bearer tokens of API clients, stored as SHA-256.
+- `api_tokens`: bearer tokens of API clients, stored as SHA-256 (none yet while the
+  sign-in waits for its code).
 - `otp_challenges.public_id` (random, the name of a challenge outside the database),
   `send_at` (when its SMS may go out: existing rows, when they were created), an index on
   `order_id`, and a partial unique index allowing one live code per account and purpose;
@@ -38,7 +39,7 @@ def upgrade():
     op.create_table('api_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=True),
     sa.Column('name', sa.String(length=80), nullable=False),
     sa.Column('client_ip', sa.String(length=45), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

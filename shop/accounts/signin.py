@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flask import current_app
+from sqlalchemy import select
 
 from shop import alerts, audit, clock, otp, risk
 from shop import cart as carts
@@ -24,14 +25,26 @@ WRONG_CREDENTIALS = "The e-mail or password is not right."
 
 @dataclass(frozen=True)
 class LoginAttempt:
-    """A sign-in whose password was right and whose code is awaited."""
+    """A sign-in whose password was right and whose code is awaited. Its code is bound to
+    this attempt (a random binding) and no other: a code sent for another sign-in fails."""
 
     user_id: int
-    attempt: str  # random: the code is bound to this attempt and no other
+    binding: str
 
-    @property
-    def binding(self) -> str:
-        return binding_for("login", self.user_id, self.attempt)
+    @classmethod
+    def new(cls, user_id: int) -> "LoginAttempt":
+        return cls(user_id, binding_for("login", user_id, secrets.token_urlsafe(16)))
+
+    @classmethod
+    def of_challenge(cls, public_id: str) -> "LoginAttempt | None":
+        """The attempt a live sign-in code was sent for, named by the challenge's public id
+        (random: knowing it means having passed the password step)."""
+        challenge = db.session.scalar(
+            select(OtpChallenge).where(
+                OtpChallenge.public_id == public_id, OtpChallenge.purpose == OtpPurpose.LOGIN
+            )
+        )
+        return cls(challenge.user_id, challenge.binding) if challenge is not None else None
 
 
 class PasswordOutcome(StrEnum):
@@ -69,20 +82,27 @@ def needs_login_code(user: User, device_id: str | None) -> bool:
     return mode == "new_device" and not devices.is_known(user, device_id)
 
 
-def sign_in_with_password(
-    email: str, password: str, client: Client, *, anonymous_cart: Mapping[int, int] | None = None
-) -> PasswordResult:
-    """Check the password (same time and answer for an unknown e-mail); sign in, or send a
-    sign-in code bound to a new attempt."""
-    hash_method = current_app.config["PASSWORD_HASH_METHOD"]
-    user = authenticate(email, password, hash_method=hash_method)
+def check_password(email: str, password: str, client: Client) -> User | None:
+    """The account whose e-mail and password these are, else None, in the same time and
+    with the same answer for an unknown e-mail; a failure is audited."""
+    user = authenticate(email, password, hash_method=current_app.config["PASSWORD_HASH_METHOD"])
     if user is None:
         known = find_user_by_email(email)
         audit.record(audit.Event.SIGN_IN_FAILED, user_id=known.id if known else None, ip=client.ip)
         db.session.commit()
+    return user
+
+
+def sign_in_with_password(
+    email: str, password: str, client: Client, *, anonymous_cart: Mapping[int, int] | None = None
+) -> PasswordResult:
+    """Check the password; sign in on this browser, or send a sign-in code bound to a new
+    attempt."""
+    user = check_password(email, password, client)
+    if user is None:
         return PasswordResult(PasswordOutcome.WRONG_CREDENTIALS)
     if needs_login_code(user, client.device_id):
-        attempt = LoginAttempt(user.id, secrets.token_urlsafe(12))
+        attempt = LoginAttempt.new(user.id)
         send = send_login_code(user, attempt, client, resend=False)
         return PasswordResult(PasswordOutcome.CODE_NEEDED, user, attempt, send)
     new_device = finish_sign_in(user, client, anonymous_cart or {})
@@ -125,14 +145,9 @@ class CodeResult:
     new_device: bool = False
 
 
-def sign_in_with_code(
-    attempt: LoginAttempt,
-    code: str,
-    client: Client,
-    *,
-    anonymous_cart: Mapping[int, int] | None = None,
-) -> CodeResult:
-    """Check the attempt's code; on success the account is signed in on this client."""
+def check_login_code(attempt: LoginAttempt, code: str, client: Client) -> CodeResult:
+    """Check the attempt's code; SIGNED_IN means it was right (the caller then starts a
+    browser session with `finish_sign_in`, or issues an API token)."""
     user = db.session.get(User, attempt.user_id)
     if user is None:
         return CodeResult(CodeOutcome.NO_ACCOUNT, message="Sign in first.")
@@ -146,14 +161,29 @@ def sign_in_with_code(
     )
     if result.ok:
         user.login_code_required = False
-        new_device = finish_sign_in(user, client, anonymous_cart or {})
-        return CodeResult(CodeOutcome.SIGNED_IN, user, new_device=new_device)
+        db.session.flush()
+        return CodeResult(CodeOutcome.SIGNED_IN, user)
     db.session.commit()
     if result.outcome == Check.WRONG:
         return CodeResult(CodeOutcome.WRONG_CODE, user, result.tries_left, result.message)
     if result.outcome == Check.LOCKED:
         return CodeResult(CodeOutcome.LOCKED, user, message=result.message)
     return CodeResult(CodeOutcome.CODE_DEAD, user, message=result.message)
+
+
+def sign_in_with_code(
+    attempt: LoginAttempt,
+    code: str,
+    client: Client,
+    *,
+    anonymous_cart: Mapping[int, int] | None = None,
+) -> CodeResult:
+    """Check the attempt's code; on success the account is signed in on this browser."""
+    result = check_login_code(attempt, code, client)
+    if result.outcome != CodeOutcome.SIGNED_IN:
+        return result
+    new_device = finish_sign_in(result.user, client, anonymous_cart or {})
+    return CodeResult(CodeOutcome.SIGNED_IN, result.user, new_device=new_device)
 
 
 def finish_sign_in(user: User, client: Client, anonymous_cart: Mapping[int, int]) -> bool:

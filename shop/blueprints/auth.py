@@ -141,7 +141,7 @@ def login() -> Response | tuple[str, int]:
             # Not signed in yet: the session keeps the attempt (and the cart filled so far).
             session[PENDING_LOGIN] = {
                 "user_id": result.attempt.user_id,
-                "attempt": result.attempt.attempt,
+                "binding": result.attempt.binding,
                 "remember": bool(form.remember.data),
                 "next": target,
             }
@@ -159,10 +159,10 @@ def _pending() -> tuple[LoginAttempt, dict] | None:
     pending = session.get(PENDING_LOGIN)
     if not isinstance(pending, dict):
         return None
-    user_id, attempt = pending.get("user_id"), pending.get("attempt")
-    if not isinstance(user_id, int) or not isinstance(attempt, str):
+    user_id, binding = pending.get("user_id"), pending.get("binding")
+    if not isinstance(user_id, int) or not isinstance(binding, str):
         return None
-    return LoginAttempt(user_id, attempt), pending
+    return LoginAttempt(user_id, binding), pending
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])

@@ -112,13 +112,17 @@ class SendRefusal(db.Model):
 
 
 class ApiToken(db.Model):
-    """A bearer token for an API client. Only its SHA-256 is stored; revoked, it stays."""
+    """A bearer token for an API client. Only its SHA-256 is stored; revoked, it stays.
+
+    A token whose sign-in still waits for its code has no hash yet: it cannot be used, and
+    its secret is made when the code is entered.
+    """
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(80))
     client_ip: Mapped[str] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)

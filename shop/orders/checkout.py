@@ -27,7 +27,7 @@ from shop.orders.placement import (
     fingerprint,
     place_order,
 )
-from shop.otp import Check, CodeSend, SendRefused, Sent, binding_for, texts
+from shop.otp import Check, CodeSend, SendRefused, binding_for, texts
 from shop.risk import Outcome
 
 
@@ -311,8 +311,7 @@ def _commit(
 
 class ResendOutcome(StrEnum):
     SENT = "sent"
-    QUEUED = "queued"
-    REFUSED = "refused"
+    REFUSED = "refused"  # inside the cool-down, or past a cap: see `send`
     NOT_PENDING = "not_pending"  # the order no longer waits for a code
     NOT_FOUND = "not_found"
 
@@ -345,9 +344,7 @@ def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResul
         send = otp.service().refused(refused)
         return ResendResult(ResendOutcome.REFUSED, order, send)
     db.session.commit()
-    send = CodeSend.of(challenge)
-    outcome = ResendOutcome.QUEUED if send.outcome == Sent.QUEUED else ResendOutcome.SENT
-    return ResendResult(outcome, order, send)
+    return ResendResult(ResendOutcome.SENT, order, CodeSend.of(challenge))
 
 
 def order_challenge(user: User, order: Order) -> OtpChallenge | None:

@@ -4,6 +4,8 @@ These slow one address down; the per-code and per-account counts of `shop.otp` h
 whatever the address.
 """
 
+import time
+
 from flask import current_app
 
 from shop.extensions import limiter
@@ -19,3 +21,15 @@ def code_entry_limit() -> str:
 
 limit_sign_in = limiter.limit(sign_in_limit, methods=["POST"])
 limit_code_entry = limiter.limit(code_entry_limit, methods=["POST"])
+
+
+def retry_after_seconds() -> int:
+    """After a breached limit: seconds until its window lets a request through again.
+
+    Flask-Limiter writes its per-response countdown to X-RateLimit-Retry-After (see
+    `Config`), so that `Retry-After` only ever appears on a refusal and always means it.
+    """
+    limit = limiter.current_limit
+    if limit is None:
+        return 60
+    return max(1, int(limit.reset_at - time.time()))

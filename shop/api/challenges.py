@@ -1,0 +1,177 @@
+"""API: step-up as a resource. A challenge is one code sent by SMS, named by a random id.
+
+`POST .../verify` with the code does what the code was for: places the order, issues the
+API token of a sign-in, or confirms a phone number. `POST .../resend` replaces it with a new
+challenge (201, its own id); the old one then answers as ended. The limits, the binding and
+the counts are the same as on the site's code pages, enforced once in the use cases.
+"""
+
+from flask import url_for
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from shop.accounts import signin, tokens, verification
+from shop.accounts.signin import LoginAttempt
+from shop.accounts.tokens import TokenOutcome
+from shop.accounts.verification import ConfirmPhoneOutcome
+from shop.api import errors
+from shop.api.auth import api_user
+from shop.api.problems import ApiProblem
+from shop.api.representations import challenge_of, order_of
+from shop.api.schemas import ChallengeSchema, VerifiedSchema, VerifySchema
+from shop.extensions import db
+from shop.models import Order, OtpChallenge, OtpPurpose
+from shop.orders.checkout import ConfirmOutcome, ResendOutcome, confirm_order, resend_order_code
+from shop.otp import CodeSend, Sent
+from shop.web.client import current_client
+from shop.web.ratelimits import limit_code_entry
+
+blp = Blueprint("api_challenges", __name__, url_prefix="/api/v1", description="Codes sent by SMS.")
+# A sign-in challenge is reached by its id alone (the password step gave it); the others
+# need the account they belong to.
+SECURITY = [{"bearer": []}, {"session": []}, {}]
+CHALLENGE_ID = "<string(length=22):challenge_id>"
+LINKS = {
+    "GetNewChallenge": {
+        "operationId": "getChallenge",
+        "parameters": {"challenge_id": "$response.body#/id"},
+    },
+    "VerifyNewChallenge": {
+        "operationId": "verifyChallenge",
+        "parameters": {"challenge_id": "$response.body#/id"},
+    },
+}
+
+CONFIRM_STATUS = {
+    ConfirmOutcome.ALREADY_PLACED: 409,
+    ConfirmOutcome.WRONG_CODE: 422,
+    ConfirmOutcome.CODE_DEAD: 410,
+    ConfirmOutcome.TOO_MANY_TRIES: 409,
+    ConfirmOutcome.CART_CHANGED: 409,
+    ConfirmOutcome.HELD: 409,
+    ConfirmOutcome.BLOCKED: 409,
+    ConfirmOutcome.LOCKED: 423,
+    ConfirmOutcome.EXPIRED: 410,
+    ConfirmOutcome.CLOSED: 409,
+    ConfirmOutcome.NOT_FOUND: 404,
+}
+CODE_STATUS = {"wrong_code": 422, "code_dead": 410, "no_code": 410, "locked": 423}
+
+
+def _find(challenge_id: str) -> OtpChallenge:
+    """The challenge, if the caller may see it: its account's, or a sign-in's by its id."""
+    challenge = db.session.scalar(
+        select(OtpChallenge).where(OtpChallenge.public_id == challenge_id)
+    )
+    if challenge is not None and challenge.purpose != OtpPurpose.LOGIN:
+        user = api_user()
+        if user is None or user.id != challenge.user_id:
+            challenge = None
+    if challenge is None:
+        raise ApiProblem(404, "There is no such challenge.", name="not_found")
+    return challenge
+
+
+def _is_live(challenge: OtpChallenge) -> bool:
+    return challenge.consumed_at is None and challenge.ended_at is None
+
+
+def _dead() -> ApiProblem:
+    return ApiProblem(
+        410, "This code no longer works: ask for a new one (resend).", name="code_dead"
+    )
+
+
+@blp.get(f"/challenges/{CHALLENGE_ID}")
+@blp.doc(operationId="getChallenge", security=SECURITY)
+@blp.response(200, ChallengeSchema)
+@errors(blp, 404, 429)
+def challenge(challenge_id: str):
+    """Where the code went, its SMS delivery status, its countdowns and tries left."""
+    return challenge_of(_find(challenge_id))
+
+
+@blp.post(f"/challenges/{CHALLENGE_ID}/verify")
+@limit_code_entry
+@blp.doc(operationId="verifyChallenge", security=SECURITY)
+@blp.arguments(VerifySchema)
+@blp.response(200, VerifiedSchema, description="The order is placed, or the number confirmed")
+@blp.alt_response(201, schema=VerifiedSchema, description="The token is issued", success=True)
+@errors(blp, 403, 404, 409, 410, 422, 423, 429)
+def verify(body: dict, challenge_id: str):
+    """Enter the code from the SMS."""
+    found = _find(challenge_id)
+    if not _is_live(found):
+        raise _dead()
+    client = current_client()
+    if found.purpose == OtpPurpose.ORDER:
+        order = db.session.get(Order, found.order_id)
+        result = confirm_order(api_user(), order.ref, body["code"], client)
+        if result.outcome != ConfirmOutcome.PLACED:
+            raise ApiProblem(
+                CONFIRM_STATUS[result.outcome],
+                result.message,
+                name=str(result.outcome),
+                tries_left=result.tries_left if result.outcome == "wrong_code" else None,
+                order_ref=order.ref,
+            )
+        placed = order_of(result.order, message=result.message)
+        return {"purpose": "order", "order": placed, "token": None, "message": result.message}
+    if found.purpose == OtpPurpose.LOGIN:
+        attempt = LoginAttempt(found.user_id, found.binding)
+        issued = tokens.token_with_code(attempt, body["code"], client)
+        if issued.outcome != TokenOutcome.ISSUED:
+            raise _code_problem(str(issued.outcome), issued.message, issued.tries_left)
+        token = {"token": issued.token, "token_type": "Bearer"}
+        return {"purpose": "login", "order": None, "token": token, "message": "Signed in."}, 201
+    result = verification.confirm_phone(api_user(), body["code"], client)
+    if result.outcome not in (ConfirmPhoneOutcome.CONFIRMED, ConfirmPhoneOutcome.CHANGED):
+        raise _code_problem(str(result.outcome), result.message, result.tries_left)
+    return {"purpose": "phone", "order": None, "token": None, "message": result.message}
+
+
+def _code_problem(outcome: str, message: str, tries_left: int) -> ApiProblem:
+    return ApiProblem(
+        CODE_STATUS[outcome],
+        message,
+        name=outcome,
+        tries_left=tries_left if outcome == "wrong_code" else None,
+    )
+
+
+@blp.post(f"/challenges/{CHALLENGE_ID}/resend")
+@blp.doc(operationId="resendChallenge", security=SECURITY, responses={"201": {"links": LINKS}})
+@blp.response(201, ChallengeSchema, description="A new challenge replaces this one")
+@errors(blp, 404, 409, 429)
+def resend(challenge_id: str):
+    """Send a new code (30 s after the last one to the number); the old one stops working."""
+    found = _find(challenge_id)
+    client = current_client()
+    if found.purpose == OtpPurpose.ORDER:
+        order = db.session.get(Order, found.order_id)
+        result = resend_order_code(api_user(), order.ref, client)
+        if result.outcome in (ResendOutcome.NOT_PENDING, ResendOutcome.NOT_FOUND):
+            raise ApiProblem(409, result.message, name="not_pending", order_ref=order.ref)
+        send = result.send
+    elif found.purpose == OtpPurpose.LOGIN:
+        send = signin.resend_login_code(LoginAttempt(found.user_id, found.binding), client)
+        if send is None:
+            raise ApiProblem(404, "There is no such challenge.", name="not_found")
+    else:
+        send = verification.resend_phone_code(api_user(), client)
+    return _sent(send)
+
+
+def _sent(send: CodeSend):
+    if send.outcome == Sent.REFUSED:
+        refused = send.refused
+        raise ApiProblem(
+            429 if refused.retry_after else 409,
+            refused.message,
+            name="code_not_sent",
+            reason=str(refused.reason),
+            retry_after=refused.retry_after,
+            headers={"Retry-After": str(refused.retry_after)} if refused.retry_after else {},
+        )
+    location = url_for("api_challenges.challenge", challenge_id=send.challenge.public_id)
+    return challenge_of(send.challenge), 201, {"Location": location}
