@@ -56,6 +56,19 @@ def errors(blp: SmorestBlueprint, *statuses: int) -> Callable:
     return decorate
 
 
+def challenge_links(pointer: str, *, resend: bool = False) -> dict[str, dict]:
+    """OpenAPI links from a response holding a challenge id at JSON `pointer` to the
+    challenge's operations (Schemathesis follows them)."""
+    operations = ["getChallenge", "verifyChallenge"] + (["resendChallenge"] if resend else [])
+    return {
+        f"{operation[0].upper()}{operation[1:]}": {
+            "operationId": operation,
+            "parameters": {"challenge_id": f"$response.body{pointer}"},
+        }
+        for operation in operations
+    }
+
+
 def api_limit() -> str:
     return current_app.config["API_RATE_LIMIT"]
 

@@ -14,9 +14,9 @@ from shop.accounts import signin, tokens, verification
 from shop.accounts.signin import LoginAttempt
 from shop.accounts.tokens import TokenOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome
-from shop.api import errors
+from shop.api import challenge_links, errors
 from shop.api.auth import api_user
-from shop.api.problems import ApiProblem
+from shop.api.problems import ApiProblem, code_not_sent
 from shop.api.representations import challenge_of, order_of
 from shop.api.schemas import ChallengeSchema, VerifiedSchema, VerifySchema
 from shop.extensions import db
@@ -31,16 +31,6 @@ blp = Blueprint("api_challenges", __name__, url_prefix="/api/v1", description="C
 # need the account they belong to.
 SECURITY = [{"bearer": []}, {"session": []}, {}]
 CHALLENGE_ID = "<string(length=22):challenge_id>"
-LINKS = {
-    "GetNewChallenge": {
-        "operationId": "getChallenge",
-        "parameters": {"challenge_id": "$response.body#/id"},
-    },
-    "VerifyNewChallenge": {
-        "operationId": "verifyChallenge",
-        "parameters": {"challenge_id": "$response.body#/id"},
-    },
-}
 
 CONFIRM_STATUS = {
     ConfirmOutcome.ALREADY_PLACED: 409,
@@ -140,7 +130,11 @@ def _code_problem(outcome: str, message: str, tries_left: int) -> ApiProblem:
 
 
 @blp.post(f"/challenges/{CHALLENGE_ID}/resend")
-@blp.doc(operationId="resendChallenge", security=SECURITY, responses={"201": {"links": LINKS}})
+@blp.doc(
+    operationId="resendChallenge",
+    security=SECURITY,
+    responses={"201": {"links": challenge_links("#/id")}},
+)
 @blp.response(201, ChallengeSchema, description="A new challenge replaces this one")
 @errors(blp, 404, 409, 429)
 def resend(challenge_id: str):
@@ -164,14 +158,6 @@ def resend(challenge_id: str):
 
 def _sent(send: CodeSend):
     if send.outcome == Sent.REFUSED:
-        refused = send.refused
-        raise ApiProblem(
-            429 if refused.retry_after else 409,
-            refused.message,
-            name="code_not_sent",
-            reason=str(refused.reason),
-            retry_after=refused.retry_after,
-            headers={"Retry-After": str(refused.retry_after)} if refused.retry_after else {},
-        )
+        raise code_not_sent(send.refused)
     location = url_for("api_challenges.challenge", challenge_id=send.challenge.public_id)
     return challenge_of(send.challenge), 201, {"Location": location}

@@ -3,9 +3,9 @@
 from flask import url_for
 from flask_smorest import Blueprint
 
-from shop.api import errors
+from shop.api import challenge_links, errors
 from shop.api.auth import require_user
-from shop.api.problems import ApiProblem
+from shop.api.problems import ApiProblem, code_not_sent
 from shop.api.representations import order_of
 from shop.api.schemas import IdempotencyHeaderSchema, OrderSchema, ShippingAddressSchema
 from shop.orders import ShippingAddress
@@ -20,20 +20,8 @@ REFUSALS = {
     CheckoutRefusal.OUT_OF_STOCK: 409,
     CheckoutRefusal.KEY_REUSED: 422,
 }
-CHALLENGE_LINKS = {
-    "GetChallenge": {
-        "operationId": "getChallenge",
-        "parameters": {"challenge_id": "$response.body#/challenge/id"},
-    },
-    "VerifyChallenge": {
-        "operationId": "verifyChallenge",
-        "parameters": {"challenge_id": "$response.body#/challenge/id"},
-    },
-    "ResendChallenge": {
-        "operationId": "resendChallenge",
-        "parameters": {"challenge_id": "$response.body#/challenge/id"},
-    },
-    "GetOrder": {"operationId": "getOrder", "parameters": {"order_ref": "$response.body#/ref"}},
+ORDER_LINK = {
+    "GetOrder": {"operationId": "getOrder", "parameters": {"order_ref": "$response.body#/ref"}}
 }
 
 
@@ -42,8 +30,8 @@ CHALLENGE_LINKS = {
     operationId="checkout",
     security=SECURITY,
     responses={
-        "201": {"links": {"GetOrder": CHALLENGE_LINKS["GetOrder"]}},
-        "202": {"links": CHALLENGE_LINKS},
+        "201": {"links": ORDER_LINK},
+        "202": {"links": {**challenge_links("#/challenge/id", resend=True), **ORDER_LINK}},
     },
 )
 @blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
@@ -59,15 +47,7 @@ def checkout(address: dict, idempotency_key: str):
     result = start_checkout(user, ShippingAddress(**address), idempotency_key, current_client())
     if result.outcome == CheckoutOutcome.REFUSED:
         if result.send_refused is not None:
-            refused = result.send_refused
-            raise ApiProblem(
-                429 if refused.retry_after else 409,
-                result.message,
-                name="code_not_sent",
-                reason=str(refused.reason),
-                retry_after=refused.retry_after,
-                headers={"Retry-After": str(refused.retry_after)} if refused.retry_after else {},
-            )
+            raise code_not_sent(result.send_refused)
         raise ApiProblem(REFUSALS[result.refusal], result.message, name=str(result.refusal))
     order = result.order
     if result.outcome == CheckoutOutcome.BLOCKED:

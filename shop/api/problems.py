@@ -13,6 +13,7 @@ from flask import Response, json, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
+from shop.otp import SendRefused
 from shop.web.ratelimits import retry_after_seconds
 
 PROBLEM_JSON = "application/problem+json"
@@ -52,6 +53,19 @@ class ApiProblem(HTTPException):
         self.problem_name = name
         self.problem_headers = headers or {}
         self.extensions = {key: value for key, value in extensions.items() if value is not None}
+
+
+def code_not_sent(refused: SendRefused) -> ApiProblem:
+    """No code could be sent: 429 with the wait when one is known (a cap, the cool-down)."""
+    wait = refused.retry_after
+    return ApiProblem(
+        429 if wait else 409,
+        refused.message,
+        name="code_not_sent",
+        reason=str(refused.reason),
+        retry_after=wait,
+        headers={"Retry-After": str(wait)} if wait else {},
+    )
 
 
 def is_api_request() -> bool:

@@ -9,30 +9,24 @@ from flask_wtf.csrf import generate_csrf
 
 from shop.accounts import tokens
 from shop.accounts.tokens import TokenOutcome
-from shop.api import errors
+from shop.api import challenge_links, errors
 from shop.api.auth import require_user
-from shop.api.problems import ApiProblem
+from shop.api.problems import ApiProblem, code_not_sent
 from shop.api.representations import challenge_of
 from shop.api.schemas import CodeNeededSchema, CsrfSchema, TokenRequestSchema, TokenSchema
 from shop.web.client import current_client
 from shop.web.ratelimits import limit_sign_in
 
 blp = Blueprint("api_tokens", __name__, url_prefix="/api/v1", description="Signing in.")
-LINKS = {
-    "VerifySignInCode": {
-        "operationId": "verifyChallenge",
-        "parameters": {"challenge_id": "$response.body#/challenge/id"},
-    },
-    "GetSignInChallenge": {
-        "operationId": "getChallenge",
-        "parameters": {"challenge_id": "$response.body#/challenge/id"},
-    },
-}
 
 
 @blp.post("/tokens")
 @limit_sign_in
-@blp.doc(operationId="createToken", security=[], responses={"202": {"links": LINKS}})
+@blp.doc(
+    operationId="createToken",
+    security=[],
+    responses={"202": {"links": challenge_links("#/challenge/id")}},
+)
 @blp.arguments(TokenRequestSchema)
 @blp.response(201, TokenSchema, description="Signed in: the token, shown once")
 @blp.alt_response(202, schema=CodeNeededSchema, description="A code was sent by SMS", success=True)
@@ -44,14 +38,7 @@ def create(body: dict):
         raise ApiProblem(401, result.message, name="wrong_credentials")
     if result.outcome == TokenOutcome.CODE_NEEDED:
         if result.challenge is None:
-            refused = result.send.refused
-            raise ApiProblem(
-                429 if refused.retry_after else 409,
-                refused.message,
-                name="code_not_sent",
-                reason=str(refused.reason),
-                retry_after=refused.retry_after,
-            )
+            raise code_not_sent(result.send.refused)
         # Another schema than the 201's: serialised here, so the decorator leaves it alone.
         body = CodeNeededSchema().dump(
             {"challenge": challenge_of(result.challenge), "message": "Enter the code from the SMS."}
