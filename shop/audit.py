@@ -27,6 +27,12 @@ class Event(StrEnum):
     RULES_CHANGED = "rules_changed"
     TOKEN_ISSUED = "token_issued"
     TOKEN_REVOKED = "token_revoked"
+    SETTINGS_CHANGED = "settings_changed"
+    ORDER_APPROVED = "order_approved"
+    ORDER_CODE_REQUESTED = "order_code_requested"
+    ORDER_CANCELLED = "order_cancelled"
+    STEP_UP_UNLOCKED = "step_up_unlocked"
+    SMS_ABUSE_ALERT = "sms_abuse_alert"
 
 
 def record(
