@@ -96,6 +96,8 @@ def save(new: ShopSettings, *, actor: User, ip: str | None) -> dict[str, tuple[A
             audit.Event.SETTINGS_CHANGED,
             actor_id=actor.id,
             ip=ip,
-            changes={key: {"old": before, "new": after} for key, (before, after) in changes.items()},
+            changes={
+                key: {"old": before, "new": after} for key, (before, after) in changes.items()
+            },
         )
     return changes

@@ -43,7 +43,9 @@ def _normalise(raw: str, client: Client, user: User | None = None) -> str:
     try:
         return normalise_phone(raw, settings.allowed_countries())
     except InvalidPhone as error:
-        reason = Refusal.COUNTRY_NOT_ALLOWED if error.country_not_allowed else Refusal.INVALID_NUMBER
+        reason = (
+            Refusal.COUNTRY_NOT_ALLOWED if error.country_not_allowed else Refusal.INVALID_NUMBER
+        )
         refused = SendRefused(
             reason,
             phone=raw.strip(),

@@ -24,9 +24,7 @@ def order_placed(order: Order) -> str:
 
 
 def code_locked() -> str:
-    return (
-        "too many wrong codes were entered on your account; SMS verification is locked for 24 h."
-    )
+    return "too many wrong codes were entered on your account; SMS verification is locked for 24 h."
 
 
 def phone_changed(last_digits: str) -> str:
@@ -46,8 +44,7 @@ def order_approved(order: Order) -> str:
 
 def order_code_requested(order: Order, code_page_url: str) -> str:
     return (
-        f"we reviewed {_order(order)}. Confirm it with the code in our next SMS, "
-        f"at {code_page_url}"
+        f"we reviewed {_order(order)}. Confirm it with the code in our next SMS, at {code_page_url}"
     )
 
 

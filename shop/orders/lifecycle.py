@@ -78,9 +78,7 @@ def release(
     """
     if not move(order, to, allowed_from=allowed_from, **values):
         return False
-    timeline.record(
-        order, ENDED[to], actor_id=actor_id, note=note, reason=reason, **(facts or {})
-    )
+    timeline.record(order, ENDED[to], actor_id=actor_id, note=note, reason=reason, **(facts or {}))
     restock(order)
     return True
 

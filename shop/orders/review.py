@@ -22,7 +22,6 @@ from shop.orders import lifecycle, timeline
 from shop.orders.checkout import issue_order_code
 from shop.otp import SendRefused
 
-NOTE_MAX_LENGTH = 500
 # Held orders a sweep cancels at most, so that one round of the delivery process stays short.
 SWEEP_BATCH = 100
 
@@ -59,10 +58,6 @@ class ReviewResult:
         )
 
 
-def clean_note(note: str | None) -> str:
-    return " ".join((note or "").split())[:NOTE_MAX_LENGTH]
-
-
 def _find(order_ref: str) -> Order | None:
     return db.session.scalar(select(Order).where(Order.ref == order_ref))
 
@@ -81,7 +76,7 @@ def approve(
 ) -> ReviewResult:
     """Place a held order; or, with `ask_code`, send the shopper an order code first, to be
     entered on the usual code page (the order then waits for it, and lapses with it)."""
-    note = clean_note(note)
+    note = audit.clean_note(note)
     order = _find(order_ref)
     if order is None:
         return _refuse(ReviewOutcome.NOT_FOUND)
@@ -129,7 +124,7 @@ def _ask_for_code(order: Order, owner: User, note: str, client: Client) -> Revie
 
 def cancel(order_ref: str, owner: User, note: str, client: Client) -> ReviewResult:
     """Cancel a held order: its stock goes back and the shopper is told by SMS."""
-    note = clean_note(note)
+    note = audit.clean_note(note)
     order = _find(order_ref)
     if order is None:
         return _refuse(ReviewOutcome.NOT_FOUND)
@@ -184,7 +179,7 @@ def cancel_held_too_long(now: datetime | None = None) -> int:
             audit.record(
                 audit.Event.ORDER_CANCELLED,
                 user_id=order.user_id,
-                actor_id=None,
+                by_the_shop=True,
                 order=order.ref,
                 note=f"Held for longer than {days} days: cancelled by the shop automatically.",
             )

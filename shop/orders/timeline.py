@@ -32,7 +32,9 @@ def record(
 
 def record_submitted(order: Order) -> None:
     items = sum(item.quantity for item in order.items)
-    record(order, Kind.SUBMITTED, total_minor=order.total_minor, currency=order.currency, items=items)
+    record(
+        order, Kind.SUBMITTED, total_minor=order.total_minor, currency=order.currency, items=items
+    )
 
 
 def record_decision(order: Order, decision: RiskDecision, *, stage: str) -> None:
@@ -125,8 +127,8 @@ CANCEL_WORDS = {
 }
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+def _plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
 
 
 def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
@@ -139,7 +141,7 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
         head = f"Risk check at {stage}: {OUTCOME_WORDS.get(facts.get('outcome'), 'decided')}."
         reasons = facts.get("reasons", [])
         if owner:
-            listed = "; ".join(f"{reason['code']}: {reason['text']}" for reason in reasons)
+            listed = " ".join(f"{reason['text']} [{reason['code']}]" for reason in reasons)
         else:
             listed = " ".join(reason["text"] for reason in reasons)
         return f"{head} {listed}".strip()
@@ -169,7 +171,8 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
         return f"{sms} was not sent: the code expired first."
     if kind == Kind.WRONG_CODE:
         left = facts.get("tries_left", 0)
-        return f"A wrong code was entered: {_plural(left, 'try') if left else 'no tries'} left."
+        tries = _plural(left, "try", "tries") if left else "no tries"
+        return f"A wrong code was entered: {tries} left."
     if kind == Kind.CONFIRMED:
         return "The code was entered: the order is placed."
     if kind == Kind.CODE_REQUESTED:
