@@ -143,6 +143,19 @@ def test_top_numbers_and_addresses(app, frozen_clock):
     assert (addresses[0].key, addresses[0].attempts) == ("198.18.0.1", 4)
 
 
+def test_top_sources_are_counted_exactly_on_both_sides(app, frozen_clock):
+    """An address busy with sends but with few refusals: its refusals still count, though it
+    is not among the addresses with the most refusals."""
+    for _ in range(12):
+        sent_code(MINUTES, ip="192.0.2.99", phone="+447700900999")
+    refusal(MINUTES, ip="192.0.2.99")
+    for number in range(12):
+        refusal(MINUTES, ip=f"198.18.9.{number}")
+        refusal(MINUTES, ip=f"198.18.9.{number}")
+    [busiest, *_] = abuse.top_addresses(NOW - HOURS, limit=5)
+    assert (busiest.key, busiest.sent, busiest.refused) == ("192.0.2.99", 12, 1)
+
+
 def test_provider_spend_per_day_adds_the_prices(app, frozen_clock):
     priced(1 * HOURS, "0.03330000")
     priced(2 * HOURS, "0.05000000")

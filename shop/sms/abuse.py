@@ -109,24 +109,33 @@ class SourceFigures:
 
 
 def _top(sent_column, refused_column, since: datetime, limit: int) -> list[SourceFigures]:
-    """The busiest keys over sends and refusals; each side's top few, merged."""
-    merged: dict[str, SourceFigures] = {}
-    for column, time_column, attribute in (
-        (sent_column, OtpChallenge.created_at, "sent"),
-        (refused_column, SendRefusal.at, "refused"),
-    ):
+    """The busiest keys over sends and refusals: each side's busiest few are the candidates,
+    then both are counted exactly for the candidates only."""
+    sides = ((sent_column, OtpChallenge.created_at), (refused_column, SendRefusal.at))
+    candidates: set[str] = set()
+    for column, time_column in sides:
         count = func.count()
+        candidates.update(
+            db.session.scalars(
+                select(column)
+                .where(time_column >= since)
+                .group_by(column)
+                .order_by(count.desc(), column)
+                .limit(limit)
+            )
+        )
+    if not candidates:
+        return []
+    figures = {key: SourceFigures(key) for key in candidates}
+    for (column, time_column), attribute in zip(sides, ("sent", "refused"), strict=True):
         rows = db.session.execute(
-            select(column, count)
-            .where(time_column >= since)
+            select(column, func.count())
+            .where(time_column >= since, column.in_(candidates))
             .group_by(column)
-            .order_by(count.desc(), column)
-            .limit(limit * 2)
         )
         for key, number in rows:
-            figures = merged.setdefault(key, SourceFigures(key))
-            setattr(figures, attribute, number)
-    ranked = sorted(merged.values(), key=lambda item: (-item.attempts, item.key))
+            setattr(figures[key], attribute, number)
+    ranked = sorted(figures.values(), key=lambda item: (-item.attempts, item.key))
     return ranked[:limit]
 
 
