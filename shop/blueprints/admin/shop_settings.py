@@ -2,7 +2,7 @@
 and the owner's own alert, an SMS for each held order."""
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import phonenumbers
 from flask import flash, redirect, render_template, url_for
@@ -53,7 +53,7 @@ class SettingsForm(StrictForm):
         )
 
     def validate_allowed_countries(self, field: StringField) -> None:
-        codes = [code.upper() for code in re.split(r"[\s,;]+", field.data or "") if code]
+        codes = country_codes(field.data)
         unknown = [code for code in codes if code not in phonenumbers.SUPPORTED_REGIONS]
         if unknown:
             raise ValidationError(
@@ -61,25 +61,31 @@ class SettingsForm(StrictForm):
             )
         if not codes:
             raise ValidationError("Name at least one country, such as GB.")
-        field.codes = tuple(dict.fromkeys(codes))
 
     def validate_spend_alert_per_hour(self, field: StringField) -> None:
-        text = (field.data or "").strip()
-        try:
-            amount = Decimal(text) if SPEND.fullmatch(text) else None
-        except InvalidOperation:
-            amount = None
+        amount = spend_amount(field.data)
         if amount is None or amount <= 0:
             raise ValidationError("Enter an amount above 0, such as 5.00.")
-        field.amount = amount
 
     def settings(self) -> ShopSettings:
+        """The settings of a validated form."""
         return ShopSettings(
-            allowed_countries=self.allowed_countries.codes,
+            allowed_countries=tuple(country_codes(self.allowed_countries.data)),
             refusals_alert_per_hour=self.refusals_alert_per_hour.data,
-            spend_alert_per_hour=self.spend_alert_per_hour.amount,
+            spend_alert_per_hour=spend_amount(self.spend_alert_per_hour.data),
             held_order_days=self.held_order_days.data,
         )
+
+
+def country_codes(text: str | None) -> list[str]:
+    """Country codes as typed ("gb, IE;fr"), upper case, each once, in the order typed."""
+    codes = (code.upper() for code in re.split(r"[\s,;]+", text or "") if code)
+    return list(dict.fromkeys(codes))
+
+
+def spend_amount(text: str | None) -> Decimal | None:
+    text = (text or "").strip()
+    return Decimal(text) if SPEND.fullmatch(text) else None
 
 
 class OwnerAlertsForm(StrictForm):
