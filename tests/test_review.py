@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from shop import cart as carts
 from shop import settings
 from shop.accounts.client import Client
+from shop.cli import HOUSEKEEPING
 from shop.extensions import db
 from shop.models import (
     AuditEvent,
@@ -26,6 +27,7 @@ from shop.models import (
     SmsKind,
     SmsMessage,
 )
+from shop.orders import expire_pending
 from shop.orders.checkout import ConfirmOutcome, confirm_order
 from shop.orders.review import (
     ReviewOutcome,
@@ -35,6 +37,7 @@ from shop.orders.review import (
     held_count,
     held_orders,
 )
+from shop.sms.watch import watch_sms_abuse
 from tests.factories import (
     last_code_sent_to,
     make_held_order,
@@ -318,3 +321,9 @@ def test_the_queue_is_oldest_first_a_page_at_a_time(app, frozen_clock):
     assert [order.ref for order in page] == held[4:] and not more
     assert held_count() == 5
     assert held_orders("SH-NOSUCH00", 2) == ([], False)
+
+
+def test_the_delivery_process_runs_the_sweep_and_the_alarm():
+    chores = [getattr(chore, "chore", chore) for chore in HOUSEKEEPING]
+    assert chores == [expire_pending, cancel_held_too_long, watch_sms_abuse]
+    assert [getattr(chore, "seconds", 0) for chore in HOUSEKEEPING] == [0, 60, 10]
