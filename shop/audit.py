@@ -27,6 +27,21 @@ class Event(StrEnum):
     RULES_CHANGED = "rules_changed"
     TOKEN_ISSUED = "token_issued"
     TOKEN_REVOKED = "token_revoked"
+    SETTINGS_CHANGED = "settings_changed"
+    ORDER_APPROVED = "order_approved"
+    ORDER_CODE_REQUESTED = "order_code_requested"
+    ORDER_CANCELLED = "order_cancelled"
+    STEP_UP_UNLOCKED = "step_up_unlocked"
+    SMS_ABUSE_ALERT = "sms_abuse_alert"
+
+
+# An owner's note kept with a decision (review, unlock): what the owner typed, tidied.
+NOTE_MAX_LENGTH = 500
+
+
+def clean_note(note: str | None) -> str:
+    """Whitespace folded and cut to NOTE_MAX_LENGTH; empty means no note was given."""
+    return " ".join((note or "").split())[:NOTE_MAX_LENGTH]
 
 
 def record(
@@ -34,14 +49,18 @@ def record(
     *,
     user_id: int | None = None,
     actor_id: int | None = None,
+    by_the_shop: bool = False,
     ip: str | None = None,
     **detail: Any,
 ) -> AuditEvent:
-    """Add an audit row to the current transaction. `detail` must hold no secret."""
+    """Add an audit row to the current transaction. `detail` must hold no secret.
+
+    The actor is the account itself unless `actor_id` names someone else; `by_the_shop`
+    says nobody did it by hand (a chore of the delivery process)."""
     row = AuditEvent(
         event=event,
         user_id=user_id,
-        actor_id=actor_id if actor_id is not None else user_id,
+        actor_id=None if by_the_shop else actor_id if actor_id is not None else user_id,
         ip=ip,
         detail=json.dumps(detail, sort_keys=True, default=str) if detail else "",
     )

@@ -1,4 +1,4 @@
-"""Command-line tasks: `flask --app wsgi seed-demo` and `flask --app wsgi create-owner`."""
+"""Command-line tasks: `seed-demo`, `create-owner`, `sms worker` and `dev-server`."""
 
 import signal
 import threading
@@ -10,12 +10,14 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
-from shop import accounts, clock, demo
+from shop import accounts, clock, demo, settings
 from shop.extensions import db
 from shop.models import Role
 from shop.orders import expire_pending
+from shop.orders.review import cancel_held_too_long
 from shop.sms.backends import make_sender
-from shop.sms.delivery import DeliveryWorker, start_in_thread
+from shop.sms.delivery import DeliveryWorker, Every, start_in_thread
+from shop.sms.watch import watch_sms_abuse
 
 
 @click.command("seed-demo")
@@ -42,7 +44,7 @@ def create_owner_command(email: str, phone: str, password: str) -> None:
     if not 8 <= len(password) <= 128:
         raise click.BadParameter("use 8 to 128 characters", param_hint="--password")
     try:
-        e164 = accounts.normalise_phone(phone, current_app.config["SMS_ALLOWED_COUNTRIES"])
+        e164 = accounts.normalise_phone(phone, settings.allowed_countries())
         user = accounts.register_user(
             email,
             e164,
@@ -62,8 +64,13 @@ def create_owner_command(email: str, phone: str, password: str) -> None:
 sms_cli = AppGroup("sms", help="SMS delivery.")
 
 
-# Besides sending, the background process expires orders whose code lapsed.
-HOUSEKEEPING = (expire_pending,)
+# Besides sending, the background process expires orders whose code lapsed (each round),
+# cancels orders held for review too long, and raises the SMS-abuse alarm.
+HOUSEKEEPING = (
+    expire_pending,
+    Every(60, cancel_held_too_long),
+    Every(10, watch_sms_abuse),
+)
 
 
 def _worker(batch: int) -> DeliveryWorker:

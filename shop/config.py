@@ -76,6 +76,10 @@ class Config:
         self.SHOP_NAME = env.get("SHOP_NAME", "Shop")
         self.SHOP_CURRENCY = env.get("SHOP_CURRENCY", "EUR").upper()
         self.SMS_ALLOWED_COUNTRIES = _countries(env.get("SMS_ALLOWED_COUNTRIES", "GB"))
+        # Defaults of the owner's settings (`shop.settings`): the owner may change them.
+        self.SMS_ALERT_REFUSALS_PER_HOUR = int(env.get("SMS_ALERT_REFUSALS_PER_HOUR", "100"))
+        self.SMS_ALERT_SPEND_PER_HOUR = env.get("SMS_ALERT_SPEND_PER_HOUR", "5.00")
+        self.HELD_ORDER_CANCEL_DAYS = int(env.get("HELD_ORDER_CANCEL_DAYS", "7"))
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         debug = _bool(env.get("FLASK_DEBUG"))
         # SPEC section 7: scrypt with N=2**17, r=8, p=1 or stronger.

@@ -114,3 +114,16 @@ def place_allowed(user: User, address: ShippingAddress, key: str) -> Order:
     (the sign-in rule is left as it is)."""
     set_rules(**{**ALLOW_ALL.as_dict(), "login_mode": current_rules().login_mode})
     return start_checkout(user, address, key, Client("127.0.0.1")).order
+
+
+def make_held_order(user: User | None = None, *, product: Product | None = None, key=None) -> Order:
+    """An order the default rules hold for review (over 5,000.00), made through checkout."""
+    user = user or make_user()
+    product = product or make_product(price_minor=600_000, stock=5)
+    fill_cart(user, (product, 1))
+    address = ShippingAddress(**ADDRESS)
+    order = start_checkout(
+        user, address, key or f"held-{next(_numbers)}", Client("198.51.100.7")
+    ).order
+    assert order.status == "held"
+    return order

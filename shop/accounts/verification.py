@@ -11,13 +11,13 @@ from enum import StrEnum
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from shop import alerts, audit, clock, otp
+from shop import alerts, audit, clock, otp, settings
 from shop.accounts import EmailTaken, InvalidPhone, authenticate, normalise_phone, register_user
 from shop.accounts.client import Client
 from shop.accounts.signin import finish_sign_in
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, User
-from shop.otp import Check, CodeSend, binding_for, texts
+from shop.otp import Check, CodeSend, Refusal, SendRefused, binding_for, limits, texts
 
 
 def phone_binding(user: User, phone: str) -> str:
@@ -37,8 +37,25 @@ def send_phone_code(user: User, phone: str, client: Client, *, resend: bool) -> 
     )
 
 
-def _normalise(raw: str) -> str:
-    return normalise_phone(raw, current_app.config["SMS_ALLOWED_COUNTRIES"])
+def _normalise(raw: str, client: Client, user: User | None = None) -> str:
+    """`raw` in E.164, or raise InvalidPhone; a number refused here is a code not sent, and
+    is recorded as such (a burst of them from many addresses is SMS pumping)."""
+    try:
+        return normalise_phone(raw, settings.allowed_countries())
+    except InvalidPhone as error:
+        reason = (
+            Refusal.COUNTRY_NOT_ALLOWED if error.country_not_allowed else Refusal.INVALID_NUMBER
+        )
+        refused = SendRefused(
+            reason,
+            phone=raw.strip(),
+            client_ip=client.ip,
+            purpose=str(OtpPurpose.PHONE),
+            user_id=user.id if user is not None else None,
+        )
+        limits.record(refused)
+        db.session.commit()
+        raise
 
 
 # Registration ------------------------------------------------------------------------------
@@ -68,7 +85,7 @@ def register(
 ) -> RegisterResult:
     """Open an account, sign it in on this client and send a code to confirm its number."""
     try:
-        e164 = _normalise(phone)
+        e164 = _normalise(phone, client)
     except InvalidPhone as error:
         return RegisterResult(RegisterOutcome.INVALID_PHONE, message=str(error))
     try:
@@ -111,7 +128,7 @@ def start_phone_change(user: User, password: str, phone: str, client: Client) ->
         user.email, password, hash_method=current_app.config["PASSWORD_HASH_METHOD"]
     )
     try:
-        e164 = _normalise(phone)
+        e164 = _normalise(phone, client, user)
     except InvalidPhone as error:
         return ChangeResult(ChangeOutcome.INVALID_PHONE, message=str(error))
     if valid is None:

@@ -2,7 +2,7 @@
 
 from shop.models.cart import Cart, CartItem
 from shop.models.catalog import CatalogVersion, Product
-from shop.models.order import Order, OrderItem, OrderStatus
+from shop.models.order import Order, OrderEvent, OrderEventKind, OrderItem, OrderStatus
 from shop.models.risk import RiskRuleSet
 from shop.models.security import (
     ApiToken,
@@ -14,6 +14,7 @@ from shop.models.security import (
     SendLock,
     SendRefusal,
 )
+from shop.models.settings import OwnerAlert, ShopSettingsVersion
 from shop.models.sms import ConsoleMessage, SmsKind, SmsMessage, SmsStatus
 from shop.models.user import KnownDevice, Role, User
 
@@ -27,16 +28,20 @@ __all__ = [
     "KnownDevice",
     "NotMeLink",
     "Order",
+    "OrderEvent",
+    "OrderEventKind",
     "OrderItem",
     "OrderStatus",
     "OtpChallenge",
     "OtpFailure",
     "OtpPurpose",
+    "OwnerAlert",
     "Product",
     "RiskRuleSet",
     "Role",
     "SendLock",
     "SendRefusal",
+    "ShopSettingsVersion",
     "SmsKind",
     "SmsMessage",
     "SmsStatus",

@@ -29,6 +29,12 @@ class SmsKind(StrEnum):
     ALERT_ORDER_PLACED = "alert_order_placed"
     ALERT_CODE_LOCKED = "alert_code_locked"
     ALERT_PHONE_CHANGED = "alert_phone_changed"
+    ALERT_STEP_UP_UNLOCKED = "alert_step_up_unlocked"
+    ORDER_APPROVED = "order_approved"
+    ORDER_CODE_REQUESTED = "order_code_requested"
+    ORDER_CANCELLED = "order_cancelled"
+    OWNER_ORDER_HELD = "owner_order_held"
+    OWNER_SMS_ABUSE = "owner_sms_abuse"
 
 
 _STATUSES = ", ".join(f"'{status}'" for status in SmsStatus)
@@ -41,10 +47,14 @@ class SmsMessage(db.Model):
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
         Index("ix_sms_messages_due", "status", "next_attempt_at"),
+        # Provider spend per hour and per day is summed over a window of send times.
+        Index("ix_sms_messages_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The order the message is about (its code, its alerts): its timeline follows the message.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
     to_number: Mapped[str] = mapped_column(String(16), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)

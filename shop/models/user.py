@@ -43,6 +43,10 @@ class User(UserMixin, db.Model):
     sms_stopped: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Set by "not me": the next sign-in needs a code whatever the owner's login rule says.
     login_code_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Wrong codes before this moment no longer lock SMS step-up: an owner unlocked it.
+    step_up_unlocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An owner's choice: an SMS whenever an order is held for review.
+    alert_order_held: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"

@@ -90,6 +90,7 @@ class SendRequest:
     purpose: str
     user_id: int
     resend: bool = False
+    by_owner: bool = False  # asked for by an owner's review, not by the client at `client_ip`
 
     def refuse(self, reason: Refusal, retry_after: int | None = None, **extra) -> SendRefused:
         return SendRefused(
@@ -138,6 +139,22 @@ def send_time(policy: OtpPolicy, request: SendRequest, now: datetime) -> datetim
     _cap(
         request, to_number, now, timedelta(days=1), policy.sends_per_number_day, Refusal.NUMBER_DAY
     )
+    if not request.by_owner:
+        _address_caps(policy, request, now)
+    last_send = db.session.scalar(
+        select(func.max(OtpChallenge.send_at)).where(OtpChallenge.phone == request.phone)
+    )
+    if last_send is None or now >= last_send + policy.resend_cooldown:
+        return now
+    if request.resend:
+        raise request.refuse(
+            Refusal.COOLDOWN, retry_after=seconds(last_send + policy.resend_cooldown - now)
+        )
+    return last_send + policy.resend_cooldown
+
+
+def _address_caps(policy: OtpPolicy, request: SendRequest, now: datetime) -> None:
+    """One client address: at most so many numbers, and so many codes, per hour."""
     hour_ago = now - timedelta(hours=1)
     from_ip = OtpChallenge.client_ip == request.client_ip
     numbers = set(
@@ -155,16 +172,6 @@ def send_time(policy: OtpPolicy, request: SendRequest, now: datetime) -> datetim
         policy.sends_per_ip_hour,
         Refusal.IP_CODES,
     )
-    last_send = db.session.scalar(
-        select(func.max(OtpChallenge.send_at)).where(OtpChallenge.phone == request.phone)
-    )
-    if last_send is None or now >= last_send + policy.resend_cooldown:
-        return now
-    if request.resend:
-        raise request.refuse(
-            Refusal.COOLDOWN, retry_after=seconds(last_send + policy.resend_cooldown - now)
-        )
-    return last_send + policy.resend_cooldown
 
 
 def _cap(request: SendRequest, sent, now: datetime, window: timedelta, limit: int, reason) -> None:

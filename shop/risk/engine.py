@@ -20,6 +20,18 @@ class Outcome(StrEnum):
 
 
 SEVERITY = {Outcome.ALLOW: 0, Outcome.OTP: 1, Outcome.HOLD: 2, Outcome.BLOCK: 3}
+# Every reason code `evaluate` may fire, named for the owner, in the order it checks them.
+RULE_NAMES = {
+    "block_threshold": "Block at or above an amount",
+    "hold_threshold": "Hold for review at or above an amount",
+    "otp_threshold": "Code at or above an amount",
+    "new_account": "First order or new account",
+    "new_device_or_address": "New device or shipping address",
+    "velocity": "Many orders in 24 hours",
+    "phone_changed": "Phone number changed recently",
+    "low_value_exemption": "Low-value exemption (no code)",
+    "step_up_locked": "SMS confirmation locked on the account",
+}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from vonage_http_client.auth import Auth
 
 from shop import audit, clock
 from shop.extensions import db
-from shop.models import SmsMessage, SmsStatus, User
+from shop.models import OrderEvent, OrderEventKind, SmsMessage, SmsStatus, User
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +184,27 @@ def apply_receipt(params: Mapping[str, str]) -> ReceiptOutcome:
             .execution_options(synchronize_session=False)
         )
         if result.rowcount == 1:
+            if receipt.is_final and "receipt_status" in values and message.order_id is not None:
+                _note_on_timeline(message, receipt)
             db.session.expire(message)
             return ReceiptOutcome.UPDATED
         db.session.refresh(message)
     log.warning("SMS %s: delivery receipt lost three races in a row; not applied", message.id)
     return ReceiptOutcome.UNCHANGED
+
+
+def _note_on_timeline(message: SmsMessage, receipt: Receipt) -> None:
+    """The first final receipt of a message about an order, on the order's timeline."""
+    delivered = receipt.status == "delivered"
+    db.session.add(
+        OrderEvent.new(
+            message.order_id,
+            OrderEventKind.SMS_DELIVERED if delivered else OrderEventKind.SMS_FAILED,
+            sms=message.kind,
+            receipt=receipt.status,
+            error_code=None if delivered else receipt.error_code,
+        )
+    )
 
 
 def opt_out_command(keyword: str, text: str) -> bool | None:
