@@ -14,7 +14,7 @@ from shop import clock
 from shop.accounts.client import Client
 from shop.config import Config
 from shop.extensions import db
-from shop.models import Order, Product, RiskRuleSet, Role, SmsMessage, User
+from shop.models import Order, Product, RiskRuleSet, Role, SmsMessage, User, UserSession
 from shop.orders import ShippingAddress
 from shop.orders.checkout import start_checkout
 from shop.risk import RiskRules, current_rules
@@ -114,3 +114,8 @@ def place_allowed(user: User, address: ShippingAddress, key: str) -> Order:
     (the sign-in rule is left as it is)."""
     set_rules(**{**ALLOW_ALL.as_dict(), "login_mode": current_rules().login_mode})
     return start_checkout(user, address, key, Client("127.0.0.1")).order
+
+
+def live_sessions(user: User) -> int:
+    """How many signed-in sessions (browsers, remember-me cookies) the account has."""
+    return len(db.session.scalars(select(UserSession).where(UserSession.user_id == user.id)).all())

@@ -195,7 +195,7 @@ def test_sign_out_is_a_post_with_csrf(client):
     assert not signed_in(client)
 
 
-def test_rotating_the_session_token_ends_every_session(client, app):
+def test_ending_all_sessions_signs_every_browser_out(client, app):
     user = make_user()
     client.sign_in_as(user)
     other = app.test_client()

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from shop import cart as carts
 from shop.accounts.client import Client
+from shop.accounts.sessions import open_session
 from shop.accounts.verification import (
     ChangeOutcome,
     ConfirmPhoneOutcome,
@@ -19,7 +20,14 @@ from shop.accounts.verification import (
 from shop.extensions import db
 from shop.models import AuditEvent, KnownDevice, OtpFailure, SmsKind, SmsMessage, User
 from shop.otp import Refusal, Sent
-from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_product, make_user
+from tests.factories import (
+    PASSWORD,
+    last_code_sent_to,
+    last_sms_to,
+    live_sessions,
+    make_product,
+    make_user,
+)
 
 CLIENT = Client("203.0.113.5", "device-1")
 NEW_NUMBER = "+447700900555"
@@ -177,7 +185,8 @@ def test_a_second_change_inside_the_cool_down_is_queued(app, frozen_clock):
 
 def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, frozen_clock):
     user = make_user()
-    old, session_token = user.phone, user.session_token
+    old = user.phone
+    open_session(user, CLIENT)
     start_phone_change(user, PASSWORD, NEW_NUMBER, CLIENT)
     frozen_clock.advance(minutes=1)
     result = confirm_phone(user, last_code_sent_to(NEW_NUMBER), CLIENT)
@@ -186,7 +195,7 @@ def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, fro
     user = reload(user)
     assert user.phone == NEW_NUMBER
     assert user.phone_changed_at == frozen_clock.now == user.phone_verified_at
-    assert user.session_token != session_token
+    assert live_sessions(user) == 0
     alert = last_sms_to(old)
     assert alert.kind == SmsKind.ALERT_PHONE_CHANGED
     assert "changed to one ending 555" in alert.body
@@ -195,14 +204,15 @@ def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, fro
 
 def test_a_wrong_code_says_the_tries_left_and_changes_nothing(app, frozen_clock):
     user = make_user()
-    old, session_token = user.phone, user.session_token
+    old = user.phone
+    open_session(user, CLIENT)
     start_phone_change(user, PASSWORD, NEW_NUMBER, CLIENT)
     result = confirm_phone(user, wrong(last_code_sent_to(NEW_NUMBER)), CLIENT)
     assert result.outcome == ConfirmPhoneOutcome.WRONG_CODE
     assert result.tries_left == 4
     assert result.message == "That code is not right. 4 attempts left."
     user = reload(user)
-    assert (user.phone, user.session_token) == (old, session_token)
+    assert (user.phone, live_sessions(user)) == (old, 1)
     assert db.session.scalar(select(func.count(OtpFailure.id))) == 1
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, request, session, url_for
 from flask import render_template as render
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, login_required
 from werkzeug import Response
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
@@ -20,7 +20,7 @@ from shop.web.client import current_client
 from shop.web.code_page import CodeForm, flash_send, render_code_page
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry, limit_sign_in
-from shop.web.sessions import anonymous_cart, renew_session, start_session
+from shop.web.sessions import anonymous_cart, end_session, renew_session, start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -215,8 +215,10 @@ def resend_login_code() -> Response:
 def logout() -> Response:
     # CSRFProtect has already checked the token: only a form of ours signs anyone out.
     if current_user.is_authenticated:
-        signin.sign_out(current_user, current_client())
-        logout_user()
-    session.clear()
+        user = current_user._get_current_object()
+        signin.sign_out(user, current_client())
+        end_session(user)
+    else:
+        session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("catalog.index"))

@@ -14,8 +14,8 @@ from shop.models.security import (
     SendLock,
     SendRefusal,
 )
-from shop.models.sms import ConsoleMessage, SmsKind, SmsMessage, SmsStatus
-from shop.models.user import KnownDevice, Role, User
+from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
+from shop.models.user import KnownDevice, Role, User, UserSession
 
 __all__ = [
     "ApiToken",
@@ -24,6 +24,7 @@ __all__ = [
     "CartItem",
     "CatalogVersion",
     "ConsoleMessage",
+    "InboundMessage",
     "KnownDevice",
     "NotMeLink",
     "Order",
@@ -41,4 +42,5 @@ __all__ = [
     "SmsMessage",
     "SmsStatus",
     "User",
+    "UserSession",
 ]
