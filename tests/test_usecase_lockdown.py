@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from shop import alerts
 from shop.accounts.client import Client
-from shop.accounts.sessions import open_session
 from shop.accounts.lockdown import NotMeOutcome, check_not_me, not_me, sign_out_everywhere
+from shop.accounts.sessions import open_session
 from shop.accounts.tokens import issue_token, live_tokens, user_for_token
 from shop.extensions import db
 from shop.models import AuditEvent, NotMeLink, Order, OrderStatus, Product, User
