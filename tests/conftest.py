@@ -54,6 +54,9 @@ def config_for(database_path: Path) -> dict:
         "SHOP_NAME": "Shop",
         "SHOP_CURRENCY": "EUR",
         "SMS_ALLOWED_COUNTRIES": ("GB",),
+        # Told explicitly: the console backend outside debug mode, and its demo phone.
+        "ALLOW_CONSOLE_SMS": True,
+        "DEV_PHONE": True,
     }
 
 
