@@ -53,6 +53,7 @@ def register_extensions(app: Flask) -> None:
     from shop.accounts import sessions
     from shop.extensions import csrf, db, limiter, login_manager, migrate
     from shop.otp import Otp
+    from shop.sms.sealing import BodySeal
 
     database.configure_engine(app)
     db.init_app(app)
@@ -62,6 +63,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     sessions.configure(login_manager)
     app.extensions["otp"] = Otp.from_config(app.config)
+    app.extensions["sms_seal"] = BodySeal.from_config(app.config)
 
 
 def register_blueprints(app: Flask) -> None:

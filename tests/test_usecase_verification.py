@@ -27,6 +27,7 @@ from tests.factories import (
     live_sessions,
     make_product,
     make_user,
+    sms_text,
 )
 
 CLIENT = Client("203.0.113.5", "device-1")
@@ -83,7 +84,7 @@ def test_registering_opens_a_signed_in_account_and_texts_its_number(app, frozen_
     assert result.send.outcome == Sent.SENT and result.message == ""
     (sms,) = sms_to("+447700900123")
     assert sms.kind == SmsKind.OTP_PHONE
-    assert "is your code to confirm this phone number" in sms.body
+    assert "is your code to confirm this phone number" in sms_text(sms)
     assert phone_challenge(user).phone == "+447700900123"
     assert len(events(user, "sign_in")) == 1
     assert db.session.scalar(select(KnownDevice.device_id)) == "device-1"

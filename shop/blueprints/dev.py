@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from shop.extensions import db
 from shop.models import ConsoleMessage
+from shop.sms.sealing import readable
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 
@@ -70,5 +71,6 @@ def phone() -> str:
         numbers=numbers,
         to_number=to_number,
         linkify=linkify,
-        shown=SHOWN_MESSAGES,
+        shown=lambda message: readable(message.body, message.to_number),
+        shown_count=SHOWN_MESSAGES,
     )
