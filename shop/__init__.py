@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(config)
     check_sms_backend(app)
     register_proxies(app)
+    register_input_guard(app)
     register_extensions(app)
     register_blueprints(app)
     register_api(app)
@@ -46,6 +47,14 @@ def register_proxies(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXIES"]
     if hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
+def register_input_guard(app: Flask) -> None:
+    """Bounded route converters (before any route exists) and no control characters."""
+    from shop.web import input_guard
+
+    input_guard.register_converters(app)
+    input_guard.register(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -92,9 +101,10 @@ def register_api(app: Flask) -> None:
 
 
 def register_web_defences(app: Flask) -> None:
-    from shop.web import access_log
+    from shop.web import access_log, headers
 
     access_log.mask_access_logs()
+    headers.register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

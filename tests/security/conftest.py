@@ -9,6 +9,7 @@ from flask import Flask
 from shop import create_app
 from shop.extensions import db
 from tests.conftest import ShopClient, config_for
+from tests.security.world import World, build_world
 
 
 @pytest.fixture
@@ -30,3 +31,8 @@ def build_app(tmp_path, migrated_template) -> Iterator[Callable[..., Flask]]:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.fixture
+def world(app) -> World:
+    return build_world()
