@@ -1,9 +1,10 @@
 """The account holder's pages: alert preferences, phone change, sessions, and "not me"."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf.csrf import validate_csrf
 from werkzeug import Response
-from wtforms import BooleanField, PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length
 
 from shop.accounts import lockdown, preferences, tokens, verification
@@ -102,9 +103,13 @@ def not_me(token: str) -> Response | tuple[str, int]:
     # leaves in a Referer; its form then posts without one, which CSRFProtect would refuse
     # over https. The CSRF token bound to the session still has to match.
     form = ConfirmForm()
-    if form.is_submitted() and not form.validate_on_submit():
-        abort(400, description=CSRF_MESSAGE)
     if form.is_submitted():
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            abort(400, description=CSRF_MESSAGE)
+        if not form.validate_on_submit():
+            abort(400, description="The form was incomplete: reload the page and try again.")
         result = lockdown.not_me(token, current_client())
     else:
         result = lockdown.NotMeResult(lockdown.check_not_me(token))

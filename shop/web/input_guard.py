@@ -3,15 +3,15 @@
 - Path parts: an id is a whole number up to 2**31 - 1 (what every database's integer column
   holds), and any other part is 1 to 200 characters with no control character. Anything
   else matches no route: a 404, never an integer overflow deep in the database driver.
-- Query strings, form fields and JSON bodies: no NUL or other control character (tab and
-  line breaks excepted), which PostgreSQL would refuse in a text column and no person types.
-  Such a request is a 400 that says why.
+- Query strings and form fields: no NUL or other control character (tab and line breaks
+  excepted), which PostgreSQL would refuse in a text column and no person types. Such a
+  request is a 400 that says why.
 
-Signed webhooks are left to their own stricter parser (shop.blueprints.webhooks).
+JSON bodies are the API's: its schemas refuse unknown fields and control characters field by
+field, with a 422 naming them (shop.api.schemas). Signed webhooks are left to their own
+stricter parser (shop.blueprints.webhooks).
 """
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, abort, request
@@ -50,33 +50,12 @@ def register_converters(app: Flask) -> None:
     app.url_map.converters.update(default=PathText, string=PathText, int=BoundedInt)
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def _json_body() -> Any:
-    try:
-        return json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError):
-        return None  # the view says what is wrong with it
-
-
 def has_control_characters() -> bool:
     texts: list[str] = []
     for source in (request.args, request.form):
         for name, values in source.lists():
             texts.append(name)
             texts.extend(values)
-    if request.is_json:
-        texts.extend(_strings(_json_body()))
     return any(not _CONTROL.isdisjoint(text) for text in texts)
 
 
