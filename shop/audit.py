@@ -27,6 +27,8 @@ class Event(StrEnum):
     RULES_CHANGED = "rules_changed"
     TOKEN_ISSUED = "token_issued"
     TOKEN_REVOKED = "token_revoked"
+    REGISTERED = "registered"
+    REGISTRATION_TRIED = "registration_tried"  # someone registered an e-mail that has an account
 
 
 def record(

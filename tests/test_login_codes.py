@@ -79,9 +79,11 @@ def test_not_me_forces_a_code_once_whatever_the_rule(client, app):
     assert user.login_code_required is False
 
 
-def test_an_unverified_number_cannot_be_a_second_step(client):
+def test_an_unverified_number_cannot_be_a_second_step_it_is_confirmed_next(client):
     user = make_user(verified=False)
-    assert sign_in(client, user).headers["Location"] == "/"
+    assert sign_in(client, user).headers["Location"] == "/auth/verify-phone"
+    assert signed_in(client)
+    assert last_sms_to(user.phone).kind == SmsKind.OTP_PHONE
 
 
 def test_the_code_is_bound_to_its_sign_in_attempt(client, app, frozen_clock):

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from shop import cart as carts
 from shop.accounts.client import Client
 from shop.accounts.sessions import open_session
+from shop.accounts.signin import PasswordOutcome, sign_in_with_password
 from shop.accounts.verification import (
     ChangeOutcome,
     ConfirmPhoneOutcome,
@@ -68,31 +69,35 @@ def reload(user: User) -> User:
 # register ------------------------------------------------------------------------------------
 
 
-def test_registering_opens_a_signed_in_account_and_texts_its_number(app, frozen_clock):
+def new_account(email: str = "fresh@example.com") -> User:
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def test_registering_opens_an_account_with_its_number_to_confirm(app, frozen_clock):
+    result = register(" New.Shopper@Example.COM ", "07700 900123", "a long password", CLIENT)
+    assert result.outcome == RegisterOutcome.ACCEPTED
+    assert result.message.startswith("Next, sign in with this e-mail and password")
+    user = new_account("new.shopper@example.com")
+    assert user.phone == "+447700900123" and user.phone_verified is False
+    assert sms_to("+447700900123") == []  # the code comes with the first sign-in
+    assert len(events(user, "registered")) == 1 and events(user, "sign_in") == []
+
+
+def test_the_first_sign_in_texts_the_code_that_confirms_the_number(app, frozen_clock):
     mug = make_product(stock=5)
-    result = register(
-        "  New.Shopper@Example.COM ",
-        "07700 900123",
-        "a long enough password",
-        CLIENT,
-        anonymous_cart={mug.id: 2},
+    register("fresh@example.com", "07700 900123", "a long enough password", CLIENT)
+    signed = sign_in_with_password(
+        "fresh@example.com", "a long enough password", CLIENT, anonymous_cart={mug.id: 2}
     )
-    assert result.outcome == RegisterOutcome.REGISTERED
-    user = result.user
-    assert user.email == "new.shopper@example.com" and user.phone == "+447700900123"
-    assert user.phone_verified is False
-    assert result.send.outcome == Sent.SENT and result.message == ""
+    assert signed.outcome == PasswordOutcome.SIGNED_IN
+    assert signed.phone_code.outcome == Sent.SENT
     (sms,) = sms_to("+447700900123")
     assert sms.kind == SmsKind.OTP_PHONE
     assert "is your code to confirm this phone number" in sms_text(sms)
+    user = new_account()
     assert phone_challenge(user).phone == "+447700900123"
-    assert len(events(user, "sign_in")) == 1
     assert db.session.scalar(select(KnownDevice.device_id)) == "device-1"
     assert carts.load_user_cart(user) == {mug.id: 2}
-
-
-def test_the_registration_code_confirms_the_number(app, frozen_clock):
-    user = register("fresh@example.com", "07700 900123", "a long enough password", CLIENT).user
     result = confirm_phone(user, last_code_sent_to("+447700900123"), CLIENT)
     assert result.outcome == ConfirmPhoneOutcome.CONFIRMED
     assert result.message == "Your phone number is confirmed."
@@ -113,21 +118,32 @@ def test_the_registration_code_confirms_the_number(app, frozen_clock):
 def test_a_number_that_cannot_get_our_sms_opens_no_account(app, phone, message):
     result = register("fresh@example.com", phone, "a long enough password", CLIENT)
     assert result.outcome == RegisterOutcome.INVALID_PHONE
-    assert result.user is None and result.send is None
     assert result.message == message
     assert users() == 0
     assert db.session.scalar(select(func.count(SmsMessage.id))) == 0
 
 
-def test_a_taken_email_opens_no_second_account(app, frozen_clock):
+def test_a_taken_email_opens_no_second_account_and_answers_the_same(app, frozen_clock):
     existing = make_user("taken@example.com")
+    fresh = register("fresh@example.com", "07700 900124", "a long enough password", CLIENT)
     result = register("TAKEN@example.com", "07700 900123", "a long enough password", CLIENT)
-    assert result.outcome == RegisterOutcome.EMAIL_TAKEN
-    assert result.user is None
-    assert result.message == "An account with this e-mail already exists. Sign in instead."
-    assert users() == 1
+    assert result == fresh
+    assert users() == 2
     assert reload(existing).phone != "+447700900123"
     assert sms_to("+447700900123") == []
+    (alert,) = sms_to(existing.phone)
+    assert alert.kind == SmsKind.ALERT_REGISTRATION_TRIED
+    assert [event.ip for event in events(existing, "registration_tried")] == ["203.0.113.5"]
+
+
+def test_the_holder_is_told_once_a_day_however_often_someone_tries(app, frozen_clock):
+    existing = make_user("taken@example.com")
+    for _ in range(5):
+        register("taken@example.com", "07700 900123", "a long enough password", CLIENT)
+    assert len(sms_to(existing.phone)) == 1
+    frozen_clock.advance(hours=24, seconds=1)
+    register("taken@example.com", "07700 900123", "a long enough password", CLIENT)
+    assert len(sms_to(existing.phone)) == 2
 
 
 # start_phone_change --------------------------------------------------------------------------

@@ -6,14 +6,15 @@ security alerts and always go out.
 """
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import select
 
 from shop import clock
 from shop.extensions import db
-from shop.models import NotMeLink, Order, SmsKind, User
+from shop.models import NotMeLink, Order, SmsKind, SmsMessage, User
 from shop.money import format_money
 from shop.sms import queue_sms
 
@@ -91,3 +92,32 @@ def phone_changed(user: User, old_phone: str) -> None:
         f"the phone number on your account was changed to one ending {user.phone[-3:]}.",
         to_number=old_phone,
     )
+
+
+# At most one "someone tried to register" SMS per account per day: a bot retrying the form
+# must not turn the alert into a way to flood the holder's phone.
+REGISTRATION_ALERT_EVERY = timedelta(hours=24)
+
+
+def registration_tried(user: User) -> bool:
+    """Security alert: someone tried to register a new account with this account's e-mail.
+    No "not me" link: nothing happened to the account. True if queued."""
+    since = clock.now() - REGISTRATION_ALERT_EVERY
+    recent = db.session.scalar(
+        select(SmsMessage.id)
+        .where(
+            SmsMessage.user_id == user.id,
+            SmsMessage.kind == SmsKind.ALERT_REGISTRATION_TRIED,
+            SmsMessage.created_at > since,
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return False
+    shop = current_app.config["SHOP_NAME"]
+    text = (
+        f"{shop}: someone tried to register a new account with your e-mail address. "
+        "If it was you, sign in instead. If not, nothing has changed."
+    )
+    queue_sms(user.phone, text, SmsKind.ALERT_REGISTRATION_TRIED, user_id=user.id)
+    return True

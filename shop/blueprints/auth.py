@@ -59,24 +59,16 @@ def safe_next(target: str | None) -> str | None:
 def register() -> Response | tuple[str, int]:
     form = RegisterForm()
     if form.validate_on_submit():
+        # The same answer whether the e-mail was free or not (docs/security.md); the cart
+        # filled so far stays in the session and joins the account at sign-in.
         result = verification.register(
-            form.email.data,
-            form.phone.data,
-            form.password.data,
-            current_client(set_device_cookie=True),
-            anonymous_cart=anonymous_cart(),
+            form.email.data, form.phone.data, form.password.data, current_client()
         )
         if result.outcome == RegisterOutcome.INVALID_PHONE:
             form.phone.errors.append(result.message)
-        elif result.outcome == RegisterOutcome.EMAIL_TAKEN:
-            form.email.errors.append(result.message)
         else:
-            start_session(result.user)
-            if result.send.refused:
-                flash("Welcome! " + result.send.message, "error")
-            else:
-                flash("Welcome! Confirm your phone number with the code we sent.", "success")
-            return redirect(url_for("auth.verify_phone", next=safe_next(request.args.get("next"))))
+            flash(result.message, "info")
+            return redirect(url_for("auth.login", next=safe_next(request.args.get("next"))))
     return render("auth/register.html", form=form), 422 if form.errors else 200
 
 
@@ -135,6 +127,14 @@ def login() -> Response | tuple[str, int]:
         target = safe_next(request.args.get("next"))
         if result.outcome == PasswordOutcome.SIGNED_IN:
             start_session(result.user, remember=form.remember.data)
+            if result.phone_code is not None:
+                if result.phone_code.refused:
+                    flash(result.phone_code.message, "error")
+                else:
+                    flash(
+                        "You are signed in. Confirm your number with the code we sent.", "success"
+                    )
+                return redirect(url_for("auth.verify_phone", next=target))
             flash("You are signed in.", "success")
             return redirect(target or url_for("catalog.index"))
         if result.outcome == PasswordOutcome.CODE_NEEDED:

@@ -29,6 +29,7 @@ class SmsKind(StrEnum):
     ALERT_ORDER_PLACED = "alert_order_placed"
     ALERT_CODE_LOCKED = "alert_code_locked"
     ALERT_PHONE_CHANGED = "alert_phone_changed"
+    ALERT_REGISTRATION_TRIED = "alert_registration_tried"
 
 
 _STATUSES = ", ".join(f"'{status}'" for status in SmsStatus)

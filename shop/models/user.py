@@ -41,6 +41,12 @@ class User(UserMixin, db.Model):
     # with; not a column. Flask-Login keeps it in the session and the remember-me cookie.
     session_id = None
 
+    # Flask-Login's mixin compares users by `get_id()`, the session id: an account is itself
+    # (the session's identity map keeps one object per row) in whatever session it is.
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
     def get_id(self) -> str:
         if self.session_id is None:
             raise RuntimeError("No session was opened for this user (shop.accounts.sessions).")
