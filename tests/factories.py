@@ -33,8 +33,19 @@ _numbers = count(100)
 
 
 @cache
-def password_hash(password: str = PASSWORD) -> str:
-    return generate_password_hash(password, method=Config().PASSWORD_HASH_METHOD)
+def password_hash(password: str = PASSWORD, method: str | None = None) -> str:
+    return generate_password_hash(password, method=method or Config().PASSWORD_HASH_METHOD)
+
+
+# For tests that sign in by password many times and are about something else than hashing.
+QUICK_HASH = "scrypt:4096:8:1"
+
+
+def quick_password(user: User) -> User:
+    """`user` with PASSWORD hashed cheaply, so that signing in takes milliseconds."""
+    user.password_hash = password_hash(PASSWORD, QUICK_HASH)
+    db.session.commit()
+    return user
 
 
 def make_user(

@@ -4,7 +4,7 @@ Each view parses its form, calls one use case of `shop.accounts` and maps the ou
 page; the session (pending sign-in, renewal) is the only state kept here.
 """
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, flash, redirect, request, session, url_for
 from flask import render_template as render
@@ -43,14 +43,18 @@ class LoginForm(StrictForm):
 
 
 def safe_next(target: str | None) -> str | None:
-    """`target` if it is a path on this site, else None (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """`target` if it is a path on this site, else None (no open redirects). It must stay
+    one once percent-decoded too, whatever a proxy or browser on the way might decode."""
+    if not target:
         return None
-    if "\\" in target or not target.isprintable():
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+        if "\\" in form or not form.isprintable():
+            return None
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return None
     return target
 
 

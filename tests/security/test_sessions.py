@@ -22,6 +22,7 @@ from tests.factories import (
     live_sessions,
     make_product,
     make_user,
+    quick_password,
     set_rules,
 )
 
@@ -34,6 +35,7 @@ def password_only(app):
 
 
 def sign_in(client, user, **extra):
+    quick_password(user)
     return client.post_form("/auth/login", {"email": user.email, "password": PASSWORD, **extra})
 
 
