@@ -23,7 +23,8 @@ from shop.accounts import (
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, User
-from shop.otp import Check, CodeSend, binding_for, texts
+from shop.otp import Check, CodeSend, Refusal, binding_for, texts
+from shop.otp.limits import SendRequest
 
 
 def phone_binding(user: User, phone: str) -> str:
@@ -121,12 +122,19 @@ def start_phone_change(user: User, password: str, phone: str, client: Client) ->
     valid = authenticate(
         user.email, password, hash_method=current_app.config["PASSWORD_HASH_METHOD"]
     )
+    if valid is None:
+        return ChangeResult(ChangeOutcome.WRONG_PASSWORD, message="That is not your password.")
     try:
         e164 = _normalise(phone)
     except InvalidPhone as error:
+        # A code asked for a number we will not text: recorded like any refused send, since
+        # a run of them (premium or foreign numbers) is what SMS pumping looks like.
+        reason = (
+            Refusal.COUNTRY_NOT_ALLOWED if error.country_not_allowed else Refusal.INVALID_NUMBER
+        )
+        request = SendRequest(phone.strip()[:32], client.ip, str(OtpPurpose.PHONE), user.id)
+        otp.service().refused(request.refuse(reason, message=str(error)))
         return ChangeResult(ChangeOutcome.INVALID_PHONE, message=str(error))
-    if valid is None:
-        return ChangeResult(ChangeOutcome.WRONG_PASSWORD, message="That is not your password.")
     if e164 == user.phone:
         return ChangeResult(ChangeOutcome.SAME_NUMBER, message="That is already your number.")
     send = send_phone_code(user, e164, client, resend=False)
