@@ -5,7 +5,7 @@ AES-256-GCM under a key from the configuration, never from the database."""
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from shop.extensions import db
 from shop.models import ConsoleMessage, SmsMessage, SmsStatus
@@ -13,6 +13,7 @@ from shop.sms.delivery import DeliveryWorker
 from shop.sms.sealing import BodySeal, SealBroken, new_key
 from shop.sms.senders import ConsoleSender, SendFailure
 from shop.sms.vonage import VonageSender
+from tests import postgres
 from tests.factories import (
     ADDRESS,
     fill_cart,
@@ -140,3 +141,32 @@ def test_a_message_sealed_under_a_retired_key_fails_for_good_and_is_never_sent_g
         sender.send(message)
     assert failure.value.retriable is False
     assert "not configured" in failure.value.reason
+
+
+# PostgreSQL: its WAL and the dead tuples an UPDATE leaves behind -------------------------------
+
+postgres_server = postgres.postgres_server
+pg_database = postgres.pg_database
+pg_app = postgres.pg_app
+
+
+def server_files(datadir: Path) -> bytes:
+    """Every file of the server: heap, indexes and WAL of every database."""
+    return b"".join(path.read_bytes() for path in sorted(datadir.rglob("*")) if path.is_file())
+
+
+def test_on_postgresql_neither_the_wal_nor_the_heap_holds_a_code(pg_app, postgres_server):
+    shopper = make_user(phone=PHONE)
+    client = pg_app.test_client()
+    client.sign_in_as(shopper)
+    fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
+    client.post_form("/checkout", {**ADDRESS, "idempotency_key": "pg-at-rest-key-00001"})
+    sms = last_sms_to(PHONE)
+    code = sms_text(sms)[6:12]
+    DeliveryWorker(ConsoleSender()).run_once()  # sent, redacted: old row versions stay behind
+    db.session.execute(text("CHECKPOINT"))
+    db.session.commit()
+    files = server_files(postgres_server.datadir)
+    assert b"is your code" in files  # the masked copy is there, so the search reaches the data
+    for trace in traces_of(code):
+        assert trace not in files
