@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shop.web.headers import PUBLIC_ENDPOINTS
+from tests.conftest import CSRF_FIELD
 from tests.security.world import is_api, methods_of, routes, url_of
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "shop" / "templates"
@@ -86,3 +87,23 @@ def test_no_template_has_inline_script_style_or_handlers(template):
     assert not re.search(r"\sstyle=", text)
     assert not re.search(r"\son[a-z]+=", text)
     assert "javascript:" not in text
+
+
+def test_the_not_me_form_works_over_https_without_a_referer_but_not_without_its_token(
+    client, world
+):
+    path = f"/account/not-me/{world.not_me_token}"
+    https = {"base_url": "https://shop.example"}
+    page = client.get(path, **https)
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    token = CSRF_FIELD.search(page.get_data(as_text=True)).group(1)
+    assert client.post(path, data={}, **https).status_code == 400
+    assert client.post(path, data={"csrf_token": "forged"}, **https).status_code == 400
+    done = client.post(path, data={"csrf_token": token}, **https)  # no Referer: no-referrer
+    assert done.status_code == 200
+    assert "signed out" in done.get_data(as_text=True).lower()
+    # Elsewhere over https the Referer check stays.
+    login = client.get("/auth/login", **https).get_data(as_text=True)
+    token = CSRF_FIELD.search(login).group(1)
+    refused = client.post("/auth/login", data={"csrf_token": token, "email": "x"}, **https)
+    assert refused.status_code == 400
