@@ -7,11 +7,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format install db seed clean bench
 
+# Development: debug mode (plain-http cookies, the console SMS backend and its /dev/phone).
+run: export FLASK_DEBUG := 1
 run: $(STAMP)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	@echo "Shop on http://127.0.0.1:5000  (Ctrl-C to stop)"
-	FLASK_DEBUG=1 $(FLASK) dev-server --host 127.0.0.1 --port 5000
+	$(FLASK) dev-server --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
 	$(BIN)/pytest

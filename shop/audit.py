@@ -33,6 +33,8 @@ class Event(StrEnum):
     ORDER_CANCELLED = "order_cancelled"
     STEP_UP_UNLOCKED = "step_up_unlocked"
     SMS_ABUSE_ALERT = "sms_abuse_alert"
+    REGISTERED = "registered"
+    REGISTRATION_TRIED = "registration_tried"  # someone registered an e-mail that has an account
 
 
 # An owner's note kept with a decision (review, unlock): what the owner typed, tidied.

@@ -47,6 +47,8 @@ class PostgresServer:
     host: str
     port: int
     user: str
+    # The server's files (heap, WAL), for tests that look at what is on disk.
+    datadir: Path | None = None
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
@@ -162,7 +164,7 @@ def _server_as_postgres_user() -> Iterator[PostgresServer]:
                     pytrace=False,
                 )
         try:
-            yield PostgresServer("127.0.0.1", port, SERVER_USER)
+            yield PostgresServer("127.0.0.1", port, SERVER_USER, datadir)
         finally:
             _as_server_user(bindir / "pg_ctl", "-D", datadir, "-m", "fast", "-w", "stop", cwd=base)
     finally:
@@ -177,7 +179,9 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
         return
     postgres_bindir()  # fail with the install hint rather than pytest-postgresql's error
     process = request.getfixturevalue("postgresql_proc")
-    yield PostgresServer(process.host, int(process.port), process.user)
+    yield PostgresServer(
+        process.host, int(process.port), process.user, Path(getattr(process, "datadir", ""))
+    )
 
 
 @pytest.fixture

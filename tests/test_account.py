@@ -78,6 +78,7 @@ def test_registration_phone_code_confirms_the_number(client):
         "/auth/register",
         {"email": "new@example.com", "phone": "07700 900333", "password": "long enough pw"},
     )
+    client.post_form("/auth/login", {"email": "new@example.com", "password": "long enough pw"})
     wrong = client.post_form("/auth/verify-phone", {"code": "000000"})
     code = last_code_sent_to("+447700900333")
     if code != "000000":

@@ -21,6 +21,7 @@ from tests.factories import (
     make_product,
     make_user,
     set_rules,
+    sms_text,
 )
 
 ADDRESS = {
@@ -253,7 +254,7 @@ def test_a_300_order_is_confirmed_through_its_challenge(client, shopper, frozen_
     assert challenge["masked_phone"].startswith("+44 ") and challenge["delivery"] == "queued"
 
     code = last_code_sent_to(shopper.phone)
-    assert f"to confirm order {order['ref']} for €300.00" in last_sms_to(shopper.phone).body
+    assert f"to confirm order {order['ref']} for €300.00" in sms_text(last_sms_to(shopper.phone))
     DeliveryWorker(ConsoleSender()).run_once()
     status = client.get(started.headers["Location"], headers=headers).json
     assert status["delivery"] == "sent"

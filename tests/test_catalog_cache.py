@@ -13,6 +13,8 @@ from flask_login.utils import encode_cookie
 from sqlalchemy import select, text
 
 from shop import create_app
+from shop.accounts.client import Client
+from shop.accounts.sessions import open_session
 from shop.catalog_cache import CSRF_PLACEHOLDER, CatalogCache
 from shop.extensions import db
 from shop.models import CatalogVersion, Product
@@ -163,7 +165,8 @@ def test_a_remember_me_cookie_alone_signs_the_visitor_in(app):
     catalog(app.test_client())  # the page for visitors not signed in is now cached
     returning = app.test_client()
     with app.test_request_context():
-        returning.set_cookie("remember_token", encode_cookie(make_user().get_id()))
+        session_id = open_session(make_user(), Client("127.0.0.1"), remember=True)
+        returning.set_cookie("remember_token", encode_cookie(session_id))
     assert "Sign out" in catalog(returning)
 
 

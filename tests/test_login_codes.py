@@ -5,7 +5,7 @@ import pytest
 from shop.extensions import db
 from shop.models import SmsKind
 from shop.risk import current_rules
-from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user, set_rules
+from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user, set_rules, sms_text
 
 
 def sign_in(client, user, **extra):
@@ -30,7 +30,7 @@ def test_a_new_device_needs_a_code_and_is_then_remembered(client):
     assert response.headers["Location"] == "/auth/login/verify"
     assert not signed_in(client)
     sms = last_sms_to(user.phone)
-    assert sms.kind == SmsKind.OTP_LOGIN and "is your code to sign in" in sms.body
+    assert sms.kind == SmsKind.OTP_LOGIN and "is your code to sign in" in sms_text(sms)
     page = client.get("/auth/login/verify").get_data(as_text=True)
     assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
     assert "+44 ••••••• " in page
@@ -79,9 +79,11 @@ def test_not_me_forces_a_code_once_whatever_the_rule(client, app):
     assert user.login_code_required is False
 
 
-def test_an_unverified_number_cannot_be_a_second_step(client):
+def test_an_unverified_number_cannot_be_a_second_step_it_is_confirmed_next(client):
     user = make_user(verified=False)
-    assert sign_in(client, user).headers["Location"] == "/"
+    assert sign_in(client, user).headers["Location"] == "/auth/verify-phone"
+    assert signed_in(client)
+    assert last_sms_to(user.phone).kind == SmsKind.OTP_PHONE
 
 
 def test_the_code_is_bound_to_its_sign_in_attempt(client, app, frozen_clock):

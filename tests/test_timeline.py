@@ -5,6 +5,7 @@ Vonage SDK (against the local TLS stand-in), and a signed delivery receipt arriv
 webhook. The shopper's order page shows the same lines without the owner's note or name.
 """
 
+from flask import current_app
 from sqlalchemy import event, select
 from vonage_http_client.auth import Auth
 
@@ -73,7 +74,7 @@ def test_a_code_order_from_checkout_to_delivery_receipt_to_confirmation(app, cli
     order = checkout_needing_a_code(shopper)
     code = last_code_sent_to(shopper.phone)
 
-    sender = VonageSender.from_config(fake_vonage.config)
+    sender = VonageSender.from_config({**current_app.config, **fake_vonage.config})
     try:
         assert DeliveryWorker(sender).run_once() == 1
     finally:
@@ -116,7 +117,7 @@ def test_a_code_order_from_checkout_to_delivery_receipt_to_confirmation(app, cli
 
 
 def deliver_with(fake_vonage) -> None:
-    sender = VonageSender.from_config(fake_vonage.config)
+    sender = VonageSender.from_config({**current_app.config, **fake_vonage.config})
     try:
         DeliveryWorker(sender).run_once()
     finally:

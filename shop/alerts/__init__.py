@@ -9,7 +9,7 @@ row in the outbox (`queue_sms`), sent by the delivery process after the caller c
 """
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from shop import clock
 from shop.alerts import texts
 from shop.extensions import db
-from shop.models import NotMeLink, Order, Role, SmsKind, User
+from shop.models import NotMeLink, Order, Role, SmsKind, SmsMessage, User
 from shop.sms import queue_sms
 
 NOT_ME_MAX_AGE = 24 * 3600
@@ -163,3 +163,27 @@ def sms_abuse_to_owners(text: str) -> int:
     for owner in owners:
         _send(owner, SmsKind.OWNER_SMS_ABUSE, text, not_me=False)
     return len(owners)
+
+
+# At most one "someone tried to register" SMS per account per day: a bot retrying the form
+# must not turn the alert into a way to flood the holder's phone.
+REGISTRATION_ALERT_EVERY = timedelta(hours=24)
+
+
+def registration_tried(user: User) -> bool:
+    """Security alert: someone tried to register a new account with this account's e-mail.
+    No "not me" link: nothing happened to the account. True if queued."""
+    since = clock.now() - REGISTRATION_ALERT_EVERY
+    recent = db.session.scalar(
+        select(SmsMessage.id)
+        .where(
+            SmsMessage.user_id == user.id,
+            SmsMessage.kind == SmsKind.ALERT_REGISTRATION_TRIED,
+            SmsMessage.created_at > since,
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return False
+    _send(user, SmsKind.ALERT_REGISTRATION_TRIED, texts.registration_tried(), not_me=False)
+    return True

@@ -31,6 +31,13 @@ def phone_changed(last_digits: str) -> str:
     return f"the phone number on your account was changed to one ending {last_digits}."
 
 
+def registration_tried() -> str:
+    return (
+        "someone tried to register a new account with your e-mail address. "
+        "If it was you, sign in instead. If not, nothing has changed."
+    )
+
+
 def step_up_unlocked() -> str:
     return "the shop unlocked SMS verification on your account."
 

@@ -1,14 +1,17 @@
 """The account holder's pages: alert preferences, phone change, sessions, and "not me"."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_wtf.csrf import validate_csrf
 from werkzeug import Response
-from wtforms import BooleanField, PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length
 
 from shop.accounts import lockdown, preferences, tokens, verification
 from shop.accounts.lockdown import NotMeOutcome
 from shop.accounts.verification import ChangeOutcome
+from shop.blueprints.errors import CSRF_MESSAGE
+from shop.extensions import csrf
 from shop.web.client import current_client
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry
@@ -93,10 +96,20 @@ def revoke_token(token_id: int) -> Response:
 
 
 @bp.route("/not-me/<token>", methods=["GET", "POST"])
+@csrf.exempt  # from the Referer check only: the form's own CSRF token is checked below
 @limit_code_entry
 def not_me(token: str) -> Response | tuple[str, int]:
+    # The page is served with Referrer-Policy: no-referrer so that its URL, the token, never
+    # leaves in a Referer; its form then posts without one, which CSRFProtect would refuse
+    # over https. The CSRF token bound to the session still has to match.
     form = ConfirmForm()
-    if form.validate_on_submit():
+    if form.is_submitted():
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            abort(400, description=CSRF_MESSAGE)
+        if not form.validate_on_submit():
+            abort(400, description="The form was incomplete: reload the page and try again.")
         result = lockdown.not_me(token, current_client())
     else:
         result = lockdown.NotMeResult(lockdown.check_not_me(token))

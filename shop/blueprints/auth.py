@@ -4,11 +4,11 @@ Each view parses its form, calls one use case of `shop.accounts` and maps the ou
 page; the session (pending sign-in, renewal) is the only state kept here.
 """
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, flash, redirect, request, session, url_for
 from flask import render_template as render
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, login_required
 from werkzeug import Response
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
@@ -20,7 +20,7 @@ from shop.web.client import current_client
 from shop.web.code_page import CodeForm, flash_send, render_code_page
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry, limit_sign_in
-from shop.web.sessions import anonymous_cart, renew_session, start_session
+from shop.web.sessions import anonymous_cart, end_session, renew_session, start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -43,14 +43,18 @@ class LoginForm(StrictForm):
 
 
 def safe_next(target: str | None) -> str | None:
-    """`target` if it is a path on this site, else None (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """`target` if it is a path on this site, else None (no open redirects). It must stay
+    one once percent-decoded too, whatever a proxy or browser on the way might decode."""
+    if not target:
         return None
-    if "\\" in target or not target.isprintable():
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+        if "\\" in form or not form.isprintable():
+            return None
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return None
     return target
 
 
@@ -59,24 +63,16 @@ def safe_next(target: str | None) -> str | None:
 def register() -> Response | tuple[str, int]:
     form = RegisterForm()
     if form.validate_on_submit():
+        # The same answer whether the e-mail was free or not (docs/security.md); the cart
+        # filled so far stays in the session and joins the account at sign-in.
         result = verification.register(
-            form.email.data,
-            form.phone.data,
-            form.password.data,
-            current_client(set_device_cookie=True),
-            anonymous_cart=anonymous_cart(),
+            form.email.data, form.phone.data, form.password.data, current_client()
         )
         if result.outcome == RegisterOutcome.INVALID_PHONE:
             form.phone.errors.append(result.message)
-        elif result.outcome == RegisterOutcome.EMAIL_TAKEN:
-            form.email.errors.append(result.message)
         else:
-            start_session(result.user)
-            if result.send.refused:
-                flash("Welcome! " + result.send.message, "error")
-            else:
-                flash("Welcome! Confirm your phone number with the code we sent.", "success")
-            return redirect(url_for("auth.verify_phone", next=safe_next(request.args.get("next"))))
+            flash(result.message, "info")
+            return redirect(url_for("auth.login", next=safe_next(request.args.get("next"))))
     return render("auth/register.html", form=form), 422 if form.errors else 200
 
 
@@ -135,6 +131,14 @@ def login() -> Response | tuple[str, int]:
         target = safe_next(request.args.get("next"))
         if result.outcome == PasswordOutcome.SIGNED_IN:
             start_session(result.user, remember=form.remember.data)
+            if result.phone_code is not None:
+                if result.phone_code.refused:
+                    flash(result.phone_code.message, "error")
+                else:
+                    flash(
+                        "You are signed in. Confirm your number with the code we sent.", "success"
+                    )
+                return redirect(url_for("auth.verify_phone", next=target))
             flash("You are signed in.", "success")
             return redirect(target or url_for("catalog.index"))
         if result.outcome == PasswordOutcome.CODE_NEEDED:
@@ -215,8 +219,10 @@ def resend_login_code() -> Response:
 def logout() -> Response:
     # CSRFProtect has already checked the token: only a form of ours signs anyone out.
     if current_user.is_authenticated:
-        signin.sign_out(current_user, current_client())
-        logout_user()
-    session.clear()
+        user = current_user._get_current_object()
+        signin.sign_out(user, current_client())
+        end_session(user)
+    else:
+        session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("catalog.index"))

@@ -30,6 +30,7 @@ from shop.extensions import db
 from shop.models import Order, OtpChallenge, Product, Role, SmsMessage, User
 from shop.orders import ShippingAddress, expire_pending
 from shop.orders.checkout import CheckoutOutcome, confirm_order, start_checkout
+from shop.sms import sealing
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.receipts import apply_receipt
 from shop.sms.senders import Accepted, SmsSender
@@ -273,8 +274,8 @@ class _History:
     @staticmethod
     def _code(challenge: OtpChallenge) -> str:
         """The code in the challenge's SMS, read from the outbox as the phone would."""
-        body = db.session.get(SmsMessage, challenge.sms_id).body
-        return CODE_IN_SMS.search(body).group(1)
+        sms = db.session.get(SmsMessage, challenge.sms_id)
+        return CODE_IN_SMS.search(sealing.readable(sms.body, sms.to_number)).group(1)
 
     def _deliver(self, *, delivered: float) -> None:
         """Hand what is due to the provider, then record its delivery receipts."""

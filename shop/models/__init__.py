@@ -15,8 +15,8 @@ from shop.models.security import (
     SendRefusal,
 )
 from shop.models.settings import OwnerAlert, ShopSettingsVersion
-from shop.models.sms import ConsoleMessage, SmsKind, SmsMessage, SmsStatus
-from shop.models.user import KnownDevice, Role, User
+from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
+from shop.models.user import KnownDevice, Role, User, UserSession
 
 __all__ = [
     "ApiToken",
@@ -25,6 +25,7 @@ __all__ = [
     "CartItem",
     "CatalogVersion",
     "ConsoleMessage",
+    "InboundMessage",
     "KnownDevice",
     "NotMeLink",
     "Order",
@@ -46,4 +47,5 @@ __all__ = [
     "SmsMessage",
     "SmsStatus",
     "User",
+    "UserSession",
 ]

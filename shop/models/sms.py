@@ -35,6 +35,7 @@ class SmsKind(StrEnum):
     ORDER_CANCELLED = "order_cancelled"
     OWNER_ORDER_HELD = "owner_order_held"
     OWNER_SMS_ABUSE = "owner_sms_abuse"
+    ALERT_REGISTRATION_TRIED = "alert_registration_tried"
 
 
 _STATUSES = ", ".join(f"'{status}'" for status in SmsStatus)
@@ -96,3 +97,13 @@ class ConsoleMessage(db.Model):
     redacted_body: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+
+
+class InboundMessage(db.Model):
+    """A signed inbound SMS already acted on, by the provider's message id: a replayed
+    webhook (STOP again after a START) is recognised and ignored."""
+
+    __tablename__ = "inbound_messages"
+
+    provider_message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)

@@ -26,7 +26,7 @@ from shop.models import OtpChallenge, OtpFailure, OtpPurpose, SmsKind, SmsMessag
 from shop.otp import limits
 from shop.otp.limits import Refusal, SendRefused, SendRequest
 from shop.otp.policy import OtpPolicy
-from shop.sms import queue_sms
+from shop.sms import queue_sms, sealing
 
 SMS_KIND = {
     OtpPurpose.LOGIN: SmsKind.OTP_LOGIN,
@@ -192,7 +192,7 @@ class Otp:
         challenge.code_hmac = self._digest(challenge, code)
         sms = queue_sms(
             target,
-            text(code),
+            sealing.seal().seal(text(code), to_number=target),
             SMS_KIND[purpose],
             user_id=user.id,
             redacted_body=text(REDACTED),
