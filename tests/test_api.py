@@ -144,6 +144,12 @@ def test_bad_bodies_are_refused_with_the_fields_named(client, shopper, frozen_cl
     is_problem(broken, 400)
     nul = checkout(client, headers, address={**ADDRESS, "city": "Lon\x00don"})
     assert "city" in is_problem(nul, 422)["errors"]["json"]
+    spaces = checkout(client, headers, address={**ADDRESS, "full_name": "   "})
+    assert "full_name" in is_problem(spaces, 422)["errors"]["json"]
+    postcode = checkout(client, headers, address={**ADDRESS, "postal_code": "12345"})
+    assert "not how postcodes are written" in str(is_problem(postcode, 422)["errors"])
+    union = checkout(client, headers, address={**ADDRESS, "country": "EU"})
+    assert "country" in is_problem(union, 422)["errors"]["json"]
     no_key = client.post("/api/v1/checkout", json=ADDRESS, headers=headers)
     assert "Idempotency-Key" in is_problem(no_key, 422)["errors"]["headers"]
 
