@@ -17,7 +17,7 @@ from shop.accounts.client import Client
 from shop.accounts.signin import finish_sign_in
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, User
-from shop.otp import Check, CodeSend, binding_for, texts
+from shop.otp import Check, CodeSend, SendRefused, binding_for, texts
 
 
 def phone_binding(user: User, phone: str) -> str:
@@ -190,8 +190,19 @@ def confirm_phone(user: User, code: str, client: Client) -> ConfirmPhoneResult:
     )
 
 
+def _number_being_confirmed(user: User) -> str:
+    live = phone_challenge(user)
+    return live.phone if live is not None else user.phone
+
+
+def phone_resend_blocker(user: User, client: Client) -> SendRefused | None:
+    """Why "send a new code" would be refused now (the cool-down aside), if it would."""
+    phone = _number_being_confirmed(user)
+    return otp.service().resend_blocker(
+        user, OtpPurpose.PHONE, phone_binding(user, phone), client_ip=client.ip, phone=phone
+    )
+
+
 def resend_phone_code(user: User, client: Client) -> CodeSend:
     """A new code to the number being confirmed (a new one, or the account's)."""
-    live = phone_challenge(user)
-    phone = live.phone if live is not None else user.phone
-    return send_phone_code(user, phone, client, resend=True)
+    return send_phone_code(user, _number_being_confirmed(user), client, resend=True)

@@ -6,7 +6,7 @@ page; the session (pending sign-in, renewal) is the only state kept here.
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 from flask import render_template as render
 from flask_login import current_user, login_required, logout_user
 from werkzeug import Response
@@ -16,8 +16,9 @@ from wtforms.validators import Email, InputRequired, Length
 from shop.accounts import signin, verification
 from shop.accounts.signin import CodeOutcome, LoginAttempt, PasswordOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
+from shop.otp import Sent
 from shop.web.client import current_client
-from shop.web.code_page import CodeForm, flash_send, render_code_page
+from shop.web.code_page import CodeForm, flash_send, render_code_page, status_response
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry, limit_sign_in
 from shop.web.sessions import anonymous_cart, renew_session, start_session
@@ -73,7 +74,14 @@ def register() -> Response | tuple[str, int]:
         else:
             start_session(result.user)
             if result.send.refused:
-                flash("Welcome! " + result.send.message, "error")
+                # Say so: no "code we sent" when none was.
+                flash(
+                    "Welcome! Your account is open, but we could not send the code that "
+                    f"confirms your number. {result.send.message}",
+                    "error",
+                )
+            elif result.send.outcome == Sent.QUEUED:
+                flash("Welcome! Your code to confirm your number goes out in a moment.", "success")
             else:
                 flash("Welcome! Confirm your phone number with the code we sent.", "success")
             return redirect(url_for("auth.verify_phone", next=safe_next(request.args.get("next"))))
@@ -108,8 +116,19 @@ def verify_phone() -> Response | tuple[str, int]:
         challenge=challenge,
         form=form,
         resend_url=url_for("auth.resend_phone_code"),
+        status_url=url_for("auth.verify_phone_status"),
+        blocker=verification.phone_resend_blocker(current_user, current_client()),
         status=422 if form.errors or error else 200,
         error=error,
+    )
+
+
+@bp.get("/verify-phone/status")
+@login_required
+def verify_phone_status() -> Response:
+    return status_response(
+        verification.phone_challenge(current_user),
+        verification.phone_resend_blocker(current_user, current_client()),
     )
 
 
@@ -196,8 +215,21 @@ def login_verify() -> Response | tuple[str, int]:
         challenge=signin.login_challenge(attempt),
         form=form,
         resend_url=url_for("auth.resend_login_code"),
+        status_url=url_for("auth.login_verify_status"),
+        blocker=signin.login_resend_blocker(attempt, current_client()),
         status=422 if form.errors or error else 200,
         error=error,
+    )
+
+
+@bp.get("/login/verify/status")
+def login_verify_status() -> Response:
+    found = _pending()
+    if found is None:
+        abort(404, description="No sign-in is waiting for a code.")
+    attempt = found[0]
+    return status_response(
+        signin.login_challenge(attempt), signin.login_resend_blocker(attempt, current_client())
     )
 
 

@@ -23,6 +23,7 @@ from shop.orders.checkout import (
     ConfirmOutcome,
     confirm_order,
     order_challenge,
+    order_resend_blocker,
     resend_order_code,
     shopper_reason,
     start_checkout,
@@ -30,7 +31,7 @@ from shop.orders.checkout import (
 from shop.orders.history import find_order
 from shop.risk import Outcome
 from shop.web.client import current_client
-from shop.web.code_page import CodeForm, flash_send, render_code_page
+from shop.web.code_page import CodeForm, flash_send, render_code_page, status_response
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry
 from shop.web.sessions import renew_session
@@ -180,9 +181,24 @@ def verify(order_ref: str) -> Response | tuple[str, int]:
         challenge=order_challenge(current_user, order),
         form=form,
         resend_url=url_for("checkout.resend", order_ref=order.ref),
+        status_url=url_for("checkout.verify_status", order_ref=order.ref),
+        blocker=order_resend_blocker(current_user, order, current_client()),
         status=422 if form.errors or error else 200,
         error=error,
         extra={"order": order},
+    )
+
+
+@bp.get("/checkout/verify/<order_ref>/status")
+@login_required
+def verify_status(order_ref: str) -> Response:
+    order = _own_order(order_ref)
+    pending = order.status == OrderStatus.PENDING_VERIFICATION and not orders.lapsed(order)
+    if not pending:
+        return status_response(None, None)
+    return status_response(
+        order_challenge(current_user, order),
+        order_resend_blocker(current_user, order, current_client()),
     )
 
 
