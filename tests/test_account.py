@@ -12,6 +12,7 @@ from tests.factories import (
     last_sms_to,
     make_product,
     make_user,
+    set_rules,
 )
 
 
@@ -126,3 +127,16 @@ def test_after_a_phone_change_only_orders_that_need_a_code_are_held(client, froz
     response = client.post_form("/checkout", {**ADDRESS, "idempotency_key": "m" * 20})
     large = db.session.scalar(select(Order).where(Order.ref == response.headers["Location"][8:]))
     assert large.status == OrderStatus.HELD and "phone_changed" in large.risk_reasons
+
+
+def test_the_phone_page_states_the_owners_cool_off_not_a_fixed_72_hours(client):
+    user = make_user()
+    client.sign_in_as(user)
+    page = client.get("/account/phone").get_data(as_text=True)
+    assert "For 72 hours after a change, orders that would need a code are held" in page
+    set_rules(phone_change_hours=48, phone_change_action="otp")
+    page = client.get("/account/phone").get_data(as_text=True)
+    assert "For 48 hours after a change, every order is confirmed by a code." in page
+    assert "72 hours" not in page
+    set_rules(phone_change_action="off")
+    assert "after a change" not in client.get("/account/phone").get_data(as_text=True)

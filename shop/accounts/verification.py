@@ -11,7 +11,7 @@ from enum import StrEnum
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from shop import alerts, audit, clock, otp
+from shop import alerts, audit, clock, otp, risk
 from shop.accounts import EmailTaken, InvalidPhone, authenticate, normalise_phone, register_user
 from shop.accounts.client import Client
 from shop.accounts.signin import finish_sign_in
@@ -102,6 +102,20 @@ class ChangeResult:
     outcome: ChangeOutcome
     send: CodeSend | None = None
     message: str = ""
+
+
+def phone_change_cool_off() -> str:
+    """What a change of number means for the next orders, per the owner's current rules."""
+    rules = risk.current_rules()
+    hours = rules.phone_change_hours
+    if rules.phone_change_action == "hold":
+        return (
+            f"For {hours} hours after a change, orders that would need a code are held for "
+            "the shop's review instead."
+        )
+    if rules.phone_change_action == "otp":
+        return f"For {hours} hours after a change, every order is confirmed by a code."
+    return ""
 
 
 def start_phone_change(user: User, password: str, phone: str, client: Client) -> ChangeResult:

@@ -62,7 +62,9 @@ def change_phone() -> Response | tuple[str, int]:
         else:
             flash("Enter the code we sent to your new number.", "info")
             return redirect(url_for("auth.verify_phone"))
-    return render_template("account/phone.html", form=form), 422 if form.errors else 200
+    return render_template(
+        "account/phone.html", form=form, cool_off=verification.phone_change_cool_off()
+    ), 422 if form.errors else 200
 
 
 @bp.route("/security", methods=["GET", "POST"])

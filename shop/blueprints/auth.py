@@ -6,7 +6,7 @@ page; the session (pending sign-in, renewal) is the only state kept here.
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask import render_template as render
 from flask_login import current_user, login_required, logout_user
 from werkzeug import Response
@@ -40,7 +40,13 @@ class RegisterForm(StrictForm):
 class LoginForm(StrictForm):
     email = EmailField("E-mail", [InputRequired(), Length(max=254)])
     password = PasswordField("Password", [InputRequired(), Length(max=128)])
-    remember = BooleanField("Keep me signed in on this device (30 days)")
+    remember = BooleanField("Keep me signed in on this device")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        duration = current_app.config["REMEMBER_COOKIE_DURATION"]
+        days = int(getattr(duration, "total_seconds", lambda: duration)() // 86400)
+        self.remember.label.text = f"Keep me signed in on this device ({days} days)"
 
 
 def safe_next(target: str | None) -> str | None:
