@@ -10,7 +10,6 @@ STAMP := $(VENV)/.installed
 run: $(STAMP)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	@echo "Shop on http://127.0.0.1:5000  (Ctrl-C to stop)"
 	FLASK_DEBUG=1 $(FLASK) dev-server --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
