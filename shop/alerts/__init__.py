@@ -1,8 +1,8 @@
 """Real-time SMS alerts on account activity, each with a signed single-use "not me" link.
 
 Alerts hold no code, address or card data. New-device and order alerts are optional (per
-account, and off after the number answers STOP); code-locked and phone-changed alerts are
-security alerts and always go out.
+account, and off after the number answers STOP); code-locked, phone-changed and
+password-changed alerts are security alerts and always go out.
 """
 
 import secrets
@@ -80,6 +80,16 @@ def code_locked(user: User) -> None:
         user,
         SmsKind.ALERT_CODE_LOCKED,
         "too many wrong codes were entered on your account; SMS verification is locked for 24 h.",
+    )
+
+
+def password_changed(user: User, *, reset: bool) -> None:
+    """Security alert: always sent. "Not me" then locks the account down."""
+    how = "reset with a code sent to this number" if reset else "changed"
+    _send(
+        user,
+        SmsKind.ALERT_PASSWORD_CHANGED,
+        f"the password of your account was {how}, and every session was signed out.",
     )
 
 

@@ -13,7 +13,7 @@ from werkzeug import Response
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
-from shop.accounts import signin, verification
+from shop.accounts import passwords, signin, verification
 from shop.accounts.signin import CodeOutcome, LoginAttempt, PasswordOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
 from shop.otp import Sent
@@ -27,6 +27,7 @@ bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 PASSWORD_LENGTH = Length(8, 128, "Use 8 to 128 characters.")
 PENDING_LOGIN = "pending_login"
+PENDING_RESET = "pending_reset"
 
 
 class RegisterForm(StrictForm):
@@ -247,6 +248,72 @@ def resend_login_code() -> Response:
         return redirect(url_for("auth.login"))
     flash_send(send)
     return redirect(url_for("auth.login_verify"))
+
+
+class ResetForm(StrictForm):
+    email = EmailField("E-mail", [InputRequired(), Length(max=254)])
+
+
+class ResetCodeForm(CodeForm):
+    new_password = PasswordField("New password", [InputRequired(), PASSWORD_LENGTH])
+
+
+def _pending_reset() -> passwords.ResetAttempt | None:
+    pending = session.get(PENDING_RESET)
+    if not isinstance(pending, dict):
+        return None
+    email, nonce = pending.get("email"), pending.get("nonce")
+    if not isinstance(email, str) or not isinstance(nonce, str):
+        return None
+    return passwords.ResetAttempt(email, nonce)
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limit_sign_in
+def reset() -> Response | tuple[str, int]:
+    """A forgotten password: the e-mail, then a code to the account's confirmed number."""
+    form = ResetForm()
+    if form.validate_on_submit():
+        attempt = passwords.start_password_reset(form.email.data, current_client())
+        session[PENDING_RESET] = {"email": attempt.email, "nonce": attempt.nonce}
+        return redirect(url_for("auth.reset_verify"))
+    return render("auth/reset.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/reset/verify", methods=["GET", "POST"])
+@limit_code_entry
+def reset_verify() -> Response | tuple[str, int]:
+    attempt = _pending_reset()
+    if attempt is None:
+        return redirect(url_for("auth.reset"))
+    form = ResetCodeForm()
+    error = None
+    if form.validate_on_submit():
+        result = passwords.reset_password(
+            attempt,
+            form.code.data,
+            form.new_password.data,
+            current_client(set_device_cookie=True),
+            anonymous_cart=anonymous_cart(),
+        )
+        if result.outcome == passwords.ResetOutcome.RESET:
+            start_session(result.user)
+            flash(result.message, "success")
+            return redirect(url_for("catalog.index"))
+        error = result.message
+    sent = passwords.RESET_SENT.format(email=attempt.email)
+    page = render("auth/reset_verify.html", form=form, error=error, sent=sent)
+    return page, 422 if form.errors or error else 200
+
+
+@bp.post("/reset/resend")
+def resend_reset_code() -> Response:
+    attempt = _pending_reset()
+    if attempt is None:
+        return redirect(url_for("auth.reset"))
+    passwords.resend_reset_code(attempt, current_client())
+    flash("If a code can go to that account's number, a new one is on its way.", "info")
+    return redirect(url_for("auth.reset_verify"))
 
 
 @bp.post("/logout")

@@ -31,6 +31,8 @@ SMS_KIND = {
     OtpPurpose.LOGIN: SmsKind.OTP_LOGIN,
     OtpPurpose.PHONE: SmsKind.OTP_PHONE,
     OtpPurpose.ORDER: SmsKind.OTP_ORDER,
+    OtpPurpose.PASSWORD: SmsKind.OTP_PASSWORD,
+    OtpPurpose.RESET: SmsKind.OTP_RESET,
 }
 REDACTED = "••••••"
 
