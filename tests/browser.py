@@ -69,6 +69,8 @@ def live_server(app: Flask) -> Iterator[str]:
     """Serve `app` on a free port of 127.0.0.1 in a daemon thread, with an SMS delivery loop
     beside it as `make run` has; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Links in SMS ("not me") point at this server, as `make run`'s point at port 5000.
+    app.config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="live-shop", daemon=True)
     thread.start()
     stop_delivery = start_in_thread(app, ConsoleSender, HOUSEKEEPING)
