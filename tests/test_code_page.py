@@ -109,7 +109,9 @@ def test_the_page_renders_the_same_facts_for_a_browser_without_scripts(client, f
     client.sign_in_as(user)
     ref = start_order(client, user)
     page = client.get(f"/checkout/verify/{ref}").get_data(as_text=True)
-    assert "It works for <span data-expires-in>5 min 00 s</span> more" in page
+    assert (
+        "It works for <span data-expires-in>5 min 00 s</span> <span data-expiry-from>more" in page
+    )
     assert 'data-code-status="/checkout/verify/' in page and "Reload this page" in page
     assert "autofocus" in page and 'id="code-status-data"' in page
     button = RESEND_BUTTON.search(page).group(0)
@@ -155,3 +157,21 @@ def test_durations_read_as_a_person_would_say_them():
         "1 h 00 min",
         "1 h 30 min",
     ]
+
+
+def test_a_queued_code_works_for_the_whole_validity_once_it_goes_out(client, frozen_clock):
+    user = make_user()
+    client.post_form("/auth/login", {"email": user.email, "password": PASSWORD})
+    page = client.get("/auth/login/verify").get_data(as_text=True)
+    assert "5 min 00 s</span> <span data-expiry-from>more" in page
+    frozen_clock.advance(seconds=10)
+    client.post_form("/auth/login/verify/resend")  # refused: inside the cool-down
+    other = make_user(phone=user.phone)  # a second account on the same number
+    client.sign_in_as(other)
+    fill_cart(other, (make_product(price_minor=30_000, stock=5), 1))
+    response = client.post_form("/checkout", {**ADDRESS, "idempotency_key": "queued-key-000001"})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "in 20 seconds" in page
+    assert "5 min 00 s</span> <span data-expiry-from>once it goes out" in page
+    body = client.get(f"{response.headers['Location']}/status").json
+    assert (body["queued_seconds"], body["works_for_seconds"]) == (20, 300)

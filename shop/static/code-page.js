@@ -46,7 +46,9 @@
     show("[data-when-queued]", live && queued > 0);
     show("[data-when-sent]", live && queued <= 0);
     setText("[data-queued-seconds]", `in ${Math.max(0, Math.ceil(queued))} seconds`);
-    setText("[data-expires-in]", duration(expiresIn));
+    // A queued code's clock starts when it goes out.
+    setText("[data-expires-in]", duration(queued > 0 ? expiresIn - queued : expiresIn));
+    setText("[data-expiry-from]", queued > 0 ? "once it goes out" : "more");
     setText("[data-tries-left]", `${state.tries_left} attempts left`);
     const delivery = $("[data-delivery]");
     if (delivery) {

@@ -78,6 +78,10 @@ def page_status(challenge: OtpChallenge | None, blocker: SendRefused | None) -> 
         "delivery_failed": bool(code and code.delivery in FAILED),
         "queued_seconds": code.queued_seconds if code else 0,
         "expires_in_seconds": code.expires_in_seconds if code and code.live else 0,
+        # How long it works once on the phone: a queued code's clock starts when it goes out.
+        "works_for_seconds": (code.expires_in_seconds - code.queued_seconds)
+        if code and code.live
+        else 0,
         "resend_in_seconds": code.resend_in_seconds if code and code.live else 0,
         "tries_left": code.tries_left if code else 0,
         "resend_blocked": blocker.message if blocker else None,
