@@ -99,6 +99,8 @@ class Tour:
 
     def __init__(self, app: Flask, browser: Browser, base_url: str) -> None:
         self.app = app
+        self.browser = browser
+        self.base_url = base_url
         self.state: dict[str, str] = {}
         self.contexts = {
             who: new_context(browser, base_url) for who in ("visitor", "shopper", "owner")

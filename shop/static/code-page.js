@@ -108,7 +108,12 @@
         .then((credential) => {
           if (credential && credential.code) {
             input.value = credential.code;
-            input.form.requestSubmit();
+            // Submit at once unless the form still needs something (a new password).
+            const empty = [...input.form.elements].find(
+              (element) => element.tagName === "INPUT" && element.type !== "hidden" && !element.value,
+            );
+            if (empty) empty.focus();
+            else input.form.requestSubmit();
           }
         })
         .catch(() => {});
