@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from shop.demo import DEMO_SHOPPER
 from shop.extensions import db
-from shop.models import Order, OrderStatus, SendRefusal
+from shop.models import Order, OrderStatus, SendRefusal, SmsKind
+from shop.sms import queue_sms
 from tests.browser import chromium, code_from_phone, live_server, make_live_app
 from tests.key_pages import add_to_cart, fill_address, new_context
 
@@ -389,3 +390,24 @@ def test_webotp_fills_in_the_code_and_sends_it(context):
     page.reload()
     flash(page, "You are signed in.")
     expect(page).to_have_url(re.compile(r"/$"))
+
+
+def test_the_demo_phone_shows_new_messages_without_reloading(context, shop):
+    app = shop[0]
+    page = context.new_page()
+    page.goto("/dev/phone")
+    page.evaluate("() => { window.notReloaded = true; }")
+    with app.app_context():
+        queue_sms(
+            "+447700900999", "Shop: a message that arrives later.", SmsKind.ALERT_ORDER_PLACED
+        )
+        db.session.commit()
+        db.session.remove()
+    expect(page.locator(".inbox")).to_contain_text("a message that arrives later", timeout=15_000)
+    expect(page.get_by_role("status")).to_contain_text("1 new message")
+    assert page.evaluate("() => window.notReloaded") is True
+    pause = page.get_by_role("button", name="Pause live updates")
+    pause.click()
+    expect(page.get_by_role("button", name="Resume live updates")).to_have_attribute(
+        "aria-pressed", "true"
+    )

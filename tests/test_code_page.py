@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 
 from shop.extensions import db
 from shop.models import AuditEvent, OtpChallenge, SmsMessage, SmsStatus
+from shop.otp import Otp
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender
 from shop.web.code_page import duration
@@ -175,3 +176,13 @@ def test_a_queued_code_works_for_the_whole_validity_once_it_goes_out(client, fro
     assert "5 min 00 s</span> <span data-expiry-from>once it goes out" in page
     body = client.get(f"{response.headers['Location']}/status").json
     assert (body["queued_seconds"], body["works_for_seconds"]) == (20, 300)
+
+
+def test_the_page_renders_the_configured_validity(client, app, frozen_clock):
+    app.extensions["otp"] = Otp.from_config({**app.config, "OTP_VALIDITY_SECONDS": 120})
+    user = make_user()
+    client.sign_in_as(user)
+    ref = start_order(client, user)
+    page = client.get(f"/checkout/verify/{ref}").get_data(as_text=True)
+    assert "It works for <span data-expires-in>2 min 00 s</span>" in page
+    assert "5 min" not in page
