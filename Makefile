@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install db seed clean bench
+.PHONY: run test lint format install db seed clean bench screenshots
 
 # Development: debug mode (plain-http cookies, the console SMS backend and its /dev/phone).
 run: export FLASK_DEBUG := 1
@@ -40,6 +40,10 @@ bench: $(STAMP)
 	  SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench.run
+
+# PNGs of every key page at desktop and phone widths, in Debian's Chromium (docs/screenshots).
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

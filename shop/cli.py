@@ -114,6 +114,11 @@ def sms_worker_command(once: bool, batch: int) -> None:
 def dev_server_command(host: str, port: int) -> None:
     """The development server with an SMS delivery loop in the same process (`make run`)."""
     app = current_app._get_current_object()
+    base = f"http://{host}:{port}"
+    click.echo(f"Shop:        {base}/")
+    if app.config["SMS_BACKEND"] == "console":
+        click.echo(f"Demo phone:  {base}/dev/phone   (every SMS: codes and alerts; none is sent)")
+    click.echo("Stop with Ctrl-C.")
     stop = start_in_thread(app, lambda: make_sender(app.config), HOUSEKEEPING)
     try:
         # Not app.run(): Flask ignores it inside a `flask` command.

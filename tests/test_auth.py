@@ -214,3 +214,9 @@ def test_ending_all_sessions_signs_every_browser_out(client, app):
     db.session.commit()
     assert not signed_in(client)
     assert not signed_in(other)
+
+
+def test_the_remember_me_label_names_the_configured_duration(app):
+    assert "(30 days)" in app.test_client().get("/auth/login").get_data(as_text=True)
+    app.config["REMEMBER_COOKIE_DURATION"] = 14 * 24 * 3600
+    assert "(14 days)" in app.test_client().get("/auth/login").get_data(as_text=True)

@@ -2,10 +2,19 @@
 
 import pytest
 
+from shop import cart as carts
 from shop.extensions import db
 from shop.models import SmsKind
 from shop.risk import current_rules
-from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user, set_rules, sms_text
+from tests.factories import (
+    PASSWORD,
+    last_code_sent_to,
+    last_sms_to,
+    make_product,
+    make_user,
+    set_rules,
+    sms_text,
+)
 
 
 def sign_in(client, user, **extra):
@@ -126,3 +135,18 @@ def test_resend_replaces_the_code(client, frozen_clock):
         assert enter_code(client, old).status_code == 422
     enter_code(client, new)
     assert signed_in(client)
+
+
+def test_the_cart_filled_before_signing_in_survives_the_sign_in_code(client):
+    # The session used to be cleared when the code was asked, before the cart was merged.
+    user = make_user()
+    product = make_product("Teapot", stock=5)
+    client.post_form("/cart/add", {"product_id": product.id, "quantity": 2})
+    assert sign_in(client, user).headers["Location"] == "/auth/login/verify"
+    assert "Teapot" in client.get("/cart").get_data(as_text=True)  # still anonymous, still there
+
+    enter_code(client, last_code_sent_to(user.phone))
+    assert signed_in(client)
+    assert carts.load_user_cart(user) == {product.id: 2}
+    page = client.get("/cart").get_data(as_text=True)
+    assert "Teapot" in page and "Your cart is empty" not in page

@@ -18,7 +18,7 @@ from shop.accounts import authenticate, devices, find_user_by_email
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, User
-from shop.otp import Check, CodeSend, binding_for, texts
+from shop.otp import Check, CodeSend, SendRefused, binding_for, texts
 
 WRONG_CREDENTIALS = "The e-mail or password is not right."
 
@@ -137,6 +137,16 @@ def resend_login_code(attempt: LoginAttempt, client: Client) -> CodeSend | None:
     if user is None:
         return None
     return send_login_code(user, attempt, client, resend=True)
+
+
+def login_resend_blocker(attempt: LoginAttempt, client: Client) -> SendRefused | None:
+    """Why "send a new code" would be refused now (the cool-down aside), if it would."""
+    user = db.session.get(User, attempt.user_id)
+    if user is None:
+        return None
+    return otp.service().resend_blocker(
+        user, OtpPurpose.LOGIN, attempt.binding, client_ip=client.ip
+    )
 
 
 class CodeOutcome(StrEnum):

@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
-from shop import alerts, audit, clock, otp, settings
+from shop import alerts, audit, clock, otp, risk, settings
 from shop.accounts import (
     EmailTaken,
     InvalidPhone,
@@ -132,6 +132,20 @@ class ChangeResult:
     message: str = ""
 
 
+def phone_change_cool_off() -> str:
+    """What a change of number means for the next orders, per the owner's current rules."""
+    rules = risk.current_rules()
+    hours = rules.phone_change_hours
+    if rules.phone_change_action == "hold":
+        return (
+            f"For {hours} hours after a change, orders that would need a code are held for "
+            "the shop's review instead."
+        )
+    if rules.phone_change_action == "otp":
+        return f"For {hours} hours after a change, every order is confirmed by a code."
+    return ""
+
+
 def start_phone_change(user: User, password: str, phone: str, client: Client) -> ChangeResult:
     """With the account's password, send a code to a new number; it replaces the old one
     once that code is entered (`confirm_phone`)."""
@@ -218,8 +232,19 @@ def confirm_phone(user: User, code: str, client: Client) -> ConfirmPhoneResult:
     )
 
 
+def _number_being_confirmed(user: User) -> str:
+    live = phone_challenge(user)
+    return live.phone if live is not None else user.phone
+
+
+def phone_resend_blocker(user: User, client: Client) -> SendRefused | None:
+    """Why "send a new code" would be refused now (the cool-down aside), if it would."""
+    phone = _number_being_confirmed(user)
+    return otp.service().resend_blocker(
+        user, OtpPurpose.PHONE, phone_binding(user, phone), client_ip=client.ip, phone=phone
+    )
+
+
 def resend_phone_code(user: User, client: Client) -> CodeSend:
     """A new code to the number being confirmed (a new one, or the account's)."""
-    live = phone_challenge(user)
-    phone = live.phone if live is not None else user.phone
-    return send_phone_code(user, phone, client, resend=True)
+    return send_phone_code(user, _number_being_confirmed(user), client, resend=True)

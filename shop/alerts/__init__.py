@@ -3,9 +3,10 @@ the messages of the owner's review: to the shopper, and to the owners themselves
 
 Alerts hold no code, address or card data; their words are in `shop.alerts.texts`. New-device
 and order alerts are optional (per account, and off after the number answers STOP);
-code-locked, phone-changed and unlocked alerts are security alerts and always go out, and so
-do the outcome of a review (a service message about the shopper's own order). Every one is a
-row in the outbox (`queue_sms`), sent by the delivery process after the caller commits.
+code-locked, phone-changed, password-changed and unlocked alerts are security alerts and always
+go out, and so do the outcome of a review (a service message about the shopper's own order).
+Every one is a row in the outbox (`queue_sms`), sent by the delivery process after the caller
+commits.
 """
 
 import secrets
@@ -97,6 +98,11 @@ def order_placed(user: User, order: Order) -> bool:
 def code_locked(user: User) -> None:
     """Security alert: always sent, STOP or not."""
     _send(user, SmsKind.ALERT_CODE_LOCKED, texts.code_locked())
+
+
+def password_changed(user: User, *, reset: bool) -> None:
+    """Security alert: always sent. "Not me" then locks the account down."""
+    _send(user, SmsKind.ALERT_PASSWORD_CHANGED, texts.password_changed(reset=reset))
 
 
 def phone_changed(user: User, old_phone: str) -> None:

@@ -38,6 +38,11 @@ def registration_tried() -> str:
     )
 
 
+def password_changed(*, reset: bool) -> str:
+    how = "reset with a code sent to this number" if reset else "changed"
+    return f"the password of your account was {how}, and every session was signed out."
+
+
 def step_up_unlocked() -> str:
     return "the shop unlocked SMS verification on your account."
 

@@ -16,6 +16,8 @@ class OtpPurpose(StrEnum):
     LOGIN = "login"
     PHONE = "phone"
     ORDER = "order"
+    PASSWORD = "password"  # a signed-in change of password
+    RESET = "reset"  # a forgotten password, reset with a code to the confirmed number
 
 
 def new_public_id() -> str:

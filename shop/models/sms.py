@@ -25,6 +25,8 @@ class SmsKind(StrEnum):
     OTP_LOGIN = "otp_login"
     OTP_PHONE = "otp_phone"
     OTP_ORDER = "otp_order"
+    OTP_PASSWORD = "otp_password"
+    OTP_RESET = "otp_reset"
     ALERT_NEW_DEVICE = "alert_new_device"
     ALERT_ORDER_PLACED = "alert_order_placed"
     ALERT_CODE_LOCKED = "alert_code_locked"
@@ -36,6 +38,7 @@ class SmsKind(StrEnum):
     OWNER_ORDER_HELD = "owner_order_held"
     OWNER_SMS_ABUSE = "owner_sms_abuse"
     ALERT_REGISTRATION_TRIED = "alert_registration_tried"
+    ALERT_PASSWORD_CHANGED = "alert_password_changed"
 
 
 _STATUSES = ", ".join(f"'{status}'" for status in SmsStatus)

@@ -378,3 +378,10 @@ def order_challenge(user: User, order: Order) -> OtpChallenge | None:
     """The live code of a pending order, if any."""
     challenge = otp.service().live_challenge(user, OtpPurpose.ORDER)
     return challenge if challenge is not None and challenge.order_id == order.id else None
+
+
+def order_resend_blocker(user: User, order: Order, client: Client) -> SendRefused | None:
+    """Why "send a new code" would be refused now (the cool-down aside), if it would."""
+    return otp.service().resend_blocker(
+        user, OtpPurpose.ORDER, order_binding(order), client_ip=client.ip
+    )

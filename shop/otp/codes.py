@@ -32,6 +32,8 @@ SMS_KIND = {
     OtpPurpose.LOGIN: SmsKind.OTP_LOGIN,
     OtpPurpose.PHONE: SmsKind.OTP_PHONE,
     OtpPurpose.ORDER: SmsKind.OTP_ORDER,
+    OtpPurpose.PASSWORD: SmsKind.OTP_PASSWORD,
+    OtpPurpose.RESET: SmsKind.OTP_RESET,
 }
 REDACTED = "••••••"
 
@@ -260,6 +262,29 @@ class Otp:
                     .execution_options(synchronize_session=False)
                 )
         db.session.flush()
+
+    def resend_blocker(
+        self,
+        user: User,
+        purpose: OtpPurpose,
+        binding: str,
+        *,
+        client_ip: str,
+        phone: str | None = None,
+    ) -> SendRefused | None:
+        """What would refuse a new code now, the cool-down aside (pages count that down);
+        None if one could be sent. It only reads: a send decides again, atomically."""
+        request = SendRequest(phone or user.phone, client_ip, str(purpose), user.id)
+        try:
+            self._check_recipient(user, request, phone_is_new=phone is not None)
+            if self.is_locked(user):
+                raise request.refuse(Refusal.STEP_UP_LOCKED)
+            if self._tries_used(user, purpose, binding) >= self.policy.max_attempts:
+                raise request.refuse(Refusal.NO_TRIES_LEFT)
+            limits.send_time(self.policy, request, clock.now())
+        except SendRefused as refused:
+            return refused
+        return None
 
     def refused(self, refused: SendRefused) -> CodeSend:
         """After a refusal: undo the caller's transaction, keep a record of why, commit."""
