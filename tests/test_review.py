@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from shop import cart as carts
-from shop import settings
+from shop import clock, settings
 from shop.accounts.client import Client
 from shop.cli import HOUSEKEEPING
 from shop.extensions import db
@@ -37,6 +37,7 @@ from shop.orders.review import (
     held_count,
     held_orders,
 )
+from shop.orders.timeline import TimelineEntry
 from shop.sms.watch import watch_sms_abuse
 from tests.factories import (
     last_code_sent_to,
@@ -327,3 +328,16 @@ def test_the_delivery_process_runs_the_sweep_and_the_alarm():
     chores = [getattr(chore, "chore", chore) for chore in HOUSEKEEPING]
     assert chores == [expire_pending, cancel_held_too_long, watch_sms_abuse]
     assert [getattr(chore, "seconds", 0) for chore in HOUSEKEEPING] == [0, 60, 10]
+
+
+@pytest.mark.parametrize(
+    ("events", "said"), [(6, "1 earlier event on"), (7, "2 earlier events on")]
+)
+def test_the_queue_counts_the_earlier_events_it_leaves_out(app, events, said):
+    entries = [
+        TimelineEntry(at=clock.now() + timedelta(minutes=n), kind="note", text=f"event {n}")
+        for n in range(events)
+    ]
+    macros = app.jinja_env.get_template("admin/_review.html").module
+    shown = str(macros.timeline_list(entries, limit=5))
+    assert said in shown and shown.count('data-kind="note"') == 5

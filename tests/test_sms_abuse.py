@@ -23,6 +23,7 @@ from shop.models import (
     SmsMessage,
     SmsStatus,
 )
+from shop.otp import Otp
 from shop.sms import abuse, delivery
 from shop.sms.delivery import Every
 from shop.sms.watch import recent_alarms, watch_sms_abuse
@@ -198,6 +199,19 @@ def test_the_console_shows_the_figures(client, owner, frozen_clock):
     assert re.search(r'data-country="GB">.*?data-abuse="conversion">66\.7%<', page, re.S)
     assert 'data-abuse="spend">0.0500<' in page
     assert 'data-figure="allowed_countries">GB<' in page
+
+
+def test_refusals_read_in_the_owners_words_with_the_configured_numbers(
+    app, client, owner, frozen_clock
+):
+    app.extensions["otp"] = Otp.from_config({**app.config, "OTP_NUMBERS_PER_IP_HOUR": 7})
+    known_data_set()
+    page = text_of(client.get("/admin/sms"))
+    assert "Refused: more than 7 numbers from one address in an hour" in page
+    assert "<td>more than 7 numbers from one address in an hour</td>" in page
+    assert "Refused: more than 5 codes to one number in 10 minutes" in page
+    assert "Refused: country not allowed" in page
+    assert "ip numbers" not in page and "number 10 min" not in page
 
 
 # The alarm --------------------------------------------------------------------------------------

@@ -57,6 +57,29 @@ MESSAGES = {
 }
 
 
+def owner_label(reason: str, policy: OtpPolicy) -> str:
+    """What a refusal means, in the owner's words and with the configured number."""
+    labels = {
+        Refusal.STEP_UP_LOCKED: f"account locked after {policy.max_account_failures} wrong "
+        "codes in 24 hours",
+        Refusal.NUMBER_NOT_VERIFIED: "number not verified",
+        Refusal.INVALID_NUMBER: "not a number that can receive SMS",
+        Refusal.COUNTRY_NOT_ALLOWED: "country not allowed",
+        Refusal.COOLDOWN: f"asked again within {policy.resend_cooldown.seconds} s",
+        Refusal.NUMBER_10_MIN: f"more than {policy.sends_per_number_10_min} codes to one number "
+        "in 10 minutes",
+        Refusal.NUMBER_DAY: f"more than {policy.sends_per_number_day} codes to one number in a day",
+        Refusal.IP_NUMBERS: f"more than {policy.numbers_per_ip_hour} numbers from one address "
+        "in an hour",
+        Refusal.IP_CODES: f"more than {policy.sends_per_ip_hour} codes from one address in an hour",
+        Refusal.NO_TRIES_LEFT: f"all {policy.max_attempts} tries used",
+    }
+    try:
+        return labels[Refusal(reason)]
+    except ValueError:
+        return reason.replace("_", " ")
+
+
 class SendRefused(Exception):
     """No code was sent. `message` is safe to show; `retry_after` is in seconds, if known."""
 

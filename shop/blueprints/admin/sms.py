@@ -7,9 +7,10 @@ from datetime import timedelta
 from flask import abort, render_template, request
 from sqlalchemy import select
 
-from shop import clock, settings
+from shop import clock, otp, settings
 from shop.blueprints.admin import FIGURE_WINDOWS, bp, choice_arg, paginate
 from shop.models import SmsMessage, SmsStatus
+from shop.otp.limits import owner_label
 from shop.sms import abuse
 from shop.sms.figures import sms_figures
 
@@ -39,6 +40,7 @@ def sms() -> str:
     now = clock.now()
     refusals, more_refusals = abuse.refusals_before(int(before) if before else None, REFUSALS_PAGE)
     day_ago = now - timedelta(hours=24)
+    policy = otp.service().policy
     return render_template(
         "admin/sms.html",
         page=paginate(query),
@@ -55,4 +57,5 @@ def sms() -> str:
         refusals_before=before,
         shop_settings=settings.current(),
         shown_body=shown_body,
+        refusal_label=lambda reason: owner_label(reason, policy),
     )
