@@ -42,14 +42,23 @@ class SupportResult:
         return MESSAGES[self.outcome]
 
 
-def unlock_step_up(account_id: int, owner: User, note: str, client: Client) -> SupportResult:
-    """Wrong codes before now stop counting towards the lock; the holder gets an alert."""
+def _account_and_note(account_id: int, note: str) -> tuple[User, str] | SupportResult:
+    """Every support action needs an account that exists and a note saying why."""
     note = audit.clean_note(note)
     user = db.session.get(User, account_id)
     if user is None:
         return SupportResult(SupportOutcome.NOT_FOUND)
     if not note:
         return SupportResult(SupportOutcome.NOTE_REQUIRED)
+    return user, note
+
+
+def unlock_step_up(account_id: int, owner: User, note: str, client: Client) -> SupportResult:
+    """Wrong codes before now stop counting towards the lock; the holder gets an alert."""
+    found = _account_and_note(account_id, note)
+    if isinstance(found, SupportResult):
+        return found
+    user, note = found
     if not step_up_state(user).locked:
         return SupportResult(SupportOutcome.NOT_LOCKED)
     unlocked_before = user.step_up_unlocked_at
@@ -79,12 +88,10 @@ def unlock_step_up(account_id: int, owner: User, note: str, client: Client) -> S
 
 def end_sessions(account_id: int, owner: User, note: str, client: Client) -> SupportResult:
     """Sign the account out everywhere: sessions, remembered devices and API tokens."""
-    note = audit.clean_note(note)
-    user = db.session.get(User, account_id)
-    if user is None:
-        return SupportResult(SupportOutcome.NOT_FOUND)
-    if not note:
-        return SupportResult(SupportOutcome.NOTE_REQUIRED)
+    found = _account_and_note(account_id, note)
+    if isinstance(found, SupportResult):
+        return found
+    user, note = found
     user.end_all_sessions()
     tokens.revoke_all(user)
     audit.record(
