@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from shop import accounts, clock
 from shop.demo.catalog import PRODUCTS, seed_products
-from shop.demo.history import HISTORY_CUSTOMERS, HISTORY_MARKER, seed_history
+from shop.demo.customers import HISTORY_CUSTOMERS, HISTORY_MARKER
+from shop.demo.history import seed_history
 from shop.extensions import db
 from shop.models import KnownDevice, Role, User
 
