@@ -73,6 +73,9 @@ def register_extensions(app: Flask) -> None:
     sessions.configure(login_manager)
     app.extensions["otp"] = Otp.from_config(app.config)
     app.extensions["sms_seal"] = BodySeal.from_config(app.config)
+    app.extensions["factor_seal"] = BodySeal.from_config(
+        app.config, setting="FACTOR_ENCRYPTION_KEYS", info=b"shop.factors.totp"
+    )
 
 
 def register_blueprints(app: Flask) -> None:

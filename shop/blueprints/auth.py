@@ -98,7 +98,7 @@ def verify_phone() -> Response | tuple[str, int]:
         user = current_user._get_current_object()
         result = verification.confirm_phone(user, form.code.data, current_client())
         if result.outcome in (ConfirmPhoneOutcome.CONFIRMED, ConfirmPhoneOutcome.CHANGED):
-            renew_session(user)
+            renew_session(user, stepped_up=False)  # a new number proves no factor
             flash(result.message, "success")
             return redirect(safe_next(request.args.get("next")) or url_for("catalog.index"))
         error = result.message
