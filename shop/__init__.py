@@ -88,11 +88,13 @@ def register_blueprints(app: Flask) -> None:
         checkout,
         dev,
         errors,
+        factors,
         orders,
         webhooks,
     )
 
-    for module in (catalog, cart, auth, checkout, orders, account, admin, webhooks, errors):
+    blueprints = (catalog, cart, auth, checkout, orders, account, factors, admin, webhooks, errors)
+    for module in blueprints:
         app.register_blueprint(module.bp)
     dev.register(app)  # the demo phone: console backend, in debug mode or with DEV_PHONE
 

@@ -52,11 +52,16 @@ def not_me(token: str, client: Client) -> NotMeResult:
     tokens.revoke_all(user)
     user.login_code_required = True
     cancelled = orders.cancel_open_orders(user)
+    # Whoever did what the alert was about may have added their own passkey or app.
+    from shop.stepup.enrolment import remove_recent
+
+    removed = remove_recent(user, clock.now())
     audit.record(
         audit.Event.NOT_ME,
         user_id=user.id,
         ip=client.ip,
         cancelled=[order.ref for order in cancelled],
+        factors_removed=removed,
     )
     db.session.commit()
     return NotMeResult(NotMeOutcome.LOCKED_DOWN, cancelled)

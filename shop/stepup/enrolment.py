@@ -22,7 +22,7 @@ from shop import alerts, audit, clock, otp
 from shop.accounts import sessions
 from shop.accounts.client import Client
 from shop.extensions import db
-from shop.models import OtpPurpose, Passkey, RecoveryCode, StepUp, User
+from shop.models import Factor, OtpPurpose, Passkey, RecoveryCode, StepUp, User
 from shop.otp import CodeSend, SendRefused, Verification, binding_for, texts
 from shop.stepup import passkeys, recovery, steps, totp
 
@@ -289,6 +289,16 @@ def start_security_check(user: User, client: Client) -> SecurityCheck:
 
 def security_step_up(user: User) -> StepUp | None:
     return steps.live_step_up(user, OtpPurpose.SECURITY, security_binding(user))
+
+
+def security_passkey_options(user: User) -> dict | None:
+    """A passkey challenge for the security step-up; None if no passkey may answer it."""
+    step_up = security_step_up(user)
+    if step_up is None or Factor.PASSKEY not in step_up.factor_list:
+        return None
+    options = steps.passkey_options(user, step_up)
+    db.session.commit()
+    return options
 
 
 def send_security_code(user: User, client: Client, *, resend: bool) -> CodeSend:
