@@ -108,6 +108,19 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+def close_page(page: Page) -> None:
+    """Close a tab once its document has loaded.
+
+    Chromium can acknowledge a close that races a navigation commit without closing the
+    tab, and `page.close()` then waits forever (microsoft/playwright#42366, crbug 536385539);
+    a CI run lost 15 minutes to it on a tab closed right after a form post. So: let the
+    navigation finish, then ask for the close without waiting on the tab's own unload (our
+    pages have no beforeunload handler; the context's close disposes of whatever is left).
+    """
+    page.wait_for_load_state("load")
+    page.close(run_before_unload=True)
+
+
 def code_from_phone(page: Page, phone: str) -> str:
     """Read the newest code sent to `phone` on the demo phone, in a tab of its own, as a
     person would; waits for the delivery loop to put it there (a code asked for within 30 s
@@ -125,7 +138,7 @@ def code_from_phone(page: Page, phone: str) -> str:
             tab.wait_for_timeout(200)
         raise AssertionError(f"no code reached {phone} on /dev/phone")
     finally:
-        tab.close()
+        close_page(tab)
 
 
 # What a person needs of every page: it fits a phone, it passes axe, it reads well --------------

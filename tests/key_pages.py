@@ -20,7 +20,7 @@ from shop import alerts
 from shop.accounts import find_user_by_email
 from shop.demo import DEMO_OWNER, DEMO_SHOPPER
 from shop.extensions import db
-from tests.browser import chromium, code_from_phone, live_server, make_live_app
+from tests.browser import chromium, close_page, code_from_phone, live_server, make_live_app
 
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -112,7 +112,7 @@ class Tour:
         sign_in(shopper, DEMO_SHOPPER.email, DEMO_SHOPPER.password, DEMO_SHOPPER.phone)
         owner = self.contexts["owner"].new_page()
         sign_in(owner, DEMO_OWNER.email, DEMO_OWNER.password, DEMO_OWNER.phone)
-        owner.close()
+        close_page(owner)
 
         # A placed order, then an order waiting for its code, then a full cart.
         add_to_cart(shopper, "Enamel pin")
@@ -132,7 +132,7 @@ class Tour:
         shopper.get_by_label("Current password").fill(DEMO_SHOPPER.password)
         shopper.get_by_role("button", name="Change password").click()
         expect(shopper).to_have_url(re.compile(r"/account/security/password/verify$"))
-        shopper.close()
+        close_page(shopper)
 
         # The visitor: a cart, a sign-in waiting for its code, a reset waiting for its code.
         visitor = self.contexts["visitor"].new_page()
@@ -145,7 +145,8 @@ class Tour:
         visitor.goto("/auth/reset")
         visitor.get_by_label("E-mail", exact=True).fill(DEMO_OWNER.email)
         visitor.get_by_role("button", name="Send me a code").click()
-        visitor.close()
+        expect(visitor).to_have_url(re.compile(r"/auth/reset/verify$"))
+        close_page(visitor)
 
         with self.app.app_context():
             user = find_user_by_email(DEMO_SHOPPER.email)

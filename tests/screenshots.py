@@ -14,7 +14,7 @@ import flask_migrate
 
 from shop import create_app
 from shop.extensions import db
-from tests.browser import PHONE_WIDTH
+from tests.browser import PHONE_WIDTH, close_page
 from tests.conftest import config_for
 from tests.key_pages import KEY_PAGES, tour
 
@@ -43,7 +43,7 @@ def main(output: Path) -> None:
                     path = output / f"{key_page.name}-{label}.png"
                     page.screenshot(path=path)
                     print(path)
-                page.close()
+                close_page(page)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 import pytest
 
 from shop.demo import DEMO_OWNER
-from tests.browser import PHONE_WIDTH, disabled_contrast, horizontal_overflow, serious_violations
+from tests.browser import (
+    PHONE_WIDTH,
+    close_page,
+    disabled_contrast,
+    horizontal_overflow,
+    serious_violations,
+)
 from tests.key_pages import KEY_PAGES, Tour, new_context, tour
 
 
@@ -24,7 +30,7 @@ def test_every_key_page_fits_a_375_px_phone(walk: Tour) -> None:
         page.wait_for_timeout(50)
         if (extra := horizontal_overflow(page)) > 0:
             overflowing[key_page.name] = f"{extra} px too wide"
-        page.close()
+        close_page(page)
     assert overflowing == {}
 
 
@@ -36,7 +42,7 @@ def test_every_key_page_passes_axe_at_desktop_and_phone_widths(walk: Tour) -> No
             page.set_viewport_size({"width": width, "height": 800})
             if violations := serious_violations(page):
                 found[f"{key_page.name} at {width} px"] = violations
-        page.close()
+        close_page(page)
     assert found == {}
 
 

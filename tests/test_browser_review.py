@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 
 from shop.demo import DEMO_OWNER
 from shop.extensions import db
-from tests.browser import chromium, live_server, make_live_app
+from tests.browser import chromium, close_page, live_server, make_live_app
 from tests.factories import make_held_order, make_user
 from tests.pumping import pump
 from tests.test_browser_stepup import new_page, sign_in
@@ -57,7 +57,7 @@ def phone_shows(page: Page, number: str, text: str, timeout: float = 30) -> str:
                 return inbox
             tab.wait_for_timeout(300)
     finally:
-        tab.close()
+        close_page(tab)
 
 
 def test_the_owner_reviews_held_orders_and_sees_a_pumping_run(
