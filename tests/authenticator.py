@@ -28,7 +28,7 @@ UP, UV, AT = 0x01, 0x04, 0x40
 @dataclass
 class SoftPasskey:
     origin: str
-    rp_id: str = "127.0.0.1"
+    rp_id: str = "localhost"
     credential_id: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     key: ec.EllipticCurvePrivateKey = field(
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1())

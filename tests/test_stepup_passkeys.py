@@ -27,7 +27,9 @@ from tests.authenticator import SoftPasskey, b64url
 from tests.factories import ADDRESS, fill_cart, last_sms_to, make_product, make_user, sms_text
 
 CLIENT = Client("198.51.100.20", "device-1", "Mozilla/5.0 Chrome/130")
-ORIGIN = "http://127.0.0.1:5000"  # PUBLIC_BASE_URL of the test configuration
+# PUBLIC_BASE_URL of the test configuration is http://127.0.0.1:5000: a relying party id
+# cannot be an IP address, so passkeys are made for localhost on the same port.
+ORIGIN = "http://localhost:5000"
 
 
 def enrol(user, soft: SoftPasskey | None = None, name: str = "Laptop") -> SoftPasskey:

@@ -1,7 +1,8 @@
 """Passkeys (WebAuthn, with the `webauthn` package): the two ceremonies, and nothing else.
 
-Registration makes a credential bound to this shop's relying party (the host of
-`PUBLIC_BASE_URL`) and origin (`PUBLIC_BASE_URL` itself), with user verification required
+Registration makes a credential bound to this shop's relying party (`WEBAUTHN_RP_ID`, by
+default the host of `PUBLIC_BASE_URL`) and origin (`WEBAUTHN_ORIGIN`, by default
+`PUBLIC_BASE_URL`'s), with user verification required
 and a discoverable ("resident") key preferred. An assertion is checked against a challenge
 that the server derives from what is being proved (`binding`, e.g. the order's ref, amount,
 currency, items and address) and a random nonce: the signature covers that challenge and the
@@ -13,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import ipaddress
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -56,12 +58,28 @@ class RelyingParty:
 
 
 def relying_party() -> RelyingParty:
-    parts = urlsplit(current_app.config["PUBLIC_BASE_URL"])
+    """The shop as WebAuthn names it: from `WEBAUTHN_RP_ID`/`WEBAUTHN_ORIGIN`, or else from
+    `PUBLIC_BASE_URL`. A relying party id must be a domain (browsers refuse an IP address),
+    so the demo's `http://127.0.0.1:5000` gives `localhost` and `http://localhost:5000`."""
+    config = current_app.config
+    parts = urlsplit(config["PUBLIC_BASE_URL"])
+    host = parts.hostname or "localhost"
+    if _is_ip_address(host):
+        host = "localhost"
+    port = f":{parts.port}" if parts.port else ""
     return RelyingParty(
-        id=parts.hostname or "localhost",
-        origin=f"{parts.scheme}://{parts.netloc}",
-        name=current_app.config["SHOP_NAME"],
+        id=config["WEBAUTHN_RP_ID"] or host,
+        origin=config["WEBAUTHN_ORIGIN"] or f"{parts.scheme}://{host}{port}",
+        name=config["SHOP_NAME"],
     )
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def challenge_for(binding: str, nonce: str) -> bytes:
