@@ -119,7 +119,7 @@ def test_a_recovery_code_works_once(client, frozen_clock):
     assert "already used" in is_problem(again, 422, "wrong_code")["detail"]
 
 
-def test_a_factor_the_account_lacks_is_422_not_counted(client, frozen_clock):
+def test_a_factor_the_account_lacks_is_409_not_counted(client, frozen_clock):
     user = make_user()
     enrol(user)
     headers, order = start(client, user, frozen_clock)
@@ -128,7 +128,7 @@ def test_a_factor_the_account_lacks_is_422_not_counted(client, frozen_clock):
         json={"code": "123456", "factor": "totp"},
         headers=headers,
     )
-    is_problem(answered, 422, "not_allowed")
+    is_problem(answered, 409, "not_allowed")
     assert failures(user) == 0
 
 

@@ -47,7 +47,7 @@ CONFIRM_STATUS = {
     ConfirmOutcome.BLOCKED: 409,
     ConfirmOutcome.LOCKED: 423,
     ConfirmOutcome.EXPIRED: 410,
-    ConfirmOutcome.NOT_ALLOWED: 422,
+    ConfirmOutcome.NOT_ALLOWED: 409,
     ConfirmOutcome.CLOSED: 409,
     ConfirmOutcome.NOT_FOUND: 404,
 }
@@ -112,7 +112,7 @@ def verify(body: dict, challenge_id: str):
         return confirmed(found, body["code"], factor)
     if factor != Factor.SMS:
         raise ApiProblem(
-            422, "Only the code sent by SMS answers this challenge.", name="not_allowed"
+            409, "Only the code sent by SMS answers this challenge.", name="not_allowed"
         )
     if found.purpose == OtpPurpose.LOGIN:
         attempt = LoginAttempt(found.user_id, found.binding)

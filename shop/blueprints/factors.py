@@ -242,7 +242,8 @@ def app():
         if result.outcome != FactorOutcome.REFUSED:
             return _outcome(result)
         form.code.errors.append(result.message)
-    setup = enrolment.app_setup(user, new=False)
+    # The secret is shown only within the fresh step-up that began the set-up.
+    setup = enrolment.app_setup(user, new=False) if enrolment.is_fresh(user) else None
     if setup is None:
         return redirect(url_for("account.security"))
     return render_template("account/app_setup.html", form=form, setup=setup), (

@@ -165,12 +165,15 @@ class AppSetup:
 
 
 def app_setup(user: User, *, new: bool) -> AppSetup | None:
-    """The secret of an app being set up, as a QR code and as text; `new` makes a fresh one.
-    None if the account's app is already confirmed."""
+    """The secret of an app being set up, as a QR code and as text; `new` makes a fresh one
+    (a POST's doing: only then is anything written). None if the account's app is already
+    confirmed, or none is being set up and `new` is false."""
     app = totp.app_of(user)
     if app is not None and app.confirmed_at is not None:
         return None
-    if new or app is None:
+    if app is None and not new:
+        return None
+    if new:
         app = totp.new_secret(user)
         db.session.commit()
     uri = totp.provisioning_uri(user, app)
