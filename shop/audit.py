@@ -42,6 +42,7 @@ class Event(StrEnum):
     FACTOR_REMOVED = "factor_removed"
     RECOVERY_CODE_USED = "recovery_code_used"
     PASSKEY_CLONED = "passkey_cloned"  # a good signature with a counter that went backwards
+    FACTOR_REFUSED = "factor_refused"  # a new passkey whose registration did not verify
 
 
 # An owner's note kept with a decision (review, unlock): what the owner typed, tidied.

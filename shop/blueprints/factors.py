@@ -198,12 +198,23 @@ def passkey_registration() -> Response:
 def add_passkey():
     form = NewPasskeyForm()
     if not form.validate_on_submit():
-        flash("The passkey could not be added: its answer was missing. Try again.", "error")
-        return redirect(url_for("account.security"))
+        return _security_page("The passkey could not be added: its answer was missing. Try again.")
     result = enrolment.add_passkey(
         _user(), form.answer.data, form.name.data or "", current_client()
     )
+    if result.outcome == FactorOutcome.REFUSED:
+        return _security_page(result.message)
     return _outcome(result)
+
+
+def _security_page(error: str) -> tuple[str, int]:
+    """The security page again, 422, saying why the passkey was not added."""
+    # Imported here: the account blueprint imports this module's forms.
+    from shop.blueprints.account import ConfirmForm as SignOutForm
+    from shop.blueprints.account import CurrentPasswordForm, render_security
+
+    flash(error, "error")
+    return render_security(SignOutForm(formdata=None), CurrentPasswordForm(formdata=None), 422)
 
 
 @bp.post("/passkeys/<int(max=2147483647):passkey_id>/remove")

@@ -102,6 +102,17 @@ def clean_name(name: str) -> str:
     return " ".join(name.split())[:NAME_MAX] or "Passkey"
 
 
+def _refused(user: User, client: Client, message: str) -> FactorResult:
+    """A registration that did not verify: audited (a forged or replayed attestation shows in
+    the account's activity and the owner's trail), not counted towards the step-up lock, which
+    is for wrong answers to a step-up; adding is already behind a fresh one."""
+    audit.record(
+        audit.Event.FACTOR_REFUSED, user_id=user.id, ip=client.ip, factor="passkey", why=message
+    )
+    db.session.commit()
+    return FactorResult(FactorOutcome.REFUSED, message)
+
+
 def add_passkey(user: User, credential: str | dict, name: str, client: Client) -> FactorResult:
     """Keep the passkey a registration response makes, named by its holder."""
     if not is_fresh(user):
@@ -110,14 +121,12 @@ def add_passkey(user: User, credential: str | dict, name: str, client: Client) -
     now = clock.now()
     nonce = steps.take_nonce(step_up, now) if step_up is not None else None
     if nonce is None:
-        db.session.commit()
-        return FactorResult(FactorOutcome.REFUSED, steps.NO_PASSKEY_CHALLENGE)
+        return _refused(user, client, steps.NO_PASSKEY_CHALLENGE)
     try:
         made = passkeys.verify_registration(credential, step_up.binding, nonce)
     except passkeys.Refused as refused:
         step_up.ended_at, step_up.end_reason = now, "refused"
-        db.session.commit()
-        return FactorResult(FactorOutcome.REFUSED, refused.message)
+        return _refused(user, client, refused.message)
     if db.session.scalar(select(Passkey.id).where(Passkey.credential_id == made.credential_id)):
         db.session.commit()
         return FactorResult(FactorOutcome.REFUSED, "This passkey is already on an account.")
