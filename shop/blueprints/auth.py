@@ -16,9 +16,19 @@ from wtforms.validators import Email, InputRequired, Length
 from shop.accounts import passwords, signin, verification
 from shop.accounts.signin import CodeOutcome, LoginAttempt, PasswordOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
+from shop.models import Factor
 from shop.otp import CodeSend, Sent
 from shop.web.client import current_client
-from shop.web.code_page import CodeForm, flash_send, render_code_page, status_response
+from shop.web.code_page import (
+    CodeForm,
+    FactorForm,
+    factor_forms,
+    flash_send,
+    options_response,
+    render_code_page,
+    status_response,
+    submitted_factor,
+)
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry, limit_sign_in
 from shop.web.sessions import anonymous_cart, end_session, renew_session, start_session
@@ -161,6 +171,7 @@ def login() -> Response | tuple[str, int]:
             form.password.data,
             current_client(set_device_cookie=True),
             anonymous_cart=anonymous_cart(),
+            offer_factors=True,
         )
         target = safe_next(request.args.get("next"))
         if result.outcome == PasswordOutcome.SIGNED_IN:
@@ -178,7 +189,7 @@ def login() -> Response | tuple[str, int]:
                 "remember": bool(form.remember.data),
                 "next": target,
             }
-            if result.send.refused:
+            if result.send is not None and result.send.refused:
                 flash(result.send.message, "error")
             return redirect(url_for("auth.login_verify"))
         form.form_errors.append(result.message)
@@ -209,30 +220,77 @@ def login_verify() -> Response | tuple[str, int]:
     form = CodeForm()
     error = None
     if form.validate_on_submit():
-        result = signin.sign_in_with_code(
-            attempt,
-            form.code.data,
-            current_client(set_device_cookie=True),
-            anonymous_cart=anonymous_cart(),
-        )
-        if result.outcome == CodeOutcome.SIGNED_IN:
-            start_session(result.user, remember=pending.get("remember") is True)
-            flash("You are signed in.", "success")
-            return redirect(safe_next(pending.get("next")) or url_for("catalog.index"))
-        if result.outcome == CodeOutcome.NO_ACCOUNT:
-            session.pop(PENDING_LOGIN, None)
-            return redirect(url_for("auth.login"))
-        error = result.message
+        answered = _answer(attempt, pending, form.code.data, Factor.SMS)
+        if not isinstance(answered, str):
+            return answered
+        error = answered
+    return _login_code_page(attempt, form, error, bool(form.errors or error))
+
+
+@bp.post("/login/verify/factor")
+@limit_code_entry
+def login_factor() -> Response | tuple[str, int]:
+    """A passkey's assertion, an app code or a recovery code instead of the SMS code."""
+    found = _pending()
+    if found is None:
+        flash("Sign in first.", "info")
+        return redirect(url_for("auth.login"))
+    attempt, pending = found
+    form = FactorForm()
+    if form.validate_on_submit():
+        error = _answer(attempt, pending, form.answer.data, submitted_factor(form))
+        if not isinstance(error, str):
+            return error
+    else:
+        error = " ".join(message for errors in form.errors.values() for message in errors)
+    return _login_code_page(attempt, CodeForm(formdata=None), error, True)
+
+
+@bp.post("/login/verify/passkey-options")
+@limit_code_entry
+def login_passkey_options() -> Response:
+    """The sign-in's passkey challenge, for passkey.js (JSON)."""
+    found = _pending()
+    options = signin.login_passkey_options(found[0]) if found is not None else None
+    return options_response(options, "There is no passkey to sign in with: use another way.", 409)
+
+
+def _answer(attempt: LoginAttempt, pending: dict, answer: str, factor: Factor) -> Response | str:
+    """Sign in with `answer`: the next page, or the error to show on the code page."""
+    result = signin.sign_in_with_code(
+        attempt,
+        answer,
+        current_client(set_device_cookie=True),
+        anonymous_cart=anonymous_cart(),
+        factor=factor,
+    )
+    if result.outcome == CodeOutcome.SIGNED_IN:
+        start_session(result.user, remember=pending.get("remember") is True)
+        flash("You are signed in.", "success")
+        return redirect(safe_next(pending.get("next")) or url_for("catalog.index"))
+    if result.outcome == CodeOutcome.NO_ACCOUNT:
+        session.pop(PENDING_LOGIN, None)
+        return redirect(url_for("auth.login"))
+    return result.message
+
+
+def _login_code_page(attempt: LoginAttempt, form: CodeForm, error: str | None, failed: bool):
+    """The sign-in's step-up page: the account's factors, strongest first, then SMS."""
     return render_code_page(
-        title="Enter your sign-in code",
-        reason="We ask for a code when you sign in from a new device, or after a security alert.",
+        title="Confirm it is you to sign in",
+        reason="We ask for this when you sign in from a new device, or after a security alert.",
         challenge=signin.login_challenge(attempt),
         form=form,
         resend_url=url_for("auth.resend_login_code"),
         status_url=url_for("auth.login_verify_status"),
         blocker=signin.login_resend_blocker(attempt, current_client()),
-        status=422 if form.errors or error else 200,
+        status=422 if failed else 200,
         error=error,
+        extra=factor_forms(
+            signin.login_step_up(attempt),
+            factor_url=url_for("auth.login_factor"),
+            options_url=url_for("auth.login_passkey_options"),
+        ),
     )
 
 
