@@ -90,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
         errors,
         factors,
         orders,
+        signin_stepup,  # noqa: F401 (adds the sign-in step-up routes to `auth`)
         webhooks,
     )
 

@@ -6,7 +6,7 @@ page; the session (pending sign-in, renewal) is the only state kept here.
 
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask import render_template as render
 from flask_login import current_user, login_required
 from werkzeug import Response
@@ -14,20 +14,15 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
 from shop.accounts import passwords, signin, verification
-from shop.accounts.signin import CodeOutcome, LoginAttempt, PasswordOutcome
+from shop.accounts.signin import LoginAttempt, PasswordOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
-from shop.models import Factor
 from shop.otp import CodeSend, Sent
 from shop.web.client import current_client
 from shop.web.code_page import (
     CodeForm,
-    FactorForm,
-    factor_forms,
     flash_send,
-    options_response,
     render_code_page,
     status_response,
-    submitted_factor,
 )
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry, limit_sign_in
@@ -199,7 +194,8 @@ def login() -> Response | tuple[str, int]:
     return render("auth/login.html", form=form), status
 
 
-def _pending() -> tuple[LoginAttempt, dict] | None:
+def pending_login() -> tuple[LoginAttempt, dict] | None:
+    """The sign-in whose password was right and whose step-up is awaited, if any."""
     pending = session.get(PENDING_LOGIN)
     if not isinstance(pending, dict):
         return None
@@ -207,112 +203,6 @@ def _pending() -> tuple[LoginAttempt, dict] | None:
     if not isinstance(user_id, int) or not isinstance(binding, str):
         return None
     return LoginAttempt(user_id, binding), pending
-
-
-@bp.route("/login/verify", methods=["GET", "POST"])
-@limit_code_entry
-def login_verify() -> Response | tuple[str, int]:
-    found = _pending()
-    if found is None:
-        flash("Sign in first.", "info")
-        return redirect(url_for("auth.login"))
-    attempt, pending = found
-    form = CodeForm()
-    error = None
-    if form.validate_on_submit():
-        answered = _answer(attempt, pending, form.code.data, Factor.SMS)
-        if not isinstance(answered, str):
-            return answered
-        error = answered
-    return _login_code_page(attempt, form, error, bool(form.errors or error))
-
-
-@bp.post("/login/verify/factor")
-@limit_code_entry
-def login_factor() -> Response | tuple[str, int]:
-    """A passkey's assertion, an app code or a recovery code instead of the SMS code."""
-    found = _pending()
-    if found is None:
-        flash("Sign in first.", "info")
-        return redirect(url_for("auth.login"))
-    attempt, pending = found
-    form = FactorForm()
-    if form.validate_on_submit():
-        error = _answer(attempt, pending, form.answer.data, submitted_factor(form))
-        if not isinstance(error, str):
-            return error
-    else:
-        error = " ".join(message for errors in form.errors.values() for message in errors)
-    return _login_code_page(attempt, CodeForm(formdata=None), error, True)
-
-
-@bp.post("/login/verify/passkey-options")
-@limit_code_entry
-def login_passkey_options() -> Response:
-    """The sign-in's passkey challenge, for passkey.js (JSON)."""
-    found = _pending()
-    options = signin.login_passkey_options(found[0]) if found is not None else None
-    return options_response(options, "There is no passkey to sign in with: use another way.", 409)
-
-
-def _answer(attempt: LoginAttempt, pending: dict, answer: str, factor: Factor) -> Response | str:
-    """Sign in with `answer`: the next page, or the error to show on the code page."""
-    result = signin.sign_in_with_code(
-        attempt,
-        answer,
-        current_client(set_device_cookie=True),
-        anonymous_cart=anonymous_cart(),
-        factor=factor,
-    )
-    if result.outcome == CodeOutcome.SIGNED_IN:
-        start_session(result.user, remember=pending.get("remember") is True)
-        flash("You are signed in.", "success")
-        return redirect(safe_next(pending.get("next")) or url_for("catalog.index"))
-    if result.outcome == CodeOutcome.NO_ACCOUNT:
-        session.pop(PENDING_LOGIN, None)
-        return redirect(url_for("auth.login"))
-    return result.message
-
-
-def _login_code_page(attempt: LoginAttempt, form: CodeForm, error: str | None, failed: bool):
-    """The sign-in's step-up page: the account's factors, strongest first, then SMS."""
-    return render_code_page(
-        title="Confirm it is you to sign in",
-        reason="We ask for this when you sign in from a new device, or after a security alert.",
-        challenge=signin.login_challenge(attempt),
-        form=form,
-        resend_url=url_for("auth.resend_login_code"),
-        status_url=url_for("auth.login_verify_status"),
-        blocker=signin.login_resend_blocker(attempt, current_client()),
-        status=422 if failed else 200,
-        error=error,
-        extra=factor_forms(
-            signin.login_step_up(attempt),
-            factor_url=url_for("auth.login_factor"),
-            options_url=url_for("auth.login_passkey_options"),
-        ),
-    )
-
-
-@bp.get("/login/verify/status")
-def login_verify_status() -> Response:
-    found = _pending()
-    if found is None:
-        abort(404, description="No sign-in is waiting for a code.")
-    attempt = found[0]
-    return status_response(
-        signin.login_challenge(attempt), signin.login_resend_blocker(attempt, current_client())
-    )
-
-
-@bp.post("/login/verify/resend")
-def resend_login_code() -> Response:
-    found = _pending()
-    send = signin.resend_login_code(found[0], current_client()) if found else None
-    if send is None:
-        return redirect(url_for("auth.login"))
-    flash_send(send)
-    return redirect(url_for("auth.login_verify"))
 
 
 class ResetForm(StrictForm):
