@@ -38,6 +38,15 @@
           button.disabled = false;
           return;
         }
+        // A passkey belongs to a domain (the relying party id): on another host name of
+        // the same shop, such as 127.0.0.1 for localhost, the browser would refuse it.
+        const rpId = creating ? body.rp && body.rp.id : body.rpId;
+        const host = window.location.hostname;
+        if (rpId && host !== rpId && !host.endsWith(`.${rpId}`)) {
+          note.textContent = `Passkeys for this shop work at ${rpId}: open the shop there to use one, or use another way on this page.`;
+          button.disabled = false;
+          return;
+        }
         const credential = creating
           ? await navigator.credentials.create({
               publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(body),
