@@ -165,7 +165,7 @@ def test_a_bad_assertion_on_the_code_page_is_422_and_counted(client, forge, word
     assert first.status == "pending_verification"
 
 
-def test_an_expired_challenge_on_the_code_page_is_refused_and_counted(client, frozen_clock):
+def test_an_expired_step_up_on_the_code_page_is_refused(client, frozen_clock):
     user = make_user()
     soft = enrol(user)
     order, _ = checkout(user)
