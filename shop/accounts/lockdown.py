@@ -60,7 +60,7 @@ def not_me(token: str, client: Client) -> NotMeResult:
         user_id=user.id,
         ip=client.ip,
         cancelled=[order.ref for order in cancelled],
-        factors_removed=removed,
+        **({"factors_removed": removed} if removed else {}),
     )
     db.session.commit()
     return NotMeResult(NotMeOutcome.LOCKED_DOWN, cancelled)

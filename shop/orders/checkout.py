@@ -349,9 +349,9 @@ def confirm_order(
         )
         return _commit(ConfirmOutcome.TOO_MANY_TRIES, order)
     if result.outcome == Check.WRONG:
-        timeline.record(
-            order, OrderEventKind.WRONG_CODE, tries_left=result.tries_left, factor=str(factor)
-        )
+        # The factor is named when it is not the SMS code (the timeline's default).
+        named = {"factor": str(factor)} if factor != Factor.SMS else {}
+        timeline.record(order, OrderEventKind.WRONG_CODE, tries_left=result.tries_left, **named)
         return _commit(ConfirmOutcome.WRONG_CODE, order, result.message, result.tries_left)
     return _commit(ConfirmOutcome.CODE_DEAD, order)
 
