@@ -12,7 +12,7 @@ run: export FLASK_DEBUG := 1
 run: $(STAMP)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	@echo "Shop on http://127.0.0.1:5000  (Ctrl-C to stop)"
+	@echo "Shop on http://127.0.0.1:5000  (passkeys: open http://localhost:5000; Ctrl-C to stop)"
 	$(FLASK) dev-server --host 127.0.0.1 --port 5000
 
 test: $(STAMP)

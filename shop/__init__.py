@@ -73,6 +73,9 @@ def register_extensions(app: Flask) -> None:
     sessions.configure(login_manager)
     app.extensions["otp"] = Otp.from_config(app.config)
     app.extensions["sms_seal"] = BodySeal.from_config(app.config)
+    app.extensions["factor_seal"] = BodySeal.from_config(
+        app.config, setting="FACTOR_ENCRYPTION_KEYS", info=b"shop.factors.totp"
+    )
 
 
 def register_blueprints(app: Flask) -> None:
@@ -85,11 +88,14 @@ def register_blueprints(app: Flask) -> None:
         checkout,
         dev,
         errors,
+        factors,
         orders,
+        signin_stepup,  # noqa: F401 (adds the sign-in step-up routes to `auth`)
         webhooks,
     )
 
-    for module in (catalog, cart, auth, checkout, orders, account, admin, webhooks, errors):
+    blueprints = (catalog, cart, auth, checkout, orders, account, factors, admin, webhooks, errors)
+    for module in blueprints:
         app.register_blueprint(module.bp)
     dev.register(app)  # the demo phone: console backend, in debug mode or with DEV_PHONE
 

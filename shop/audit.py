@@ -38,6 +38,11 @@ class Event(StrEnum):
     SMS_ABUSE_ALERT = "sms_abuse_alert"
     REGISTERED = "registered"
     REGISTRATION_TRIED = "registration_tried"  # someone registered an e-mail that has an account
+    FACTOR_ADDED = "factor_added"  # a passkey, an authenticator app or new recovery codes
+    FACTOR_REMOVED = "factor_removed"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    PASSKEY_CLONED = "passkey_cloned"  # a good signature with a counter that went backwards
+    FACTOR_REFUSED = "factor_refused"  # a new passkey whose registration did not verify
 
 
 # An owner's note kept with a decision (review, unlock): what the owner typed, tidied.

@@ -102,6 +102,14 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.MAX_FORM_MEMORY_SIZE = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+        # Authenticator-app secrets at rest (like SMS_ENCRYPTION_KEYS; else from SECRET_KEY).
+        self.FACTOR_ENCRYPTION_KEYS = env.get("FACTOR_ENCRYPTION_KEYS", "")
+        # The passkeys' relying party: its id (a domain, never an IP address) and the origin
+        # browsers report. Empty: both from PUBLIC_BASE_URL, with `localhost` for a loopback IP.
+        self.WEBAUTHN_RP_ID = env.get("WEBAUTHN_RP_ID", "")
+        self.WEBAUTHN_ORIGIN = env.get("WEBAUTHN_ORIGIN", "").rstrip("/")
+        # Adding or removing a factor needs a step-up of the same session this recently.
+        self.STEP_UP_FRESH_SECONDS = int(env.get("STEP_UP_FRESH_SECONDS", "300"))
         for key, default in OTP_DEFAULTS.items():
             setattr(self, key, int(env.get(key, default)))
 

@@ -10,6 +10,7 @@ from shop.accounts import tokens
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import NotMeLink, Order, User
+from shop.stepup.enrolment import remove_recent
 
 
 class NotMeOutcome(StrEnum):
@@ -52,11 +53,14 @@ def not_me(token: str, client: Client) -> NotMeResult:
     tokens.revoke_all(user)
     user.login_code_required = True
     cancelled = orders.cancel_open_orders(user)
+    # Whoever did what the alert was about may have added their own passkey or app.
+    removed = remove_recent(user, clock.now())
     audit.record(
         audit.Event.NOT_ME,
         user_id=user.id,
         ip=client.ip,
         cancelled=[order.ref for order in cancelled],
+        **({"factors_removed": removed} if removed else {}),
     )
     db.session.commit()
     return NotMeResult(NotMeOutcome.LOCKED_DOWN, cancelled)

@@ -28,8 +28,11 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def open_session(user: User, client: Client, *, remember: bool = False) -> str:
-    """A new sign-in for `user` (committed); its id is set on `user` and returned."""
+def open_session(
+    user: User, client: Client, *, remember: bool = False, stepped_up: bool = False
+) -> str:
+    """A new sign-in for `user` (committed); its id is set on `user` and returned.
+    `stepped_up`: it was opened by proving a factor (a sign-in code, a passkey...)."""
     now = clock.now()
     db.session.execute(
         delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at <= now)
@@ -44,6 +47,7 @@ def open_session(user: User, client: Client, *, remember: bool = False) -> str:
             expires_at=now + (REMEMBERED_LIFETIME if remember else SESSION_LIFETIME),
             ip=client.ip[:45],
             browser=client.browser[:80],
+            stepped_up_at=now if stepped_up else None,
         )
     )
     db.session.commit()
@@ -69,14 +73,25 @@ def close_session(session_id: str) -> bool:
     return ended.rowcount == 1
 
 
-def replace_session(user: User, client: Client) -> str:
-    """After a step-up: the same sign-in under a new id, the old id dead (committed)."""
+def replace_session(user: User, client: Client, *, stepped_up: bool = True) -> str:
+    """After a step-up: the same sign-in under a new id, the old id dead (committed).
+    `stepped_up`: a factor was proved (not so for a new number's own code)."""
     remember = False
     if user.session_id is not None:
         old = find_session(user.session_id)
         remember = old is not None and old.remember
         db.session.execute(delete(UserSession).where(UserSession.id_hash == _hash(user.session_id)))
-    return open_session(user, client, remember=remember)
+    return open_session(user, client, remember=remember, stepped_up=stepped_up)
+
+
+def stepped_up_within(user: User, seconds: int) -> bool:
+    """Whether the sign-in `user` was loaded through proved a factor in the last `seconds`."""
+    found = find_session(user.session_id) if user.session_id else None
+    return (
+        found is not None
+        and found.stepped_up_at is not None
+        and clock.now() - found.stepped_up_at <= timedelta(seconds=seconds)
+    )
 
 
 def load_user(session_id: str) -> User | None:

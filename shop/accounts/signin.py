@@ -1,7 +1,10 @@
-"""Signing in as use cases: the password, then a code when the rules ask for one.
+"""Signing in as use cases: the password, then a step-up when the rules ask for one.
 
 The caller keeps the pending attempt (the HTML pages in the session, the API behind the
-challenge's public id) and starts its own session or token once the outcome says so.
+challenge's public id) and starts its own session or token once the outcome says so. On the
+site the step-up takes any factor the account has (a passkey, the authenticator app, SMS, a
+recovery code), and its SMS goes out at once only when nothing stronger is enrolled; the API
+asks for the SMS code.
 """
 
 import secrets
@@ -17,8 +20,9 @@ from shop import cart as carts
 from shop.accounts import authenticate, devices, find_user_by_email
 from shop.accounts.client import Client
 from shop.extensions import db
-from shop.models import OtpChallenge, OtpPurpose, User
+from shop.models import Factor, OtpChallenge, OtpPurpose, StepUp, User
 from shop.otp import Check, CodeSend, SendRefused, binding_for, texts
+from shop.stepup import Answer, steps
 
 WRONG_CREDENTIALS = "The e-mail or password is not right."
 
@@ -96,15 +100,33 @@ def check_password(email: str, password: str, client: Client) -> User | None:
 
 
 def sign_in_with_password(
-    email: str, password: str, client: Client, *, anonymous_cart: Mapping[int, int] | None = None
+    email: str,
+    password: str,
+    client: Client,
+    *,
+    anonymous_cart: Mapping[int, int] | None = None,
+    offer_factors: bool = False,
 ) -> PasswordResult:
-    """Check the password; sign in on this browser, or send a sign-in code bound to a new
-    attempt."""
+    """Check the password; sign in on this browser, or open a step-up bound to a new attempt.
+    With `offer_factors` (the site) it takes any enrolled factor and the SMS code is sent only
+    when nothing stronger is enrolled (`send` is then None); else the code is sent."""
     user = check_password(email, password, client)
     if user is None:
         return PasswordResult(PasswordOutcome.WRONG_CREDENTIALS)
     if needs_login_code(user, client.device_id):
         attempt = LoginAttempt.new(user.id)
+        factors = steps.allowed_factors(user) if offer_factors else []
+        if offer_factors:
+            steps.open_step_up(
+                user,
+                OtpPurpose.LOGIN,
+                attempt.binding,
+                factors,
+                expires_at=clock.now() + otp.service().policy.validity,
+            )
+        if factors and not steps.sms_at_once(factors):
+            db.session.commit()
+            return PasswordResult(PasswordOutcome.CODE_NEEDED, user, attempt)
         send = send_login_code(user, attempt, client, resend=False)
         return PasswordResult(PasswordOutcome.CODE_NEEDED, user, attempt, send)
     new_device = finish_sign_in(user, client, anonymous_cart or {})
@@ -132,11 +154,46 @@ def send_login_code(user: User, attempt: LoginAttempt, client: Client, *, resend
 
 
 def resend_login_code(attempt: LoginAttempt, client: Client) -> CodeSend | None:
-    """A new code for the attempt; None if its account no longer exists."""
+    """A new code for the attempt (or its first, asked for instead of a passkey or the app);
+    None if its account no longer exists."""
     user = db.session.get(User, attempt.user_id)
     if user is None:
         return None
-    return send_login_code(user, attempt, client, resend=True)
+    # The first SMS of an attempt is no "resend": inside the cool-down it is queued.
+    first = db.session.scalar(
+        select(OtpChallenge.id)
+        .where(
+            OtpChallenge.user_id == user.id,
+            OtpChallenge.purpose == OtpPurpose.LOGIN,
+            OtpChallenge.binding == attempt.binding,
+        )
+        .limit(1)
+    )
+    send = send_login_code(user, attempt, client, resend=first is not None)
+    step_up = login_step_up(attempt)
+    if send.challenge is not None and step_up is not None:
+        steps.extend(step_up, send.challenge.expires_at)
+        db.session.commit()
+    return send
+
+
+def login_step_up(attempt: LoginAttempt) -> StepUp | None:
+    """The attempt's live step-up (the site's sign-ins), if any."""
+    user = db.session.get(User, attempt.user_id)
+    if user is None:
+        return None
+    return steps.live_step_up(user, OtpPurpose.LOGIN, attempt.binding)
+
+
+def login_passkey_options(attempt: LoginAttempt) -> dict | None:
+    """A passkey challenge for the attempt (single use, 5 minutes), or None if a passkey
+    cannot answer it."""
+    step_up = login_step_up(attempt)
+    if step_up is None or Factor.PASSKEY not in step_up.factor_list:
+        return None
+    options = steps.passkey_options(db.session.get(User, attempt.user_id), step_up)
+    db.session.commit()
+    return options
 
 
 def login_resend_blocker(attempt: LoginAttempt, client: Client) -> SendRefused | None:
@@ -154,6 +211,7 @@ class CodeOutcome(StrEnum):
     WRONG_CODE = "wrong_code"
     CODE_DEAD = "code_dead"  # expired, replaced or out of tries: ask for a new one
     LOCKED = "locked"
+    NOT_ALLOWED = "not_allowed"  # a factor the account does not have (not counted)
     NO_ACCOUNT = "no_account"
 
 
@@ -166,20 +224,41 @@ class CodeResult:
     new_device: bool = False
 
 
-def check_login_code(attempt: LoginAttempt, code: str, client: Client) -> CodeResult:
-    """Check the attempt's code; SIGNED_IN means it was right (the caller then starts a
-    browser session with `finish_sign_in`, or issues an API token)."""
+def check_login_code(
+    attempt: LoginAttempt, code: str | dict, client: Client, *, factor: Factor = Factor.SMS
+) -> CodeResult:
+    """Check the attempt's answer (an SMS or app or recovery code, or a passkey's assertion);
+    SIGNED_IN means it was right (the caller then starts a browser session with
+    `finish_sign_in`, or issues an API token)."""
     user = db.session.get(User, attempt.user_id)
     if user is None:
         return CodeResult(CodeOutcome.NO_ACCOUNT, message="Sign in first.")
-    if login_challenge(attempt) is None:
+    step_up = login_step_up(attempt)
+    if factor != Factor.SMS:
+        if step_up is None:
+            return CodeResult(
+                CodeOutcome.CODE_DEAD, user, message="This sign-in expired. Sign in again."
+            )
+        result = steps.answer(
+            user, step_up, attempt.binding, Answer(factor, code), client_ip=client.ip
+        )
+    elif login_challenge(attempt) is None:
         # Expired, used, or replaced by another sign-in, whose code this attempt must not end.
         return CodeResult(
             CodeOutcome.CODE_DEAD, user, message="There is no code waiting. Ask for a new one."
         )
-    result = otp.service().verify(
-        user, OtpPurpose.LOGIN, attempt.binding, code, client_ip=client.ip
-    )
+    else:
+        result = steps.verify_any(
+            user,
+            step_up,
+            OtpPurpose.LOGIN,
+            attempt.binding,
+            Answer(Factor.SMS, str(code)),
+            client_ip=client.ip,
+        )
+    if result.outcome == Check.NOT_ALLOWED:
+        db.session.commit()
+        return CodeResult(CodeOutcome.NOT_ALLOWED, user, message=result.message)
     if result.ok:
         user.login_code_required = False
         db.session.flush()
@@ -194,13 +273,14 @@ def check_login_code(attempt: LoginAttempt, code: str, client: Client) -> CodeRe
 
 def sign_in_with_code(
     attempt: LoginAttempt,
-    code: str,
+    code: str | dict,
     client: Client,
     *,
     anonymous_cart: Mapping[int, int] | None = None,
+    factor: Factor = Factor.SMS,
 ) -> CodeResult:
-    """Check the attempt's code; on success the account is signed in on this browser."""
-    result = check_login_code(attempt, code, client)
+    """Check the attempt's answer; on success the account is signed in on this browser."""
+    result = check_login_code(attempt, code, client, factor=factor)
     if result.outcome != CodeOutcome.SIGNED_IN:
         return result
     new_device = finish_sign_in(result.user, client, anonymous_cart or {})

@@ -3,8 +3,9 @@ the messages of the owner's review: to the shopper, and to the owners themselves
 
 Alerts hold no code, address or card data; their words are in `shop.alerts.texts`. New-device
 and order alerts are optional (per account, and off after the number answers STOP);
-code-locked, phone-changed, password-changed and unlocked alerts are security alerts and always
-go out, and so do the outcome of a review (a service message about the shopper's own order).
+code-locked, phone-changed, password-changed, unlocked, factor-added, factor-removed and
+recovery-code-used alerts are security alerts and always go out, and so does the outcome of a
+review (a service message about the shopper's own order).
 Every one is a row in the outbox (`queue_sms`), sent by the delivery process after the caller
 commits.
 """
@@ -113,6 +114,21 @@ def phone_changed(user: User, old_phone: str) -> None:
         texts.phone_changed(user.phone[-3:]),
         to_number=old_phone,
     )
+
+
+def factor_added(user: User, what: str) -> None:
+    """Security alert: a passkey, an authenticator app or recovery codes were added."""
+    _send(user, SmsKind.ALERT_FACTOR_ADDED, texts.factor_added(what))
+
+
+def factor_removed(user: User, what: str) -> None:
+    """Security alert: a way of proving it is you was removed."""
+    _send(user, SmsKind.ALERT_FACTOR_REMOVED, texts.factor_removed(what))
+
+
+def recovery_code_used(user: User, left: int) -> None:
+    """Security alert: a recovery code was used (they are for emergencies)."""
+    _send(user, SmsKind.ALERT_RECOVERY_CODE_USED, texts.recovery_code_used(left))
 
 
 def step_up_unlocked(user: User) -> None:

@@ -43,6 +43,18 @@ def password_changed(*, reset: bool) -> str:
     return f"the password of your account was {how}, and every session was signed out."
 
 
+def factor_added(what: str) -> str:
+    return f"{what} was added to your account as a way to confirm it is you."
+
+
+def factor_removed(what: str) -> str:
+    return f"{what} was removed from your account."
+
+
+def recovery_code_used(left: int) -> str:
+    return f"a recovery code was used to confirm it is you; {left} left."
+
+
 def step_up_unlocked() -> str:
     return "the shop unlocked SMS verification on your account."
 

@@ -103,7 +103,7 @@ def docs_asset(name: str) -> Response:
 
 
 def init_api(app: Flask) -> None:
-    from shop.api import cart, catalog, challenges, checkout, orders, tokens
+    from shop.api import cart, catalog, challenges, checkout, orders, passkeys, tokens
 
     settings: dict[str, Any] = {
         "API_TITLE": f"{app.config['SHOP_NAME']} API",
@@ -115,7 +115,8 @@ def init_api(app: Flask) -> None:
             "info": {
                 "description": (
                     "Browse, fill a cart and check out; a risky order answers 202 with a "
-                    "challenge: verify it with the code from the SMS."
+                    "challenge: verify it with the code from the SMS or an authenticator app, "
+                    "a recovery code, or a passkey (its `factors` say which)."
                 )
             },
             "components": {
@@ -129,7 +130,7 @@ def init_api(app: Flask) -> None:
     for key, value in settings.items():
         app.config.setdefault(key, value)
     api = ShopApi(app)
-    for module in (catalog, cart, checkout, challenges, orders, tokens):
+    for module in (catalog, cart, checkout, challenges, passkeys, orders, tokens):
         csrf.exempt(module.blp)  # checked in shop.api.auth for cookie sessions only
         limiter.limit(api_limit)(module.blp)
         api.register_blueprint(module.blp)

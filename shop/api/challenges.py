@@ -1,9 +1,12 @@
-"""API: step-up as a resource. A challenge is one code sent by SMS, named by a random id.
+"""API: step-up as a resource. A challenge is one code sent by SMS, or an order's step-up
+that a stronger factor may answer before any SMS is sent; either is named by a random id.
 
-`POST .../verify` with the code does what the code was for: places the order, issues the
-API token of a sign-in, or confirms a phone number. `POST .../resend` replaces it with a new
-challenge (201, its own id); the old one then answers as ended. The limits, the binding and
-the counts are the same as on the site's code pages, enforced once in the use cases.
+`POST .../verify` with a code (`factor`: `sms`, `totp` for an authenticator app, `recovery`)
+does what it was for: places the order, issues the API token of a sign-in, or confirms a
+phone number. `POST .../passkey/options` and `POST .../passkey` are the WebAuthn ceremony for
+an order (shop.api.passkeys). `POST .../resend` sends a new SMS code (201, its own id); the
+old one then answers as ended. The limits, the binding and the counts are the same as on
+the site's code pages, enforced once in the use cases.
 """
 
 from flask import url_for
@@ -20,7 +23,7 @@ from shop.api.problems import ApiProblem, code_not_sent
 from shop.api.representations import challenge_of, order_of
 from shop.api.schemas import ChallengeSchema, VerifiedSchema, VerifySchema
 from shop.extensions import db
-from shop.models import Order, OtpChallenge, OtpPurpose
+from shop.models import Factor, Order, OtpChallenge, OtpPurpose, StepUp
 from shop.orders.checkout import ConfirmOutcome, ResendOutcome, confirm_order, resend_order_code
 from shop.otp import CodeSend, Sent
 from shop.web.client import current_client
@@ -44,18 +47,22 @@ CONFIRM_STATUS = {
     ConfirmOutcome.BLOCKED: 409,
     ConfirmOutcome.LOCKED: 423,
     ConfirmOutcome.EXPIRED: 410,
+    ConfirmOutcome.NOT_ALLOWED: 409,
     ConfirmOutcome.CLOSED: 409,
     ConfirmOutcome.NOT_FOUND: 404,
 }
 CODE_STATUS = {"wrong_code": 422, "code_dead": 410, "no_code": 410, "locked": 423}
 
 
-def _find(challenge_id: str) -> OtpChallenge:
-    """The challenge, if the caller may see it: its account's, or a sign-in's by its id."""
+def find_challenge(challenge_id: str) -> OtpChallenge | StepUp:
+    """The challenge, if the caller may see it: its account's, or a sign-in's by its id. An
+    order's step-up (answered by any factor) is one too."""
     challenge = db.session.scalar(
         select(OtpChallenge).where(
             OtpChallenge.public_id == challenge_id, OtpChallenge.purpose.in_(API_PURPOSES)
         )
+    ) or db.session.scalar(
+        select(StepUp).where(StepUp.public_id == challenge_id, StepUp.purpose == OtpPurpose.ORDER)
     )
     if challenge is not None and challenge.purpose != OtpPurpose.LOGIN:
         user = api_user()
@@ -66,7 +73,7 @@ def _find(challenge_id: str) -> OtpChallenge:
     return challenge
 
 
-def _is_live(challenge: OtpChallenge) -> bool:
+def _is_live(challenge: OtpChallenge | StepUp) -> bool:
     return challenge.consumed_at is None and challenge.ended_at is None
 
 
@@ -82,7 +89,7 @@ def _dead() -> ApiProblem:
 @errors(blp, 404, 429)
 def challenge(challenge_id: str):
     """Where the code went, its SMS delivery status, its countdowns and tries left."""
-    return challenge_of(_find(challenge_id))
+    return challenge_of(find_challenge(challenge_id))
 
 
 @blp.post(f"/challenges/{CHALLENGE_ID}/verify")
@@ -93,24 +100,20 @@ def challenge(challenge_id: str):
 @blp.alt_response(201, schema=VerifiedSchema, description="The token is issued", success=True)
 @errors(blp, 403, 404, 409, 410, 422, 423, 429)
 def verify(body: dict, challenge_id: str):
-    """Enter the code from the SMS."""
-    found = _find(challenge_id)
-    if not _is_live(found):
+    """Enter the code from the SMS, from the authenticator app (`factor`: `totp`), or a
+    recovery code (`factor`: `recovery`)."""
+    found = find_challenge(challenge_id)
+    factor = Factor(body["factor"])
+    # An app or recovery code answers the order's step-up, whichever SMS code is live.
+    if factor == Factor.SMS and not _is_live(found):
         raise _dead()
     client = current_client()
     if found.purpose == OtpPurpose.ORDER:
-        order = db.session.get(Order, found.order_id)
-        result = confirm_order(api_user(), order.ref, body["code"], client)
-        if result.outcome != ConfirmOutcome.PLACED:
-            raise ApiProblem(
-                CONFIRM_STATUS[result.outcome],
-                result.message,
-                name=str(result.outcome),
-                tries_left=result.tries_left if result.outcome == "wrong_code" else None,
-                order_ref=order.ref,
-            )
-        placed = order_of(result.order, message=result.message)
-        return {"purpose": "order", "order": placed, "token": None, "message": result.message}
+        return confirmed(found, body["code"], factor)
+    if factor != Factor.SMS:
+        raise ApiProblem(
+            409, "Only the code sent by SMS answers this challenge.", name="not_allowed"
+        )
     if found.purpose == OtpPurpose.LOGIN:
         attempt = LoginAttempt(found.user_id, found.binding)
         issued = tokens.token_with_code(attempt, body["code"], client)
@@ -122,6 +125,22 @@ def verify(body: dict, challenge_id: str):
     if result.outcome not in (ConfirmPhoneOutcome.CONFIRMED, ConfirmPhoneOutcome.CHANGED):
         raise _code_problem(str(result.outcome), result.message, result.tries_left)
     return {"purpose": "phone", "order": None, "token": None, "message": result.message}
+
+
+def confirmed(found: OtpChallenge | StepUp, answer: str | dict, factor: Factor) -> dict:
+    """Confirm the order of `found` with `answer`; its placed order, or a problem."""
+    order = db.session.get(Order, found.order_id)
+    result = confirm_order(api_user(), order.ref, answer, current_client(), factor=factor)
+    if result.outcome != ConfirmOutcome.PLACED:
+        raise ApiProblem(
+            CONFIRM_STATUS[result.outcome],
+            result.message,
+            name=str(result.outcome),
+            tries_left=result.tries_left if result.outcome == "wrong_code" else None,
+            order_ref=order.ref,
+        )
+    placed = order_of(result.order, message=result.message)
+    return {"purpose": "order", "order": placed, "token": None, "message": result.message}
 
 
 def _code_problem(outcome: str, message: str, tries_left: int) -> ApiProblem:
@@ -143,7 +162,7 @@ def _code_problem(outcome: str, message: str, tries_left: int) -> ApiProblem:
 @errors(blp, 404, 409, 429)
 def resend(challenge_id: str):
     """Send a new code (30 s after the last one to the number); the old one stops working."""
-    found = _find(challenge_id)
+    found = find_challenge(challenge_id)
     client = current_client()
     if found.purpose == OtpPurpose.ORDER:
         order = db.session.get(Order, found.order_id)

@@ -52,8 +52,10 @@ def checkout(address: dict, idempotency_key: str):
     order = result.order
     if result.outcome == CheckoutOutcome.BLOCKED:
         raise ApiProblem(403, result.message, name="blocked", order_ref=order.ref)
-    body = order_of(order, challenge=result.challenge, message=result.message)
-    if result.outcome == CheckoutOutcome.CODE_SENT and result.challenge is not None:
-        location = url_for("api_challenges.challenge", challenge_id=result.challenge.public_id)
+    # With a passkey or an app on the account no SMS went out: the challenge is the step-up.
+    challenge = result.challenge or result.step_up
+    body = order_of(order, challenge=challenge, message=result.message)
+    if result.outcome == CheckoutOutcome.CODE_SENT and challenge is not None:
+        location = url_for("api_challenges.challenge", challenge_id=challenge.public_id)
         return body, 202, {"Location": location}
     return body, 201, {"Location": url_for("api_orders.order", order_ref=order.ref)}

@@ -8,7 +8,7 @@ from shop.api.auth import require_user
 from shop.api.problems import ApiProblem
 from shop.api.representations import order_of
 from shop.api.schemas import OrderPageArgs, OrderPageSchema, OrderSchema
-from shop.orders.checkout import order_challenge
+from shop.orders.checkout import order_challenge, order_step_up
 from shop.orders.history import find_order, orders_before
 
 blp = Blueprint("api_orders", __name__, url_prefix="/api/v1", description="The account's orders.")
@@ -40,4 +40,5 @@ def order(order_ref: str):
     found = find_order(user, order_ref[:16])
     if found is None:
         raise ApiProblem(404, "There is no such order on your account.", name="not_found")
-    return order_of(found, challenge=order_challenge(user, found))
+    challenge = order_challenge(user, found) or order_step_up(user, found)
+    return order_of(found, challenge=challenge)

@@ -14,7 +14,9 @@ from shop.accounts.passwords import ChangeOutcome as PasswordOutcome
 from shop.accounts.passwords import ChangeStart
 from shop.accounts.verification import ChangeOutcome
 from shop.blueprints.errors import CSRF_MESSAGE
+from shop.blueprints.factors import NewPasskeyForm
 from shop.extensions import csrf
+from shop.stepup import enrolment
 from shop.web.client import current_client
 from shop.web.code_page import CodeForm, flash_send, render_code_page, status_response
 from shop.web.forms import StrictForm
@@ -102,7 +104,9 @@ def render_security(form: ConfirmForm, password_form: CurrentPasswordForm, statu
         "account/security.html",
         form=form,
         password_form=password_form,
+        passkey_form=NewPasskeyForm(formdata=None),
         **preferences.security_overview(current_user),
+        **enrolment.factors_overview(current_user._get_current_object()),
     ), status
 
 

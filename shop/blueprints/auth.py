@@ -6,7 +6,7 @@ page; the session (pending sign-in, renewal) is the only state kept here.
 
 from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask import render_template as render
 from flask_login import current_user, login_required
 from werkzeug import Response
@@ -14,11 +14,16 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
 from shop.accounts import passwords, signin, verification
-from shop.accounts.signin import CodeOutcome, LoginAttempt, PasswordOutcome
+from shop.accounts.signin import LoginAttempt, PasswordOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
 from shop.otp import CodeSend, Sent
 from shop.web.client import current_client
-from shop.web.code_page import CodeForm, flash_send, render_code_page, status_response
+from shop.web.code_page import (
+    CodeForm,
+    flash_send,
+    render_code_page,
+    status_response,
+)
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry, limit_sign_in
 from shop.web.sessions import anonymous_cart, end_session, renew_session, start_session
@@ -98,7 +103,7 @@ def verify_phone() -> Response | tuple[str, int]:
         user = current_user._get_current_object()
         result = verification.confirm_phone(user, form.code.data, current_client())
         if result.outcome in (ConfirmPhoneOutcome.CONFIRMED, ConfirmPhoneOutcome.CHANGED):
-            renew_session(user)
+            renew_session(user, stepped_up=False)  # a new number proves no factor
             flash(result.message, "success")
             return redirect(safe_next(request.args.get("next")) or url_for("catalog.index"))
         error = result.message
@@ -161,6 +166,7 @@ def login() -> Response | tuple[str, int]:
             form.password.data,
             current_client(set_device_cookie=True),
             anonymous_cart=anonymous_cart(),
+            offer_factors=True,
         )
         target = safe_next(request.args.get("next"))
         if result.outcome == PasswordOutcome.SIGNED_IN:
@@ -178,7 +184,7 @@ def login() -> Response | tuple[str, int]:
                 "remember": bool(form.remember.data),
                 "next": target,
             }
-            if result.send.refused:
+            if result.send is not None and result.send.refused:
                 flash(result.send.message, "error")
             return redirect(url_for("auth.login_verify"))
         form.form_errors.append(result.message)
@@ -188,7 +194,8 @@ def login() -> Response | tuple[str, int]:
     return render("auth/login.html", form=form), status
 
 
-def _pending() -> tuple[LoginAttempt, dict] | None:
+def pending_login() -> tuple[LoginAttempt, dict] | None:
+    """The sign-in whose password was right and whose step-up is awaited, if any."""
     pending = session.get(PENDING_LOGIN)
     if not isinstance(pending, dict):
         return None
@@ -196,65 +203,6 @@ def _pending() -> tuple[LoginAttempt, dict] | None:
     if not isinstance(user_id, int) or not isinstance(binding, str):
         return None
     return LoginAttempt(user_id, binding), pending
-
-
-@bp.route("/login/verify", methods=["GET", "POST"])
-@limit_code_entry
-def login_verify() -> Response | tuple[str, int]:
-    found = _pending()
-    if found is None:
-        flash("Sign in first.", "info")
-        return redirect(url_for("auth.login"))
-    attempt, pending = found
-    form = CodeForm()
-    error = None
-    if form.validate_on_submit():
-        result = signin.sign_in_with_code(
-            attempt,
-            form.code.data,
-            current_client(set_device_cookie=True),
-            anonymous_cart=anonymous_cart(),
-        )
-        if result.outcome == CodeOutcome.SIGNED_IN:
-            start_session(result.user, remember=pending.get("remember") is True)
-            flash("You are signed in.", "success")
-            return redirect(safe_next(pending.get("next")) or url_for("catalog.index"))
-        if result.outcome == CodeOutcome.NO_ACCOUNT:
-            session.pop(PENDING_LOGIN, None)
-            return redirect(url_for("auth.login"))
-        error = result.message
-    return render_code_page(
-        title="Enter your sign-in code",
-        reason="We ask for a code when you sign in from a new device, or after a security alert.",
-        challenge=signin.login_challenge(attempt),
-        form=form,
-        resend_url=url_for("auth.resend_login_code"),
-        status_url=url_for("auth.login_verify_status"),
-        blocker=signin.login_resend_blocker(attempt, current_client()),
-        status=422 if form.errors or error else 200,
-        error=error,
-    )
-
-
-@bp.get("/login/verify/status")
-def login_verify_status() -> Response:
-    found = _pending()
-    if found is None:
-        abort(404, description="No sign-in is waiting for a code.")
-    attempt = found[0]
-    return status_response(
-        signin.login_challenge(attempt), signin.login_resend_blocker(attempt, current_client())
-    )
-
-
-@bp.post("/login/verify/resend")
-def resend_login_code() -> Response:
-    found = _pending()
-    send = signin.resend_login_code(found[0], current_client()) if found else None
-    if send is None:
-        return redirect(url_for("auth.login"))
-    flash_send(send)
-    return redirect(url_for("auth.login_verify"))
 
 
 class ResetForm(StrictForm):

@@ -2,6 +2,7 @@
 
 from shop.models.cart import Cart, CartItem
 from shop.models.catalog import CatalogVersion, Product
+from shop.models.factors import AuthenticatorApp, Factor, Passkey, RecoveryCode, StepUp
 from shop.models.order import Order, OrderEvent, OrderEventKind, OrderItem, OrderStatus
 from shop.models.risk import RiskRuleSet
 from shop.models.security import (
@@ -21,10 +22,12 @@ from shop.models.user import KnownDevice, Role, User, UserSession
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "AuthenticatorApp",
     "Cart",
     "CartItem",
     "CatalogVersion",
     "ConsoleMessage",
+    "Factor",
     "InboundMessage",
     "KnownDevice",
     "NotMeLink",
@@ -37,7 +40,9 @@ __all__ = [
     "OtpFailure",
     "OtpPurpose",
     "OwnerAlert",
+    "Passkey",
     "Product",
+    "RecoveryCode",
     "RiskRuleSet",
     "Role",
     "SendLock",
@@ -46,6 +51,7 @@ __all__ = [
     "SmsKind",
     "SmsMessage",
     "SmsStatus",
+    "StepUp",
     "User",
     "UserSession",
 ]

@@ -59,6 +59,8 @@ class Order(db.Model):
     # A pending order lapses with its code; a confirmed one records when.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     step_up_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The factor that confirmed it: sms, totp, passkey or recovery.
+    step_up_factor: Mapped[str | None] = mapped_column(String(16))
     # The owner's review of a held order: approved, sent back for a code, or cancelled.
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

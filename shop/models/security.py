@@ -18,6 +18,7 @@ class OtpPurpose(StrEnum):
     ORDER = "order"
     PASSWORD = "password"  # a signed-in change of password
     RESET = "reset"  # a forgotten password, reset with a code to the confirmed number
+    SECURITY = "security"  # proving it is you before adding or removing a factor
 
 
 def new_public_id() -> str:
@@ -75,14 +76,19 @@ class OtpChallenge(db.Model):
 
 
 class OtpFailure(db.Model):
-    """One wrong code, counted per account over 24 h; a resend never removes these."""
+    """One wrong answer to a step-up, counted per account over 24 h whatever the factor (an
+    SMS code, an app code, a recovery code, a passkey); a resend never removes these."""
 
     __tablename__ = "otp_failures"
     __table_args__ = (Index("ix_otp_failures_user_at", "user_id", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    challenge_id: Mapped[int] = mapped_column(ForeignKey("otp_challenges.id", ondelete="CASCADE"))
+    # The SMS code it was a wrong try of; another factor's failure has none.
+    challenge_id: Mapped[int | None] = mapped_column(
+        ForeignKey("otp_challenges.id", ondelete="CASCADE")
+    )
+    factor: Mapped[str] = mapped_column(String(16), default="sms", server_default="sms")
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
 
 

@@ -27,6 +27,7 @@ class SmsKind(StrEnum):
     OTP_ORDER = "otp_order"
     OTP_PASSWORD = "otp_password"
     OTP_RESET = "otp_reset"
+    OTP_SECURITY = "otp_security"
     ALERT_NEW_DEVICE = "alert_new_device"
     ALERT_ORDER_PLACED = "alert_order_placed"
     ALERT_CODE_LOCKED = "alert_code_locked"
@@ -39,6 +40,9 @@ class SmsKind(StrEnum):
     OWNER_SMS_ABUSE = "owner_sms_abuse"
     ALERT_REGISTRATION_TRIED = "alert_registration_tried"
     ALERT_PASSWORD_CHANGED = "alert_password_changed"
+    ALERT_FACTOR_ADDED = "alert_factor_added"
+    ALERT_FACTOR_REMOVED = "alert_factor_removed"
+    ALERT_RECOVERY_CODE_USED = "alert_recovery_code_used"
 
 
 _STATUSES = ", ".join(f"'{status}'" for status in SmsStatus)

@@ -104,3 +104,6 @@ class UserSession(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ip: Mapped[str] = mapped_column(String(45))
     browser: Mapped[str] = mapped_column(String(80))
+    # When this sign-in last proved a factor (a step-up): adding or removing a factor
+    # needs one in the last few minutes.
+    stepped_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

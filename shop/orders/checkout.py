@@ -10,12 +10,22 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flask import current_app
+from sqlalchemy import select
 
 from shop import cart as carts
 from shop import clock, otp, risk
 from shop.accounts.client import Client
 from shop.extensions import db
-from shop.models import Order, OrderEventKind, OrderStatus, OtpChallenge, OtpPurpose, User
+from shop.models import (
+    Factor,
+    Order,
+    OrderEventKind,
+    OrderStatus,
+    OtpChallenge,
+    OtpPurpose,
+    StepUp,
+    User,
+)
 from shop.orders import lifecycle, timeline
 from shop.orders.history import find_order
 from shop.orders.placement import (
@@ -29,6 +39,7 @@ from shop.orders.placement import (
 )
 from shop.otp import Check, CodeSend, SendRefused, binding_for, texts
 from shop.risk import Outcome
+from shop.stepup import Answer, passkeys, steps
 
 
 def order_binding(order: Order, fingerprint: str | None = None) -> str:
@@ -48,6 +59,7 @@ def checkout_context(user: User, client: Client) -> CheckoutContext:
         rules=risk.current_rules(),
         device_id=client.device_id,
         step_up_locked=otp.service().is_locked(user),
+        has_passkey=bool(passkeys.passkeys_of(user)),
     )
 
 
@@ -99,7 +111,8 @@ _REFUSAL_OF_ERROR = {
 class CheckoutResult:
     outcome: CheckoutOutcome
     order: Order | None = None
-    challenge: OtpChallenge | None = None
+    challenge: OtpChallenge | None = None  # the SMS code, when one was sent at once
+    step_up: StepUp | None = None
     refusal: CheckoutRefusal | None = None
     send_refused: SendRefused | None = None
     message: str = ""
@@ -125,16 +138,15 @@ def start_checkout(
         refusal = _REFUSAL_OF_ERROR[type(error).__name__]
         return CheckoutResult(CheckoutOutcome.REFUSED, refusal=refusal, message=error.message)
     order = placement.order
-    challenge = None
+    challenge = step_up = None
     if placement.replayed:
         db.session.commit()
         if order.status == OrderStatus.PENDING_VERIFICATION:
-            challenge = otp.service().live_challenge(user, OtpPurpose.ORDER)
-            if challenge is not None and challenge.order_id != order.id:
-                challenge = None
+            challenge = order_challenge(user, order)
+            step_up = order_step_up(user, order)
     elif order.status == OrderStatus.PENDING_VERIFICATION:
         try:
-            challenge = issue_order_code(order, user, client, resend=False)
+            step_up, challenge = open_order_step_up(order, user, client)
         except SendRefused as refused:
             otp.service().refused(refused)
             return CheckoutResult(
@@ -151,6 +163,7 @@ def start_checkout(
         outcome,
         order=order,
         challenge=challenge,
+        step_up=step_up,
         message=_checkout_message(order, outcome),
         replayed=placement.replayed,
     )
@@ -168,6 +181,39 @@ def _checkout_message(order: Order, outcome: CheckoutOutcome) -> str:
     if outcome == CheckoutOutcome.BLOCKED:
         return "We cannot accept this order online. " + shopper_reason(order, Outcome.BLOCK)
     return CLOSED_MESSAGES[OrderStatus(order.status)]
+
+
+def needs_passkey(order: Order) -> bool:
+    """Whether the owner's rules let only a passkey confirm this order (never once the owner
+    reviewed it and asked for a code)."""
+    return order.reviewed_at is None and any(
+        reason.get("factor") == "passkey" and reason["outcome"] == Outcome.OTP
+        for reason in order.reasons
+    )
+
+
+def open_order_step_up(
+    order: Order, user: User, client: Client
+) -> tuple[StepUp, OtpChallenge | None]:
+    """The order's step-up with every factor the account has and the rules allow (not
+    committed); its SMS code goes out at once only when SMS is the only one. Raises
+    SendRefused."""
+    factors = steps.allowed_factors(user, passkey_only=needs_passkey(order))
+    expires_at = clock.now() + otp.service().policy.validity
+    step_up = steps.open_step_up(
+        user,
+        OtpPurpose.ORDER,
+        order_binding(order),
+        factors,
+        expires_at=expires_at,
+        order_id=order.id,
+    )
+    order.expires_at = expires_at
+    challenge = None
+    if not factors or steps.sms_at_once(factors):
+        challenge = issue_order_code(order, user, client, resend=False)
+        steps.extend(step_up, challenge.expires_at)
+    return step_up, challenge
 
 
 def issue_order_code(
@@ -203,6 +249,7 @@ class ConfirmOutcome(StrEnum):
     BLOCKED = "blocked"  # the rules, run again, block it
     LOCKED = "locked"  # too many wrong codes on the account today: the order is held
     EXPIRED = "expired"  # the order lapsed with its code
+    NOT_ALLOWED = "not_allowed"  # a factor the rules or the account do not allow here
     CLOSED = "closed"  # the order was not waiting for a code
     NOT_FOUND = "not_found"
 
@@ -235,12 +282,15 @@ class ConfirmResult:
     message: str = ""
 
 
-def confirm_order(user: User, order_ref: str, code: str, client: Client) -> ConfirmResult:
-    """Check `code` against the order as it is now, and place it if it matches.
+def confirm_order(
+    user: User, order_ref: str, code: str | dict, client: Client, *, factor: Factor = Factor.SMS
+) -> ConfirmResult:
+    """Check the answer (`code`: an SMS or app or recovery code, or a passkey's assertion)
+    against the order as it is now, and place it if it proves it.
 
     The rules run again first: an order they would now hold or block is held or blocked
-    whatever the code. The code is consumed and the order moved in one transaction, each by
-    a conditional UPDATE, so that of any number of concurrent confirms one places it.
+    whatever the answer. The answer is consumed and the order moved in one transaction, each
+    by a conditional UPDATE, so that of any number of concurrent confirms one places it.
     """
     order = find_order(user, order_ref)
     if order is None:
@@ -261,16 +311,19 @@ def confirm_order(user: User, order_ref: str, code: str, client: Client) -> Conf
         if closed is not None:
             return closed
         current = fingerprint(carts.load_user_cart(user), address_of(order))
-    result = otp.service().verify(
+    result = steps.verify_any(
         user,
+        order_step_up(user, order),
         OtpPurpose.ORDER,
         order_binding(order, current),
-        code,
+        Answer(factor, code),
         client_ip=client.ip,
         order_id=order.id,
     )
+    if result.outcome == Check.NOT_ALLOWED:
+        return _commit(ConfirmOutcome.NOT_ALLOWED, order, result.message)
     if result.outcome == Check.VERIFIED:
-        if lifecycle.confirm(order, user):
+        if lifecycle.confirm(order, user, str(factor)):
             message = f"Thank you! Order {order.ref} is confirmed and placed."
             return _commit(ConfirmOutcome.PLACED, order, message)
         db.session.rollback()
@@ -296,7 +349,9 @@ def confirm_order(user: User, order_ref: str, code: str, client: Client) -> Conf
         )
         return _commit(ConfirmOutcome.TOO_MANY_TRIES, order)
     if result.outcome == Check.WRONG:
-        timeline.record(order, OrderEventKind.WRONG_CODE, tries_left=result.tries_left)
+        # The factor is named when it is not the SMS code (the timeline's default).
+        named = {"factor": str(factor)} if factor != Factor.SMS else {}
+        timeline.record(order, OrderEventKind.WRONG_CODE, tries_left=result.tries_left, **named)
         return _commit(ConfirmOutcome.WRONG_CODE, order, result.message, result.tries_left)
     return _commit(ConfirmOutcome.CODE_DEAD, order)
 
@@ -341,6 +396,7 @@ class ResendOutcome(StrEnum):
     REFUSED = "refused"  # inside the cool-down, or past a cap: see `send`
     NOT_PENDING = "not_pending"  # the order no longer waits for a code
     NOT_FOUND = "not_found"
+    NOT_ALLOWED = "not_allowed"  # only a passkey may confirm this order
 
 
 @dataclass(frozen=True)
@@ -355,21 +411,35 @@ class ResendResult:
             return self.send.message
         if self.outcome == ResendOutcome.NOT_FOUND:
             return CONFIRM_MESSAGES[ConfirmOutcome.NOT_FOUND]
+        if self.outcome == ResendOutcome.NOT_ALLOWED:
+            return steps.PASSKEY_ONLY
         return CLOSED_MESSAGES.get(OrderStatus(self.order.status), "")
 
 
 def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResult:
-    """Replace the order's code with a new one (same tries left); the order lapses with it."""
+    """Send the order's code by SMS: the first one, when the shopper asks for it instead of a
+    passkey or an app, or a new one replacing the last (same tries left). The order lapses
+    with it."""
     order = find_order(user, order_ref)
     if order is None:
         return ResendResult(ResendOutcome.NOT_FOUND)
     if order.status != OrderStatus.PENDING_VERIFICATION or lifecycle.lapsed(order):
         return ResendResult(ResendOutcome.NOT_PENDING, order)
+    step_up = order_step_up(user, order)
+    if step_up is not None and Factor.SMS not in step_up.factor_list:
+        return ResendResult(ResendOutcome.NOT_ALLOWED, order)
+    # The first SMS of an order the shopper asks for is no "resend": inside the number's
+    # cool-down it is queued, as at checkout, rather than refused.
+    first = db.session.scalar(
+        select(OtpChallenge.id).where(OtpChallenge.order_id == order.id).limit(1)
+    )
     try:
-        challenge = issue_order_code(order, user, client, resend=True)
+        challenge = issue_order_code(order, user, client, resend=first is not None)
     except SendRefused as refused:
         send = otp.service().refused(refused)
         return ResendResult(ResendOutcome.REFUSED, order, send)
+    if step_up is not None:
+        steps.extend(step_up, challenge.expires_at)
     db.session.commit()
     return ResendResult(ResendOutcome.SENT, order, CodeSend.of(challenge))
 
@@ -378,6 +448,43 @@ def order_challenge(user: User, order: Order) -> OtpChallenge | None:
     """The live code of a pending order, if any."""
     challenge = otp.service().live_challenge(user, OtpPurpose.ORDER)
     return challenge if challenge is not None and challenge.order_id == order.id else None
+
+
+def order_step_up(user: User, order: Order) -> StepUp | None:
+    """The live step-up of a pending order, if any."""
+    step_up = steps.live_step_up(user, OtpPurpose.ORDER)
+    return step_up if step_up is not None and step_up.order_id == order.id else None
+
+
+class OptionsOutcome(StrEnum):
+    READY = "ready"
+    NOT_PENDING = "not_pending"
+    NOT_ALLOWED = "not_allowed"  # no passkey on the account, or the step-up is over
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class PasskeyRequest:
+    outcome: OptionsOutcome
+    options: dict | None = None
+    message: str = ""
+
+
+def order_passkey_options(user: User, order_ref: str) -> PasskeyRequest:
+    """A passkey challenge for the order: derived from what it confirms (ref, amount,
+    currency, items, address) and a fresh nonce; single use, 5 minutes."""
+    order = find_order(user, order_ref)
+    if order is None:
+        return PasskeyRequest(OptionsOutcome.NOT_FOUND, message=CONFIRM_MESSAGES["not_found"])
+    if order.status != OrderStatus.PENDING_VERIFICATION or lifecycle.lapsed(order):
+        message = CLOSED_MESSAGES.get(OrderStatus(order.status), CLOSED_MESSAGES["expired"])
+        return PasskeyRequest(OptionsOutcome.NOT_PENDING, message=message)
+    step_up = order_step_up(user, order)
+    if step_up is None or Factor.PASSKEY not in step_up.factor_list:
+        return PasskeyRequest(OptionsOutcome.NOT_ALLOWED, message=steps.NOT_ALLOWED["passkey"])
+    options = steps.passkey_options(user, step_up)
+    db.session.commit()
+    return PasskeyRequest(OptionsOutcome.READY, options)
 
 
 def order_resend_blocker(user: User, order: Order, client: Client) -> SendRefused | None:

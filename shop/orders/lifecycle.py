@@ -92,7 +92,12 @@ def empty_cart(user: User) -> None:
 def record_decision(order: Order, decision: RiskDecision) -> None:
     """Keep every reason that fired, including those of a later re-evaluation."""
     reasons = order.reasons + [
-        {"code": reason.code, "outcome": str(reason.outcome), "text": reason.text}
+        {
+            "code": reason.code,
+            "outcome": str(reason.outcome),
+            "text": reason.text,
+            "factor": reason.factor,
+        }
         for reason in decision.reasons
     ]
     order.risk_reasons = json.dumps(reasons)
@@ -106,17 +111,19 @@ def _let_go_of_cart(order: Order, user: User) -> None:
         empty_cart(user)
 
 
-def confirm(order: Order, user: User) -> bool:
-    """A pending order whose code was verified becomes placed (the caller commits)."""
+def confirm(order: Order, user: User, factor: str = "sms") -> bool:
+    """A pending order whose step-up was answered (by `factor`) becomes placed (the caller
+    commits)."""
     if not move(
         order,
         OrderStatus.PLACED,
         allowed_from=[OrderStatus.PENDING_VERIFICATION],
         step_up_verified_at=clock.now(),
+        step_up_factor=factor,
         expires_at=None,
     ):
         return False
-    timeline.record(order, OrderEventKind.CONFIRMED)
+    timeline.record(order, OrderEventKind.CONFIRMED, factor=factor)
     _let_go_of_cart(order, user)
     alerts.order_placed(user, order)
     return True

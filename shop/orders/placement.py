@@ -74,6 +74,7 @@ class CheckoutContext:
     rules: RiskRules = field(default_factory=RiskRules)
     device_id: str | None = None
     step_up_locked: bool = False
+    has_passkey: bool = False  # rules that ask for a passkey hold the order without one
 
 
 def new_order_ref() -> str:
@@ -126,6 +127,7 @@ def decide(
         address=address.key,
         now=now,
         step_up_locked=context.step_up_locked,
+        has_passkey=context.has_passkey,
     )
     return risk.evaluate(inputs, context.rules, now), inputs
 

@@ -120,6 +120,12 @@ SMS_WORDS = {
     "order_code_requested": "The message asking for a code",
     "order_cancelled": "The cancellation message",
 }
+CONFIRMED_WORDS = {
+    "sms": "The code was entered",
+    "totp": "Confirmed with a code from the authenticator app",
+    "passkey": "Confirmed with a passkey",
+    "recovery": "Confirmed with a recovery code",
+}
 CANCEL_WORDS = {
     "cart_changed": "Cancelled: the cart or the address changed after the code was sent.",
     "too_many_tries": "Cancelled: too many wrong codes.",
@@ -172,9 +178,12 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
     if kind == Kind.WRONG_CODE:
         left = facts.get("tries_left", 0)
         tries = _plural(left, "try", "tries") if left else "no tries"
+        if facts.get("factor") == "passkey":
+            return f"A passkey did not confirm it: {tries} left."
         return f"A wrong code was entered: {tries} left."
     if kind == Kind.CONFIRMED:
-        return "The code was entered: the order is placed."
+        how = CONFIRMED_WORDS.get(facts.get("factor", "sms"), CONFIRMED_WORDS["sms"])
+        return f"{how}: the order is placed."
     if kind == Kind.CODE_REQUESTED:
         if owner:
             return f"Approved by {who} on condition of a code: the shopper was sent one."

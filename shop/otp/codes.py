@@ -34,6 +34,7 @@ SMS_KIND = {
     OtpPurpose.ORDER: SmsKind.OTP_ORDER,
     OtpPurpose.PASSWORD: SmsKind.OTP_PASSWORD,
     OtpPurpose.RESET: SmsKind.OTP_RESET,
+    OtpPurpose.SECURITY: SmsKind.OTP_SECURITY,
 }
 REDACTED = "••••••"
 
@@ -48,6 +49,7 @@ class Check(StrEnum):
     TOO_MANY_ATTEMPTS = "too_many_attempts"  # this was the code's last try
     LOCKED = "locked"  # too many wrong codes on the account today
     MISMATCH = "mismatch"  # what it was bound to changed since it was sent
+    NOT_ALLOWED = "not_allowed"  # this factor may not answer this step-up (not counted)
 
 
 CHECK_MESSAGES = {
@@ -57,6 +59,7 @@ CHECK_MESSAGES = {
     Check.TOO_MANY_ATTEMPTS: "Too many wrong codes: this code no longer works.",
     Check.LOCKED: "Too many wrong codes today: SMS verification is locked on this account.",
     Check.MISMATCH: "The details changed after the code was sent, so it no longer works.",
+    Check.NOT_ALLOWED: "That cannot confirm this. Use one of the ways offered.",
 }
 
 
@@ -65,6 +68,7 @@ class Verification:
     outcome: Check
     tries_left: int = 0
     challenge: OtpChallenge | None = None
+    detail: str = ""  # the words of another factor's answer (an app code, a passkey)
 
     @property
     def ok(self) -> bool:
@@ -72,6 +76,8 @@ class Verification:
 
     @property
     def message(self) -> str:
+        if self.detail:
+            return self.detail
         if self.outcome == Check.WRONG:
             return f"That code is not right. {self.tries_left} attempts left."
         return CHECK_MESSAGES[self.outcome]
@@ -400,23 +406,40 @@ class Otp:
             .values(failed_attempts=OtpChallenge.failed_attempts + 1)
             .execution_options(synchronize_session=False)
         )
-        db.session.add(OtpFailure(user_id=user.id, challenge_id=challenge.id))
-        db.session.flush()
-        db.session.refresh(challenge)
-        audit.record(
-            audit.Event.CODE_FAILED, user_id=user.id, ip=client_ip, purpose=challenge.purpose
+        locked = self.count_failure(
+            user, "sms", client_ip=client_ip, purpose=challenge.purpose, challenge_id=challenge.id
         )
-        failures = self.failures_in_window(user)
-        if failures == self.policy.max_account_failures:
+        db.session.refresh(challenge)
+        if locked:
             self._end(challenge, "account_locked")
-            audit.record(audit.Event.STEP_UP_LOCKED, user_id=user.id, ip=client_ip)
-            alerts.code_locked(user)
             return Verification(Check.LOCKED, challenge=challenge)
         left = self.policy.max_attempts - challenge.failed_attempts
         if left <= 0:
             self._end(challenge, "too_many_attempts")
             return Verification(Check.TOO_MANY_ATTEMPTS, challenge=challenge)
         return Verification(Check.WRONG, tries_left=left, challenge=challenge)
+
+    def count_failure(
+        self,
+        user: User,
+        factor: str,
+        *,
+        client_ip: str,
+        purpose: str,
+        challenge_id: int | None = None,
+    ) -> bool:
+        """One wrong answer, of any factor, in the account's 24-hour count (audited); True
+        if it is the one that locks step-up, which then alerts the account holder."""
+        db.session.add(OtpFailure(user_id=user.id, challenge_id=challenge_id, factor=factor))
+        db.session.flush()
+        audit.record(
+            audit.Event.CODE_FAILED, user_id=user.id, ip=client_ip, purpose=purpose, factor=factor
+        )
+        if self.failures_in_window(user) != self.policy.max_account_failures:
+            return False
+        audit.record(audit.Event.STEP_UP_LOCKED, user_id=user.id, ip=client_ip)
+        alerts.code_locked(user)
+        return True
 
     @staticmethod
     def _end(challenge: OtpChallenge, reason: str) -> None:

@@ -49,3 +49,7 @@ def password_code() -> Text:
 
 def reset_code() -> Text:
     return _for("reset your password")
+
+
+def security_code() -> Text:
+    return _for("change how you prove it is you (passkeys, app, recovery codes)")

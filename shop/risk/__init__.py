@@ -69,6 +69,7 @@ def gather_inputs(
     address: str,
     now: datetime,
     step_up_locked: bool,
+    has_passkey: bool = False,
     exclude_order_id: int | None = None,
 ) -> RiskInputs:
     """What the rules need to know about this order and the account's past ones."""
@@ -106,6 +107,7 @@ def gather_inputs(
         orders_since_otp=orders_since_otp,
         amount_since_otp_minor=amount_since_otp,
         step_up_locked=step_up_locked,
+        has_passkey=has_passkey,
     )
 
 

@@ -32,6 +32,8 @@ RULE_NAMES = {
     "low_value_exemption": "Low-value exemption (no code)",
     "step_up_locked": "SMS confirmation locked on the account",
 }
+ANY, PASSKEY = "any", "passkey"
+NO_PASSKEY = " It needs a passkey and your account has none, so the shop checks it first."
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class Reason:
     code: str
     outcome: Outcome
     text: str  # plain words, safe to show the shopper
+    # What may answer its step-up: "any" factor, or a "passkey" only. A passkey-only reason
+    # held for want of a passkey keeps "passkey" with the outcome "hold".
+    factor: str = ANY
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class RiskInputs:
     orders_since_otp: int  # placed since the last order confirmed by a code
     amount_since_otp_minor: int
     step_up_locked: bool = False
+    has_passkey: bool = False  # recorded from now on; orders before it replay as without
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -79,6 +85,20 @@ class RiskDecision:
     @property
     def codes(self) -> list[str]:
         return [reason.code for reason in self.reasons]
+
+    @property
+    def passkey_only(self) -> bool:
+        """Its step-up may be answered by a passkey alone."""
+        return self.outcome == Outcome.OTP and any(
+            reason.outcome == Outcome.OTP and reason.factor == PASSKEY for reason in self.reasons
+        )
+
+    @property
+    def held_for_passkey(self) -> bool:
+        """Held because a rule asks for a passkey and the account has none."""
+        return self.outcome == Outcome.HOLD and any(
+            reason.outcome == Outcome.HOLD and reason.factor == PASSKEY for reason in self.reasons
+        )
 
     def shopper_message(self) -> str:
         """The reasons for the outcome itself, in plain words."""
@@ -104,19 +124,34 @@ def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecisio
     total = inputs.total_minor
     fired: list[Reason] = []
 
-    def fire(code: str, outcome: Outcome, text: str) -> None:
-        fired.append(Reason(code, outcome, text))
+    def fire(code: str, outcome: Outcome, text: str, factor: str = ANY) -> None:
+        fired.append(Reason(code, outcome, text, factor))
 
     if _at_least(total, rules.block_threshold_minor):
         fire("block_threshold", Outcome.BLOCK, "Orders of this size cannot be placed online.")
     if _at_least(total, rules.hold_threshold_minor):
-        fire("hold_threshold", Outcome.HOLD, "Large orders are reviewed by the shop first.")
+        if rules.hold_threshold_action == PASSKEY:
+            fire(
+                "hold_threshold", Outcome.OTP, "Large orders are confirmed with a passkey.", PASSKEY
+            )
+        else:
+            fire("hold_threshold", Outcome.HOLD, "Large orders are reviewed by the shop first.")
     if _at_least(total, rules.otp_threshold_minor):
-        fire("otp_threshold", Outcome.OTP, "This order is above the amount we confirm by SMS.")
+        fire(
+            "otp_threshold",
+            Outcome.OTP,
+            "This order is above the amount we confirm by SMS.",
+            rules.otp_threshold_factor,
+        )
     first = inputs.previous_orders == 0
     young = now - inputs.account_created_at < timedelta(days=rules.new_account_days)
     if (first or young) and _at_least(total, rules.new_account_threshold_minor):
-        fire("new_account", Outcome.OTP, _new_account_text(first, young, rules.new_account_days))
+        fire(
+            "new_account",
+            Outcome.OTP,
+            _new_account_text(first, young, rules.new_account_days),
+            rules.new_account_factor,
+        )
     if (not inputs.device_known or not inputs.address_known) and _at_least(
         total, rules.new_device_or_address_threshold_minor
     ):
@@ -126,17 +161,27 @@ def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecisio
             text = "This device is new to your account."
         else:
             text = "This shipping address is new to your account."
-        fire("new_device_or_address", Outcome.OTP, text)
+        fire("new_device_or_address", Outcome.OTP, text, rules.new_device_or_address_factor)
     if rules.velocity_enabled and (
         inputs.orders_24h > rules.velocity_max_orders
         or inputs.amount_24h_minor > rules.velocity_max_amount_minor
     ):
-        fire("velocity", Outcome.OTP, "Your account placed several orders in the last 24 hours.")
+        fire(
+            "velocity",
+            Outcome.OTP,
+            "Your account placed several orders in the last 24 hours.",
+            rules.velocity_factor,
+        )
     phone_changed = inputs.phone_changed_at is not None and now - inputs.phone_changed_at < (
         timedelta(hours=rules.phone_change_hours)
     )
     if phone_changed and rules.phone_change_action == "otp":
-        fire("phone_changed", Outcome.OTP, "Your phone number changed recently.")
+        fire(
+            "phone_changed",
+            Outcome.OTP,
+            "Your phone number changed recently.",
+            rules.phone_changed_factor,
+        )
 
     if rules.exemption_enabled and total < rules.exemption_under_minor:
         within = (
@@ -146,6 +191,15 @@ def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecisio
         if within and any(reason.outcome == Outcome.OTP for reason in fired):
             fired = [reason for reason in fired if reason.outcome != Outcome.OTP]
             fired.append(Reason("low_value_exemption", Outcome.ALLOW, "Small orders need no code."))
+
+    # A rule that asks for a passkey, on an account without one: the shop checks it instead.
+    if not inputs.has_passkey:
+        fired = [
+            Reason(reason.code, Outcome.HOLD, reason.text + NO_PASSKEY, PASSKEY)
+            if reason.outcome == Outcome.OTP and reason.factor == PASSKEY
+            else reason
+            for reason in fired
+        ]
 
     # A code to a number that just changed proves little: an order that needs one is held
     # instead. An order that needs no code goes through.

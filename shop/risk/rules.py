@@ -5,6 +5,10 @@ from typing import Any, Literal
 
 LoginMode = Literal["never", "new_device", "always"]
 PhoneChangeAction = Literal["hold", "otp", "off"]
+# What may answer a rule's step-up: any enrolled factor, or a passkey only (phishing-resistant:
+# an order it fires on without a passkey on the account is held for review instead).
+FactorRequirement = Literal["any", "passkey"]
+HoldAction = Literal["hold", "passkey"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,13 @@ class RiskRules:
     exemption_max_orders: int = 5
     exemption_max_amount_minor: int = 10_000
     login_mode: LoginMode = "new_device"
+    # Above the hold threshold: hold for review, or ask for a passkey (hold only without one).
+    hold_threshold_action: HoldAction = "hold"
+    otp_threshold_factor: FactorRequirement = "any"
+    new_account_factor: FactorRequirement = "any"
+    new_device_or_address_factor: FactorRequirement = "any"
+    velocity_factor: FactorRequirement = "any"
+    phone_changed_factor: FactorRequirement = "any"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

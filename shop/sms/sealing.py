@@ -43,13 +43,13 @@ def _key_id(key: bytes) -> str:
     return hashlib.sha256(b"shop.sms.key-id" + key).hexdigest()[:8]
 
 
-def _decode_key(text: str) -> bytes:
+def _decode_key(text: str, setting: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
     except (binascii.Error, ValueError):
-        raise ValueError("SMS_ENCRYPTION_KEYS: each key must be base64url") from None
+        raise ValueError(f"{setting}: each key must be base64url") from None
     if len(key) != KEY_BYTES:
-        raise ValueError(f"SMS_ENCRYPTION_KEYS: each key must be {KEY_BYTES} bytes")
+        raise ValueError(f"{setting}: each key must be {KEY_BYTES} bytes")
     return key
 
 
@@ -61,18 +61,28 @@ class BodySeal:
         self._sealing_id = _key_id(keys[0]) if keys else None
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "BodySeal":
-        listed = str(config.get("SMS_ENCRYPTION_KEYS") or "").split(",")
-        keys = [_decode_key(part) for part in listed if part.strip()]
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        setting: str = "SMS_ENCRYPTION_KEYS",
+        info: bytes = b"shop.sms.body",
+    ) -> "BodySeal":
+        """The keys of `setting`, else one derived from `SECRET_KEY` for `info` (so that the
+        SMS bodies and the authenticator-app secrets never share a derived key)."""
+        listed = str(config.get(setting) or "").split(",")
+        keys = [_decode_key(part, setting) for part in listed if part.strip()]
         if not keys and config.get("SECRET_KEY"):
             keys = [
-                HKDF(
-                    algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=b"shop.sms.body"
-                ).derive(str(config["SECRET_KEY"]).encode())
+                HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(
+                    str(config["SECRET_KEY"]).encode()
+                )
             ]
         return cls(keys)
 
     def seal(self, text: str, *, to_number: str) -> str:
+        """`text` sealed; `to_number` is the associated data it opens only with: the number
+        an SMS goes to (or, for an authenticator-app secret, the account it belongs to)."""
         if self._sealing_id is None:
             raise SealBroken("No key to seal SMS bodies: set SECRET_KEY or SMS_ENCRYPTION_KEYS.")
         nonce = secrets.token_bytes(NONCE_BYTES)

@@ -10,12 +10,13 @@ from typing import Any
 
 from flask import flash, jsonify, render_template
 from werkzeug import Response
-from wtforms import StringField
+from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from shop import otp
-from shop.models import OtpChallenge, SmsStatus
+from shop.models import Factor, OtpChallenge, SmsStatus, StepUp
 from shop.otp import ChallengeStatus, CodeSend, SendRefused, Sent
+from shop.stepup.passkeys import MAX_CREDENTIAL_JSON
 from shop.web.forms import StrictForm
 
 DELIVERY_WORDS = {
@@ -125,3 +126,72 @@ def render_code_page(
         **(extra or {}),
     }
     return render_template(template, **context), status
+
+
+# The factors beyond SMS on the same page: a passkey, an app code, a recovery code ------------
+
+FACTOR_CHOICES = [
+    SelectChoice("passkey", "Passkey"),
+    SelectChoice("totp", "App code"),
+    SelectChoice("recovery", "Recovery code"),
+]
+
+
+class FactorForm(StrictForm):
+    """An answer of a factor other than SMS: the passkey's assertion (JSON, filled in by
+    passkey.js), or a code typed from the app or the recovery sheet."""
+
+    factor = SelectField(choices=FACTOR_CHOICES, validators=[InputRequired()])
+    answer = StringField(
+        "Code", [InputRequired("Enter the code."), Length(max=MAX_CREDENTIAL_JSON)]
+    )
+
+
+class AppCodeForm(FactorForm):
+    answer = StringField(
+        "Code from your authenticator app",
+        [InputRequired("Enter the code your app shows."), Length(max=16)],
+        id="app-code",
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "autocapitalize": "off",
+            "spellcheck": "false",
+        },
+    )
+
+
+class RecoveryCodeForm(FactorForm):
+    answer = StringField(
+        "Recovery code",
+        [InputRequired("Enter one of your recovery codes."), Length(max=32)],
+        id="recovery-code",
+        render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"},
+    )
+
+
+def factor_forms(step_up: StepUp | None, *, factor_url: str, options_url: str) -> dict[str, Any]:
+    """What the code page needs to offer the step-up's other factors, strongest first."""
+    factors = [str(factor) for factor in step_up.factor_list] if step_up is not None else []
+    return {
+        "factors": factors,
+        "factor_url": factor_url,
+        "options_url": options_url,
+        "passkey_form": FactorForm(formdata=None, factor="passkey"),
+        "app_form": AppCodeForm(formdata=None, factor="totp"),
+        "recovery_form": RecoveryCodeForm(formdata=None, factor="recovery"),
+        "sms_allowed": step_up is None or Factor.SMS in step_up.factor_list,
+    }
+
+
+def submitted_factor(form: FactorForm) -> Factor:
+    return Factor(form.factor.data)
+
+
+def options_response(options: dict | None, message: str, status: int = 200) -> Response:
+    """A passkey ceremony's options as JSON for passkey.js, or why there are none."""
+    body = options if options is not None else {"message": message}
+    response = jsonify(body)
+    response.status_code = status if options is None else 200
+    response.headers["Cache-Control"] = "no-store"
+    return response

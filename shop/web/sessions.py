@@ -27,17 +27,18 @@ def keep_anonymous_cart(contents: carts.Contents) -> None:
     session[ANONYMOUS_CART] = {str(pid): qty for pid, qty in contents.items()}
 
 
-def start_session(user, *, remember: bool = False) -> None:
+def start_session(user, *, remember: bool = False, stepped_up: bool = False) -> None:
     """`user` signed in on a fresh session with a new id: nothing of the old one carried
-    over (its cart was merged into the account's by the use case), and a new CSRF token."""
-    sessions.open_session(user, current_client(), remember=remember)
+    over (its cart was merged into the account's by the use case), and a new CSRF token.
+    `stepped_up`: the sign-in proved a factor (a code, a passkey)."""
+    sessions.open_session(user, current_client(), remember=remember, stepped_up=stepped_up)
     session.clear()
     login_user(user, remember=remember, fresh=True)
 
 
-def renew_session(user) -> None:
+def renew_session(user, *, stepped_up: bool = True) -> None:
     """After a step-up: the same sign-in under a new id, the old one dead (SPEC section 7)."""
-    sessions.replace_session(user, current_client())
+    sessions.replace_session(user, current_client(), stepped_up=stepped_up)
     session.clear()
     login_user(user, remember=_remembered(user), fresh=True)
 

@@ -11,7 +11,7 @@ from shop import alerts
 from shop.accounts.client import Client
 from shop.accounts.tokens import issue_token
 from shop.extensions import db
-from shop.models import ApiToken, Order, OtpChallenge, Product, Role, User
+from shop.models import ApiToken, Order, OtpChallenge, Passkey, Product, Role, User
 from shop.orders import ShippingAddress
 from shop.orders.checkout import start_checkout
 from tests.factories import ADDRESS, ALLOW_ALL, fill_cart, make_product, make_user, set_rules
@@ -30,6 +30,7 @@ class World:
     pending: Order
     challenge: OtpChallenge
     api_token: ApiToken
+    passkey: Passkey
     api_secret: str
     not_me_token: str
 
@@ -42,6 +43,7 @@ class World:
             "challenge_id": self.challenge.public_id,
             "token": self.not_me_token,
             "token_id": self.api_token.id,
+            "passkey_id": self.passkey.id,
             "name": "swagger-ui.css",
             "filename": "shop.css",
         }
@@ -65,6 +67,11 @@ def build_world() -> World:
     secret = issue_token(shopper, "World script", CLIENT)
     api_token = db.session.scalar(select(ApiToken).where(ApiToken.user_id == shopper.id))
     url = alerts.not_me_url(shopper)
+    # Stored as a real one is; added after the checkout, so the pending order's code is an SMS.
+    passkey = Passkey(
+        user_id=shopper.id, credential_id="d29ybGQtcGFzc2tleQ", public_key=b"\xa0", name="World"
+    )
+    db.session.add(passkey)
     db.session.commit()
     return World(
         owner=owner,
@@ -75,6 +82,7 @@ def build_world() -> World:
         pending=pending,
         challenge=challenge,
         api_token=api_token,
+        passkey=passkey,
         api_secret=secret,
         not_me_token=url.rsplit("/", 1)[-1],
     )

@@ -24,8 +24,10 @@ from shop.risk.figures import (
     orders_per_day,
     step_up_figures,
 )
+from shop.risk.friction import FRICTION_KINDS, factor_friction
 from shop.sms.figures import sms_figures
 from shop.sms.watch import recent_alarms
+from shop.stepup.figures import factor_figures
 from shop.web.client import client_ip
 from shop.web.forms import error_messages
 
@@ -34,6 +36,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 PER_PAGE = 50
 FIGURE_WINDOWS = (("Last 24 hours", timedelta(hours=24)), ("Last 7 days", timedelta(days=7)))
 CHART_DAYS = 14
+FACTOR_WINDOW = timedelta(days=7)
 RULE_HISTORY_ROWS = 50
 PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
 
@@ -114,6 +117,7 @@ def dashboard() -> str:
         windows=windows,
         days=days,
         outcomes=outcomes,
+        factors=factor_figures(now - FACTOR_WINDOW),
         currency=shop_currency(),
         **review_queue(),
     )
@@ -201,6 +205,8 @@ def backtest() -> tuple[str, int]:
         "admin/backtest.html",
         form=form,
         report=report,
+        friction=factor_friction(proposed, current, now=clock.now()),
+        friction_kinds=FRICTION_KINDS,
         outcomes=[outcome.value for outcome in Outcome],
         changes=proposed.changes_from(current),
         rule_names=risk.RULE_NAMES,

@@ -42,6 +42,12 @@ RULE_LABELS = {
     "exemption_max_orders": "Until this many orders since the last code",
     "exemption_max_amount_minor": "Or this much in total since the last code",
     "login_mode": "Ask for a code at sign-in",
+    "hold_threshold_action": "At or above the hold threshold",
+    "otp_threshold_factor": "Order total: who may confirm",
+    "new_account_factor": "New accounts and first orders: who may confirm",
+    "new_device_or_address_factor": "New device or address: who may confirm",
+    "velocity_factor": "Many orders in 24 hours: who may confirm",
+    "phone_changed_factor": "Phone number changed (when it asks for a code): who may confirm",
 }
 PHONE_CHANGE_CHOICES = [
     SelectChoice("hold", "Hold the order for review"),
@@ -53,7 +59,28 @@ LOGIN_CHOICES = [
     SelectChoice("new_device", "On a new device"),
     SelectChoice("always", "Always"),
 ]
-CHOICE_TEXT = {choice.value: choice.label for choice in PHONE_CHANGE_CHOICES + LOGIN_CHOICES}
+HOLD_CHOICES = [
+    SelectChoice("hold", "Hold for review"),
+    SelectChoice("passkey", "Ask for a passkey (hold only when the account has none)"),
+]
+# What may answer a rule's step-up (`shop.risk.rules.FactorRequirement`).
+FACTOR_CHOICES = [
+    SelectChoice("any", "Any factor: passkey, authenticator app or SMS"),
+    SelectChoice("passkey", "Passkey only (hold when the account has none)"),
+]
+FACTOR_RULES = (
+    "otp_threshold_factor",
+    "new_account_factor",
+    "new_device_or_address_factor",
+    "velocity_factor",
+    "phone_changed_factor",
+)
+CHOICES_OF = {
+    "phone_change_action": PHONE_CHANGE_CHOICES,
+    "login_mode": LOGIN_CHOICES,
+    "hold_threshold_action": HOLD_CHOICES,
+    **dict.fromkeys(FACTOR_RULES, FACTOR_CHOICES),
+}
 
 
 def rule_text(key: str, value: Any, currency: str) -> str:
@@ -64,8 +91,9 @@ def rule_text(key: str, value: Any, currency: str) -> str:
         return "on" if value else "off"
     if key.endswith("_minor") and isinstance(value, int):
         return format_money(value, currency)
-    if key in ("phone_change_action", "login_mode"):
-        return CHOICE_TEXT.get(value, str(value))
+    if key in CHOICES_OF:
+        labels = {choice.value: choice.label for choice in CHOICES_OF[key]}
+        return labels.get(value, str(value))
     return str(value)
 
 
@@ -115,6 +143,10 @@ def whole_number(key: str, minimum: int, maximum: int) -> WholeNumberField:
     )
 
 
+def factor_field(key: str) -> SelectField:
+    return SelectField(RULE_LABELS[key], [InputRequired()], choices=FACTOR_CHOICES)
+
+
 OFF_HINT = "Leave empty to turn this rule off."
 
 
@@ -143,6 +175,14 @@ class RiskRulesForm(StrictForm):
     exemption_max_orders = whole_number("exemption_max_orders", 1, 100)
     exemption_max_amount_minor = money_field("exemption_max_amount_minor")
     login_mode = SelectField(RULE_LABELS["login_mode"], [InputRequired()], choices=LOGIN_CHOICES)
+    hold_threshold_action = SelectField(
+        RULE_LABELS["hold_threshold_action"], [InputRequired()], choices=HOLD_CHOICES
+    )
+    otp_threshold_factor = factor_field("otp_threshold_factor")
+    new_account_factor = factor_field("new_account_factor")
+    new_device_or_address_factor = factor_field("new_device_or_address_factor")
+    velocity_factor = factor_field("velocity_factor")
+    phone_changed_factor = factor_field("phone_changed_factor")
 
     def __init__(self, *args, currency: str, **kwargs) -> None:
         super().__init__(*args, **kwargs)
