@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpFailure
-from tests.factories import fill_cart, make_product, make_user
-from tests.test_api import checkout, is_problem, sign_in
+from tests.factories import PASSWORD, fill_cart, last_code_sent_to, make_product, make_user
+from tests.test_api import bearer, checkout, is_problem, sign_in
 from tests.test_stepup_passkeys import enrol
 from tests.test_stepup_totp import set_up_app
 
@@ -239,3 +239,68 @@ def test_the_document_names_the_passkey_operations(client):
     paths = document["paths"]
     assert "post" in paths["/api/v1/challenges/{challenge_id}/passkey/options"]
     assert "post" in paths["/api/v1/challenges/{challenge_id}/passkey"]
+
+
+# An API client's sign-in: the SMS code, or an app or recovery code instead --------------------
+
+
+def request_token(client, user) -> dict:
+    started = client.post(
+        "/api/v1/tokens", json={"email": user.email, "password": PASSWORD, "name": "tests"}
+    )
+    assert started.status_code == 202, started.json
+    return started.json["challenge"]
+
+
+def token_with(client, challenge, code, factor):
+    return client.post(
+        f"/api/v1/challenges/{challenge['id']}/verify", json={"code": code, "factor": factor}
+    )
+
+
+def test_an_api_sign_in_takes_an_app_code_once(client, frozen_clock):
+    user = make_user()
+    authenticator, _ = set_up_app(user, frozen_clock)
+    challenge = request_token(client, user)
+    assert challenge["purpose"] == "login" and challenge["factors"] == ["totp", "sms", "recovery"]
+    code = authenticator.at(frozen_clock.now)
+
+    done = token_with(client, challenge, code, "totp")
+
+    assert done.status_code == 201, done.json
+    orders = client.get("/api/v1/orders", headers=bearer(done.json["token"]["token"]))
+    assert orders.status_code == 200
+    # The same step again, on a new sign-in: refused and counted.
+    frozen_clock.advance(seconds=30)  # past the number's cool-down
+    replayed = token_with(client, request_token(client, user), code, "totp")
+    assert "already used" in is_problem(replayed, 422, "wrong_code")["detail"]
+    assert failures(user) == 1
+
+
+def test_an_api_sign_in_takes_a_recovery_code_once(client, frozen_clock):
+    user = make_user()
+    _, codes = set_up_app(user, frozen_clock)
+    done = token_with(client, request_token(client, user), codes[0], "recovery")
+    assert done.status_code == 201, done.json
+    frozen_clock.advance(seconds=30)
+    again = token_with(client, request_token(client, user), codes[0], "recovery")
+    assert "already used" in is_problem(again, 422, "wrong_code")["detail"]
+
+
+def test_an_api_sign_in_offers_no_passkey_and_refuses_a_factor_the_account_lacks(
+    client, frozen_clock
+):
+    user = make_user()
+    enrol(user)
+    challenge = request_token(client, user)
+    assert challenge["factors"] == ["sms", "recovery"]  # a passkey needs the site's ceremony
+    is_problem(token_with(client, challenge, "123456", "totp"), 409, "not_allowed")
+    plain = make_user(email="plain@example.com", phone="+447700900998")
+    frozen_clock.advance(seconds=30)
+    plain_challenge = request_token(client, plain)
+    assert plain_challenge["factors"] == ["sms"]
+    is_problem(token_with(client, plain_challenge, "123456", "recovery"), 409, "not_allowed")
+    assert failures(user) == 0 and failures(plain) == 0
+    # The SMS code still signs in.
+    done = token_with(client, plain_challenge, last_code_sent_to(plain.phone), "sms")
+    assert done.status_code == 201, done.json

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from sqlalchemy import select, update
 
-from shop import alerts, audit, clock
+from shop import alerts, audit, clock, otp
 from shop.accounts.client import Client
 from shop.accounts.signin import (
     WRONG_CREDENTIALS,
@@ -26,8 +26,9 @@ from shop.accounts.signin import (
     send_login_code,
 )
 from shop.extensions import db
-from shop.models import ApiToken, OtpChallenge, User
+from shop.models import ApiToken, Factor, OtpChallenge, OtpPurpose, User
 from shop.otp import CodeSend, binding_for
+from shop.stepup import steps
 
 PREFIX = "shop_"
 # Recording each use would write on every API request; once a few minutes is enough.
@@ -65,6 +66,7 @@ class TokenOutcome(StrEnum):
     WRONG_CODE = "wrong_code"
     CODE_DEAD = "code_dead"
     LOCKED = "locked"
+    NOT_ALLOWED = "not_allowed"  # a factor the account does not have (not counted)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,15 @@ def request_token(email: str, password: str, name: str, client: Client) -> Token
     db.session.add(pending)
     db.session.commit()
     attempt = LoginAttempt(user.id, _pending_binding(pending))
+    # An app or a recovery code may answer instead of the SMS (a passkey needs a browser's
+    # ceremony: the site's sign-in offers it). The SMS goes out regardless, as it always did.
+    steps.open_step_up(
+        user,
+        OtpPurpose.LOGIN,
+        attempt.binding,
+        [factor for factor in steps.allowed_factors(user) if factor != Factor.PASSKEY],
+        expires_at=clock.now() + otp.service().policy.validity,
+    )
     send = send_login_code(user, attempt, client, resend=False)
     return TokenResult(
         TokenOutcome.CODE_NEEDED, challenge=send.challenge, send=send, message=send.message
@@ -101,12 +112,16 @@ _CODE_OUTCOMES = {
     CodeOutcome.CODE_DEAD: TokenOutcome.CODE_DEAD,
     CodeOutcome.NO_ACCOUNT: TokenOutcome.CODE_DEAD,
     CodeOutcome.LOCKED: TokenOutcome.LOCKED,
+    CodeOutcome.NOT_ALLOWED: TokenOutcome.NOT_ALLOWED,
 }
 
 
-def token_with_code(attempt: LoginAttempt, code: str, client: Client) -> TokenResult:
-    """The code step for an API client: the right code gives the waiting token its secret."""
-    result = check_login_code(attempt, code, client)
+def token_with_code(
+    attempt: LoginAttempt, code: str, client: Client, *, factor: Factor = Factor.SMS
+) -> TokenResult:
+    """The code step for an API client (the SMS code, or an app or recovery code when the
+    account has one): the right code gives the waiting token its secret."""
+    result = check_login_code(attempt, code, client, factor=factor)
     if result.outcome != CodeOutcome.SIGNED_IN:
         return TokenResult(
             _CODE_OUTCOMES[result.outcome], tries_left=result.tries_left, message=result.message

@@ -110,17 +110,19 @@ def verify(body: dict, challenge_id: str):
     client = current_client()
     if found.purpose == OtpPurpose.ORDER:
         return confirmed(found, body["code"], factor)
-    if factor != Factor.SMS:
-        raise ApiProblem(
-            409, "Only the code sent by SMS answers this challenge.", name="not_allowed"
-        )
     if found.purpose == OtpPurpose.LOGIN:
         attempt = LoginAttempt(found.user_id, found.binding)
-        issued = tokens.token_with_code(attempt, body["code"], client)
+        issued = tokens.token_with_code(attempt, body["code"], client, factor=factor)
+        if issued.outcome == TokenOutcome.NOT_ALLOWED:
+            raise ApiProblem(409, issued.message, name="not_allowed")
         if issued.outcome != TokenOutcome.ISSUED:
             raise _code_problem(str(issued.outcome), issued.message, issued.tries_left)
         token = {"token": issued.token, "token_type": "Bearer"}
         return {"purpose": "login", "order": None, "token": token, "message": "Signed in."}, 201
+    if factor != Factor.SMS:
+        raise ApiProblem(
+            409, "Only the code sent by SMS answers this challenge.", name="not_allowed"
+        )
     result = verification.confirm_phone(api_user(), body["code"], client)
     if result.outcome not in (ConfirmPhoneOutcome.CONFIRMED, ConfirmPhoneOutcome.CHANGED):
         raise _code_problem(str(result.outcome), result.message, result.tries_left)

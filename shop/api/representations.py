@@ -22,11 +22,11 @@ def challenge_of(challenge: OtpChallenge | StepUp | None) -> dict[str, Any] | No
     if isinstance(challenge, StepUp):
         return _step_up_of(challenge, order_ref)
     step_up = steps.live_step_up(db.session.get(User, challenge.user_id), challenge.purpose)
-    factors = (
-        step_up.factors.split(",")
-        if step_up is not None and order is not None and step_up.order_id == order.id
-        else ["sms"]
+    # The step-up this code belongs to (an order's, or an API sign-in's) names the factors.
+    same = step_up is not None and (
+        step_up.order_id == order.id if order is not None else step_up.binding == challenge.binding
     )
+    factors = step_up.factors.split(",") if same else ["sms"]
     return challenge_data(otp.service().status(challenge), order_ref, factors)
 
 
