@@ -12,7 +12,7 @@ from sqlalchemy import select
 from shop import risk
 from shop.extensions import db
 from shop.models import AuditEvent, Factor, Role
-from shop.orders.checkout import ConfirmOutcome, confirm_order, resend_order_code
+from shop.orders.confirmation import ConfirmOutcome, confirm_order, resend_order_code
 from shop.risk import Outcome, RiskInputs, RiskRules
 from shop.stepup.figures import factor_figures
 from tests.factories import last_code_sent_to, make_user

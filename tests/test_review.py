@@ -28,7 +28,7 @@ from shop.models import (
     SmsMessage,
 )
 from shop.orders import expire_pending
-from shop.orders.checkout import ConfirmOutcome, confirm_order
+from shop.orders.confirmation import ConfirmOutcome, confirm_order
 from shop.orders.review import (
     ReviewOutcome,
     approve,

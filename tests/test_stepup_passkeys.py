@@ -12,15 +12,8 @@ from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import AuditEvent, Factor, OtpChallenge, OtpFailure, Passkey
 from shop.orders import ShippingAddress
-from shop.orders.checkout import (
-    CheckoutOutcome,
-    ConfirmOutcome,
-    confirm_order,
-    order_binding,
-    order_passkey_options,
-    order_step_up,
-    start_checkout,
-)
+from shop.orders.checkout import CheckoutOutcome, order_binding, order_step_up, start_checkout
+from shop.orders.confirmation import ConfirmOutcome, confirm_order, order_passkey_options
 from shop.stepup import enrolment, passkeys
 from shop.stepup.enrolment import FactorOutcome
 from tests.authenticator import SoftPasskey, b64url
@@ -239,7 +232,7 @@ def test_an_expired_passkey_challenge_is_refused_and_counted(app, frozen_clock):
 
 
 def test_sms_stays_the_fallback_and_is_sent_only_when_asked(app):
-    from shop.orders.checkout import ResendOutcome, resend_order_code
+    from shop.orders.confirmation import ResendOutcome, resend_order_code
     from tests.factories import last_code_sent_to
 
     user = make_user()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from shop.accounts import sessions
 from shop.extensions import db
 from shop.models import AuthenticatorApp, Factor, OtpChallenge, RecoveryCode, SmsMessage
-from shop.orders.checkout import ConfirmOutcome, confirm_order
+from shop.orders.confirmation import ConfirmOutcome, confirm_order
 from shop.stepup import enrolment, totp
 from shop.stepup.enrolment import FactorOutcome
 from tests.factories import last_sms_to, make_user, sms_text

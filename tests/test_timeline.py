@@ -15,7 +15,8 @@ from shop.accounts.lockdown import not_me
 from shop.extensions import db
 from shop.models import OrderEvent, Role, SmsKind, SmsMessage
 from shop.orders import ShippingAddress, expire_pending, timeline
-from shop.orders.checkout import confirm_order, start_checkout
+from shop.orders.checkout import start_checkout
+from shop.orders.confirmation import confirm_order
 from shop.orders.review import approve
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender

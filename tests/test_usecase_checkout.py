@@ -24,14 +24,11 @@ from shop.orders import ShippingAddress, fingerprint
 from shop.orders.checkout import (
     CheckoutOutcome,
     CheckoutRefusal,
-    ConfirmOutcome,
-    ResendOutcome,
-    confirm_order,
     order_binding,
     order_challenge,
-    resend_order_code,
     start_checkout,
 )
+from shop.orders.confirmation import ConfirmOutcome, ResendOutcome, confirm_order, resend_order_code
 from shop.otp import Refusal, Sent
 from tests.factories import (
     fill_cart,

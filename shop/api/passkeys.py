@@ -12,7 +12,7 @@ from shop.api.problems import ApiProblem
 from shop.api.schemas import PasskeyAssertionSchema, PasskeyOptionsSchema, VerifiedSchema
 from shop.extensions import db
 from shop.models import Factor, Order, OtpPurpose
-from shop.orders.checkout import OptionsOutcome, order_passkey_options
+from shop.orders.confirmation import OptionsOutcome, order_passkey_options
 from shop.web.ratelimits import limit_code_entry
 
 blp = Blueprint(

@@ -1,7 +1,7 @@
 """Checkout pages: the shipping form, the code page of a pending order, a new code.
 
-Each view parses its form, calls one use case of `shop.orders.checkout` and maps the
-outcome to a page or a redirect.
+Each view parses its form, calls one use case of `shop.orders.checkout` or
+`shop.orders.confirmation` and maps the outcome to a page or a redirect.
 """
 
 import secrets
@@ -20,18 +20,20 @@ from shop.orders.checkout import (
     CLOSED_MESSAGES,
     CheckoutOutcome,
     CheckoutRefusal,
+    order_challenge,
+    order_resend_blocker,
+    order_step_up,
+    shopper_reason,
+    start_checkout,
+)
+from shop.orders.confirmation import (
     ConfirmOutcome,
     ConfirmResult,
     OptionsOutcome,
     ResendOutcome,
     confirm_order,
-    order_challenge,
     order_passkey_options,
-    order_resend_blocker,
-    order_step_up,
     resend_order_code,
-    shopper_reason,
-    start_checkout,
 )
 from shop.orders.history import find_order
 from shop.risk import Outcome

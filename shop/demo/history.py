@@ -36,7 +36,8 @@ from shop.demo.customers import (
 from shop.extensions import db
 from shop.models import Order, OtpChallenge, Product, Role, SmsMessage, User
 from shop.orders import ShippingAddress, expire_pending
-from shop.orders.checkout import CheckoutOutcome, confirm_order, start_checkout
+from shop.orders.checkout import CheckoutOutcome, start_checkout
+from shop.orders.confirmation import confirm_order
 from shop.sms import sealing
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.receipts import apply_receipt
