@@ -1,21 +1,12 @@
 """One-time passwords for step-up verification (SPEC section 5).
 
-`codes`: issue, verify and consume a code; `limits`: who may be sent one, and when;
-`policy`: the numbers; `texts`: the words of each code message.
+`codes`: issue, verify and consume a code; `outcomes`: what that service answers; `limits`:
+who may be sent one, and when; `policy`: the numbers; `texts`: the words of each code message.
 """
 
-from shop.otp.codes import (
-    REDACTED,
-    ChallengeStatus,
-    Check,
-    CodeSend,
-    Otp,
-    Sent,
-    Verification,
-    binding_for,
-    service,
-)
+from shop.otp.codes import REDACTED, Otp, binding_for, service
 from shop.otp.limits import Refusal, SendRefused
+from shop.otp.outcomes import ChallengeStatus, Check, CodeSend, Sent, Verification
 from shop.otp.policy import OtpPolicy
 
 __all__ = [

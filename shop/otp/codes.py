@@ -11,9 +11,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from flask import current_app
@@ -25,6 +23,7 @@ from shop.extensions import db
 from shop.models import OtpChallenge, OtpFailure, OtpPurpose, SmsKind, SmsMessage, SmsStatus, User
 from shop.otp import limits
 from shop.otp.limits import Refusal, SendRefused, SendRequest
+from shop.otp.outcomes import ChallengeStatus, Check, CodeSend, Sent, Verification
 from shop.otp.policy import OtpPolicy
 from shop.sms import queue_sms, sealing
 
@@ -37,80 +36,6 @@ SMS_KIND = {
     OtpPurpose.SECURITY: SmsKind.OTP_SECURITY,
 }
 REDACTED = "••••••"
-
-
-class Check(StrEnum):
-    """What a submitted code turned out to be."""
-
-    VERIFIED = "verified"
-    WRONG = "wrong"  # tries are left on this code
-    EXPIRED = "expired"
-    NO_CODE = "no_code"  # none is live: never sent, replaced, used or ended
-    TOO_MANY_ATTEMPTS = "too_many_attempts"  # this was the code's last try
-    LOCKED = "locked"  # too many wrong codes on the account today
-    MISMATCH = "mismatch"  # what it was bound to changed since it was sent
-    NOT_ALLOWED = "not_allowed"  # this factor may not answer this step-up (not counted)
-
-
-CHECK_MESSAGES = {
-    Check.VERIFIED: "Code accepted.",
-    Check.EXPIRED: "That code has expired. Ask for a new one.",
-    Check.NO_CODE: "There is no code waiting. Ask for a new one.",
-    Check.TOO_MANY_ATTEMPTS: "Too many wrong codes: this code no longer works.",
-    Check.LOCKED: "Too many wrong codes today: SMS verification is locked on this account.",
-    Check.MISMATCH: "The details changed after the code was sent, so it no longer works.",
-    Check.NOT_ALLOWED: "That cannot confirm this. Use one of the ways offered.",
-}
-
-
-@dataclass(frozen=True)
-class Verification:
-    outcome: Check
-    tries_left: int = 0
-    challenge: OtpChallenge | None = None
-    detail: str = ""  # the words of another factor's answer (an app code, a passkey)
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome == Check.VERIFIED
-
-    @property
-    def message(self) -> str:
-        if self.detail:
-            return self.detail
-        if self.outcome == Check.WRONG:
-            return f"That code is not right. {self.tries_left} attempts left."
-        return CHECK_MESSAGES[self.outcome]
-
-
-class Sent(StrEnum):
-    """What became of a request for a code."""
-
-    SENT = "sent"  # on its way now
-    QUEUED = "queued"  # goes out when the number's cool-down ends
-    REFUSED = "refused"
-
-
-@dataclass(frozen=True)
-class CodeSend:
-    outcome: Sent
-    challenge: OtpChallenge | None = None
-    refused: SendRefused | None = None
-
-    @classmethod
-    def of(cls, challenge: OtpChallenge) -> "CodeSend":
-        queued = challenge.send_at > challenge.created_at
-        return cls(Sent.QUEUED if queued else Sent.SENT, challenge)
-
-    @property
-    def message(self) -> str:
-        if self.refused is not None:
-            return self.refused.message
-        if self.outcome == Sent.QUEUED:
-            return (
-                "A code was sent to this number a moment ago: the new one follows in a few seconds."
-            )
-        return "A new code is on its way. The old one no longer works."
 
 
 def binding_for(*parts: object) -> str:
@@ -449,7 +374,7 @@ class Otp:
 
     # Describing ----------------------------------------------------------------------------
 
-    def status(self, challenge: OtpChallenge) -> "ChallengeStatus":
+    def status(self, challenge: OtpChallenge) -> ChallengeStatus:
         """What the shopper may know of a code: where it went, its delivery, its clock."""
         now = clock.now()
         sms = db.session.get(SmsMessage, challenge.sms_id) if challenge.sms_id else None
@@ -469,22 +394,6 @@ class Otp:
             expires_in_seconds=_seconds_until(challenge.expires_at, now),
             resend_in_seconds=_seconds_until(resend_at, now),
         )
-
-
-@dataclass(frozen=True)
-class ChallengeStatus:
-    public_id: str
-    purpose: OtpPurpose
-    masked_phone: str
-    live: bool
-    end_reason: str | None
-    send_at: datetime
-    expires_at: datetime
-    tries_left: int
-    delivery: SmsStatus | None
-    queued_seconds: int  # 0 once it may go out
-    expires_in_seconds: int
-    resend_in_seconds: int
 
 
 def _seconds_until(when: datetime, now: datetime) -> int:
