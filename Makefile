@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install db seed clean bench
+.PHONY: run test lint format install db seed clean bench bench-scale wrk
 
 run: $(STAMP)
 	$(FLASK) db upgrade
@@ -33,11 +33,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # SPEC section 8's figures as one JSON summary (about two minutes; not part of `make test`).
-bench: $(STAMP)
+bench: $(STAMP) wrk
+	$(BIN)/python -m bench.run
+
+# The pages and delivery rounds as the data grows: S (the demo), M and L on SQLite and
+# PostgreSQL, one JSON object per database (L takes a while; `make bench-scale SIZES=S,M`
+# is quicker). Not part of `make test`.
+bench-scale: $(STAMP) wrk
+	$(BIN)/python -m bench.scale $(if $(SIZES),--sizes $(SIZES)) $(BENCH_SCALE_ARGS)
+
+wrk:
 	@command -v wrk >/dev/null || { \
 	  SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
-	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
