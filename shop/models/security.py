@@ -31,6 +31,8 @@ class OtpChallenge(db.Model):
         Index("ix_otp_challenges_phone_created", "phone", "created_at"),
         Index("ix_otp_challenges_ip_created", "client_ip", "created_at"),
         Index("ix_otp_challenges_order_id", "order_id"),
+        # Pruning old SMS lets go of them here, and deleting a message checks this column.
+        Index("ix_otp_challenges_sms_id", "sms_id"),
         # One live code per account and purpose, whatever races the application loses.
         Index(
             "uq_otp_challenges_one_live",
@@ -145,6 +147,8 @@ class AuditEvent(db.Model):
     """Who did what and when: sign-ins, codes, locks, phone and rule changes. No secrets."""
 
     __tablename__ = "audit_events"
+    # An account's latest events, newest first (/account/security).
+    __table_args__ = (Index("ix_audit_events_user_id_id", "user_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)
