@@ -15,6 +15,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(Config().as_dict())
     if config:
         app.config.from_mapping(config)
+    register_early_answers(app)
     register_extensions(app)
     register_blueprints(app)
     register_api(app)
@@ -23,12 +24,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def register_early_answers(app: Flask) -> None:
+    """Before-request hooks that must run before the extensions' own: the cached catalog."""
+    from shop.blueprints.catalog import answer_catalog_first
+
+    app.before_request(answer_catalog_first)
+
+
 def register_extensions(app: Flask) -> None:
     from shop import database
     from shop.accounts import sessions
     from shop.extensions import csrf, db, limiter, login_manager, migrate
     from shop.otp import Otp
+    from shop.web.cookie_session import RememberingSessionInterface
 
+    app.session_interface = RememberingSessionInterface()
     database.configure_engine(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
