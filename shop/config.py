@@ -91,6 +91,10 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.MAX_FORM_MEMORY_SIZE = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+        # Retention (`flask sms prune`, `flask audit prune`): days of SMS (with refused
+        # sends) and of audit events kept; see docs/decisions.md.
+        self.SMS_RETENTION_DAYS = int(env.get("SMS_RETENTION_DAYS", "90"))
+        self.AUDIT_RETENTION_DAYS = int(env.get("AUDIT_RETENTION_DAYS", "365"))
         for key, default in OTP_DEFAULTS.items():
             setattr(self, key, int(env.get(key, default)))
 
