@@ -29,6 +29,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+from sqlalchemy import event
+
 from shop.extensions import db
 
 # Random per process, so that no product text can contain them.
@@ -52,28 +54,28 @@ class VersionReader:
     its rollback) still a fifth. The reader's connection is taken from the engine once and
     detached from its pool; it never holds a transaction (SQLite reads outside one, and
     PostgreSQL's is in autocommit), so each read sees the last commit. A connection that
-    fails is dropped and the read tried once more on a new one.
+    fails is dropped and the read tried once more on a new one; all are closed when the
+    engine is disposed.
     """
 
     def __init__(self) -> None:
         self._local = threading.local()
+        self._open: list = []
+        self._lock = threading.Lock()
 
     def read(self) -> Versions | None:
         """The versions now, or None if the database has no version row."""
         try:
             row = self._read()
         except db.engine.dialect.loaded_dbapi.Error:
-            self.close()
+            self._drop(self._local.connection)
             row = self._read()
         return Versions(*row) if row else None
 
     def _read(self) -> tuple | None:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = self._local.connection = db.engine.raw_connection()
-            connection.detach()  # ours until closed, never back to the pool
-            if db.engine.dialect.name == "postgresql":
-                connection.driver_connection.autocommit = True
+            connection = self._local.connection = self._connect()
         cursor = connection.cursor()
         try:
             cursor.execute(VERSIONS_QUERY)
@@ -82,13 +84,35 @@ class VersionReader:
             cursor.close()
         return rows[0] if rows else None
 
-    def close(self) -> None:
-        """Close this thread's connection, if any."""
-        connection = getattr(self._local, "connection", None)
+    def _connect(self):
+        engine = db.engine
+        pooled = engine.raw_connection()
+        connection = pooled.dbapi_connection
+        pooled.detach()  # ours until we close it, never back to the pool
+        if engine.dialect.name == "postgresql":
+            connection.autocommit = True
+        with self._lock:
+            if not self._open and not event.contains(engine, "engine_disposed", self.close):
+                event.listen(engine, "engine_disposed", self.close)
+            self._open.append(connection)
+        return connection
+
+    def _drop(self, connection) -> None:
         self._local.connection = None
-        if connection is not None:
-            with contextlib.suppress(Exception):  # it may be broken already
+        with self._lock:
+            if connection in self._open:
+                self._open.remove(connection)
+        with contextlib.suppress(Exception):  # it may be broken already
+            connection.close()
+
+    def close(self, *_) -> None:
+        """Close every thread's connection (when the engine is disposed)."""
+        with self._lock:
+            connections, self._open = self._open, []
+        for connection in connections:
+            with contextlib.suppress(Exception):
                 connection.close()
+        self._local = threading.local()
 
 
 class Page:
