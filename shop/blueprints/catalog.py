@@ -43,6 +43,8 @@ def _placeholder() -> str:
 
 def search_arg() -> str:
     """The search words (`?q=`), spaces tidied; empty for the whole catalog."""
+    if not request.query_string:  # the first page, most visits: no arguments to parse
+        return ""
     words = " ".join(request.args.get("q", "").split())
     if len(words) > catalog.MAX_SEARCH_LENGTH:
         abort(400, description=f"Search for at most {catalog.MAX_SEARCH_LENGTH} characters.")
@@ -50,6 +52,8 @@ def search_arg() -> str:
 
 
 def page_arg() -> int:
+    if not request.query_string:
+        return 1
     raw = request.args.get("page", "1").strip()
     if not PAGE_NUMBER.fullmatch(raw):
         abort(400, description="The page number must be a whole number from 1.")

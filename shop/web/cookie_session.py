@@ -6,14 +6,15 @@ returning visitor sends the same cookie time after time. This interface keeps on
 and, for a minute, what each cookie it has verified holds (never past the cookie's own
 expiry). A cookie it has not verified, or that fails verification, is treated exactly as
 Flask treats it; each request gets its own copy of the data, so nothing one request changes
-reaches another.
+reaches another. Saving an unchanged session returns before Flask looks up the seven cookie
+settings it would not use.
 """
 
 import copy
 import time
 
-from flask import Flask, Request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Request, Response
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 REMEMBER_SECONDS = 60
@@ -42,7 +43,7 @@ class RememberingSessionInterface(SecureCookieSessionInterface):
         now = time.time()
         kept = self._verified.get(cookie)
         if kept is not None and kept[0] > now:
-            return self.session_class(copy.deepcopy(kept[1]))
+            return self.session_class(_copy(kept[1]))
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
             data, signed_at = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
@@ -53,3 +54,24 @@ class RememberingSessionInterface(SecureCookieSessionInterface):
         until = min(now + REMEMBER_SECONDS, signed_at.timestamp() + max_age)
         self._verified[cookie] = (until, copy.deepcopy(data))
         return self.session_class(data)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        # Flask's own rule for when the cookie is (re)set, tested first.
+        if not session.modified and not (
+            session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]
+        ):
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        super().save_session(app, session, response)
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _copy(data: dict) -> dict:
+    """A copy no request can change the original through: shallow when every value is a
+    plain scalar (a visitor's CSRF token, a signed-in user's id), deep otherwise."""
+    if all(isinstance(value, _PLAIN) for value in data.values()):
+        return dict(data)
+    return copy.deepcopy(data)
