@@ -5,8 +5,10 @@ and the page links) costs far more than the rest of the request, yet it is the s
 every visitor until a product changes. Each process keeps the pages it rendered, the most
 recently used few hundred, each with the `catalog_version.version` it was rendered at:
 database triggers bump that number in the same transaction as any addition, removal or edit
-of a product, so one tiny query per request tells every process, on every machine, whether
-its copy still holds.
+of a product, so one tiny query tells every process, on every machine, whether its copies
+still hold. Each process reads it at most once every `CATALOG_RECHECK_SECONDS` (1 s): a
+change shows within that time, and a busy process's other requests do not touch the
+database at all.
 
 Stock changes with every order, so it is kept apart. A rendered page is cut where each
 product's stock goes (its stock note and its add-to-cart form, or "sold out"), and those
@@ -22,14 +24,12 @@ states where it is the same for everyone in it: not signed in, signed in as a sh
 signed in as the owner, with no message waiting.
 """
 
-import contextlib
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-
-from sqlalchemy import event
 
 from shop.extensions import db
 
@@ -46,73 +46,19 @@ class Versions:
     stock: int
 
 
-class VersionReader:
-    """Reads the catalog's versions on a database connection each thread keeps for it.
-
-    Read on every catalog request: through the ORM session this one-row read took a third
-    of a cached catalog request, and checking a connection out of the pool and back (with
-    its rollback) still a fifth. The reader's connection is taken from the engine once and
-    detached from its pool; it never holds a transaction (SQLite reads outside one, and
-    PostgreSQL's is in autocommit), so each read sees the last commit. A connection that
-    fails is dropped and the read tried once more on a new one; all are closed when the
-    engine is disposed.
-    """
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._open: list = []
-        self._lock = threading.Lock()
-
-    def read(self) -> Versions | None:
-        """The versions now, or None if the database has no version row."""
-        try:
-            row = self._read()
-        except db.engine.dialect.loaded_dbapi.Error:
-            self._drop(self._local.connection)
-            row = self._read()
-        return Versions(*row) if row else None
-
-    def _read(self) -> tuple | None:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self._connect()
+def read_versions() -> Versions | None:
+    """The catalog's versions now, or None if the database has no version row (straight
+    from a pooled DBAPI connection: through the ORM session this one-row read took a third
+    of a cached catalog request)."""
+    connection = db.engine.raw_connection()
+    try:
         cursor = connection.cursor()
-        try:
-            cursor.execute(VERSIONS_QUERY)
-            rows = cursor.fetchall()  # to the end: an unfinished SQLite read would linger
-        finally:
-            cursor.close()
-        return rows[0] if rows else None
-
-    def _connect(self):
-        engine = db.engine
-        pooled = engine.raw_connection()
-        connection = pooled.dbapi_connection
-        pooled.detach()  # ours until we close it, never back to the pool
-        if engine.dialect.name == "postgresql":
-            connection.autocommit = True
-        with self._lock:
-            if not self._open and not event.contains(engine, "engine_disposed", self.close):
-                event.listen(engine, "engine_disposed", self.close)
-            self._open.append(connection)
-        return connection
-
-    def _drop(self, connection) -> None:
-        self._local.connection = None
-        with self._lock:
-            if connection in self._open:
-                self._open.remove(connection)
-        with contextlib.suppress(Exception):  # it may be broken already
-            connection.close()
-
-    def close(self, *_) -> None:
-        """Close every thread's connection (when the engine is disposed)."""
-        with self._lock:
-            connections, self._open = self._open, []
-        for connection in connections:
-            with contextlib.suppress(Exception):
-                connection.close()
-        self._local = threading.local()
+        cursor.execute(VERSIONS_QUERY)
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        connection.close()  # back to the pool, which ends the read transaction
+    return Versions(*row) if row else None
 
 
 class Page:
@@ -166,9 +112,20 @@ class CatalogCache:
 
     def __init__(self, size: int = PAGES_KEPT) -> None:
         self.size = size
-        self.versions = VersionReader()
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._versions: tuple[float, Versions | None] | None = None  # (read until, versions)
+
+    def versions(self, recheck_seconds: float) -> Versions | None:
+        """The versions read at most `recheck_seconds` ago: one read a second per process
+        is enough to follow changes, and spares every other request the database."""
+        now = time.monotonic()
+        kept = self._versions
+        if kept is not None and now < kept[0]:
+            return kept[1]
+        versions = read_versions()
+        self._versions = (now + recheck_seconds, versions)
+        return versions
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -195,16 +152,18 @@ class CatalogCache:
         render_stock: Callable[[Listing], list[str]],
         render_page: Callable[[str], str],
         audience: Hashable | None,
+        recheck_seconds: float = 0.0,
     ) -> Page:
         """The catalog page `key`, ready for the visitor's CSRF token.
 
         `render_listing()` renders the grid with a slot per product, `render_stock(listing)`
         the slots, `render_page(grid)` the page around the grid, kept only for an `audience`
-        (None: this visitor's page is their own). The versions are read before anything is
-        rendered: a change committed in between makes the copy newer than its key, never
-        older, and the next request sees the new version and renders again.
+        (None: this visitor's page is their own). The versions are read (at most
+        `recheck_seconds` ago) before anything is rendered: a change committed in between
+        makes the copy newer than its key, never older, and a later read sees the new
+        version and renders again.
         """
-        versions = self.versions.read()
+        versions = self.versions(recheck_seconds)
         entry = self._get(key)
         if entry is None or versions is None or entry.version != versions.catalog:
             entry = _Entry(versions.catalog if versions else -1, render_listing())

@@ -91,6 +91,9 @@ class Config:
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.MAX_FORM_MEMORY_SIZE = 64 * 1024
         self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+        # How often, at most, each web process reads the catalog's versions: a product's
+        # change (stock included) shows on the catalog pages within that many seconds.
+        self.CATALOG_RECHECK_SECONDS = float(env.get("CATALOG_RECHECK_SECONDS", "1"))
         # Retention (`flask sms prune`, `flask audit prune`): days of SMS (with refused
         # sends) and of audit events kept; see docs/decisions.md.
         self.SMS_RETENTION_DAYS = int(env.get("SMS_RETENTION_DAYS", "90"))

@@ -14,9 +14,10 @@ from flask import request
 from flask_login.utils import encode_cookie
 from sqlalchemy import select, text
 
-from shop import create_app
+from shop import catalog_cache, create_app
 from shop.blueprints import catalog as catalog_views
 from shop.catalog_cache import CSRF_PLACEHOLDER, CatalogCache
+from shop.config import Config
 from shop.extensions import db
 from shop.models import CatalogVersion, Product, Role
 from shop.orders.lifecycle import cancel_open_orders
@@ -367,3 +368,26 @@ def test_the_catalog_is_answered_before_the_extensions_hooks(app, client):
     assert seen == []
     assert client.get("/cart").status_code == 200 and seen == ["cart.show"]
     assert client.post("/", data={}).status_code == 405
+
+
+def test_by_default_a_process_reads_the_versions_once_a_second(app, client, monkeypatch):
+    """With CATALOG_RECHECK_SECONDS at its default (1), a change shows within a second;
+    in between, a cached page costs no query at all."""
+    app.config["CATALOG_RECHECK_SECONDS"] = Config().CATALOG_RECHECK_SECONDS
+    assert app.config["CATALOG_RECHECK_SECONDS"] == 1
+    now = [1000.0]
+    monkeypatch.setattr("shop.catalog_cache.time.monotonic", lambda: now[0])
+    socks = make_product("Merino socks", stock=3)
+    assert "Only 3 left" in card(catalog(client), socks)
+
+    reads = []
+    read_versions = catalog_cache.read_versions
+    monkeypatch.setattr(catalog_cache, "read_versions", lambda: reads.append(1) or read_versions())
+    socks.stock = 2
+    db.session.commit()
+    now[0] += 0.5
+    assert "Only 3 left" in card(catalog(client), socks)  # the versions read half a second ago
+    assert reads == []
+    now[0] += 0.6
+    assert "Only 2 left" in card(catalog(client), socks)
+    assert reads == [1]

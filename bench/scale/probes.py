@@ -140,11 +140,14 @@ class Shop:
         self._buyers: Iterator[int] = iter(())
 
     def change(self, sql: str, **values) -> None:
-        """Commit a change to the first product from outside the app's requests."""
+        """Commit a change to the first product from outside the app's requests, then wait
+        until the app reads the catalog's versions again (CATALOG_RECHECK_SECONDS): the next
+        page is the first to see the change."""
         with self.app.app_context():
             db.session.execute(text(sql), {"id": self.first_product, **values})
             db.session.commit()
             db.session.remove()
+        time.sleep(self.app.config["CATALOG_RECHECK_SECONDS"])
 
     def stock_change(self) -> None:
         self._flip ^= 1

@@ -131,6 +131,7 @@ def index() -> Response:
         render_stock=render_stock,
         render_page=render_page,
         audience=audience(),
+        recheck_seconds=current_app.config["CATALOG_RECHECK_SECONDS"],
     )
     token = current_app.extensions["csrf_tokens"].token()
     return Response(page.with_token(token), content_type="text/html; charset=utf-8")
