@@ -205,8 +205,28 @@ class Shop:
     def idle_round(self) -> dict[str, Any]:
         return self.in_app(lambda: {"handled": self.worker().run_once()})
 
+    def database_processes(self) -> list[int]:
+        """The PostgreSQL server's processes (its queries run there, not in the worker);
+        none for SQLite, which runs in the worker's own process."""
+        with self.app.app_context():
+            if db.engine.dialect.name != "postgresql":
+                return []
+            data = db.session.execute(text("SHOW data_directory")).scalar()
+            db.session.remove()
+        postmaster = int(Path(data, "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
     def idle_worker_cpu(self) -> dict[str, Any]:
-        """CPU of a real `flask sms worker` (console backend) polling with nothing due."""
+        """CPU of a real `flask sms worker` (console backend) polling with nothing due, and
+        of the database server meanwhile (PostgreSQL)."""
         env = {
             **os.environ,
             "DATABASE_URL": self.database_url,
@@ -223,14 +243,20 @@ class Shop:
         )
         try:
             time.sleep(3)  # imports and the first rounds
+            server = self.database_processes()
             before, started = _cpu_seconds(worker.pid), time.monotonic()
+            server_before = {pid: _cpu_seconds(pid) for pid in server}
             time.sleep(IDLE_CPU_SECONDS)
             used = _cpu_seconds(worker.pid) - before
+            server_used = sum(_cpu_seconds(pid) - start for pid, start in server_before.items())
             elapsed = time.monotonic() - started
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=30)
-        return {"cpu_percent_of_a_core": round(100 * used / elapsed, 1)}
+        figure = {"cpu_percent_of_a_core": round(100 * used / elapsed, 1)}
+        if server:
+            figure["database_cpu_percent_of_a_core"] = round(100 * server_used / elapsed, 1)
+        return figure
 
     # Checkout ---------------------------------------------------------------------------------
 
@@ -286,7 +312,10 @@ class Shop:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the process ended: its time is lost, it was not the worker's poll
+        return 0.0
     # utime and stime (fields 14 and 15 of stat, here 12 and 13 after the name)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
