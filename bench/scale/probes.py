@@ -147,7 +147,7 @@ class Shop:
             db.session.execute(text(sql), {"id": self.first_product, **values})
             db.session.commit()
             db.session.remove()
-        time.sleep(self.app.config["CATALOG_RECHECK_SECONDS"])
+        time.sleep(self.app.config.get("CATALOG_RECHECK_SECONDS", 0))
 
     def stock_change(self) -> None:
         self._flip ^= 1
