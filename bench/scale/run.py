@@ -31,9 +31,10 @@ import flask_migrate
 from psycopg import sql
 
 from bench.scale.dataset import generate, leave_work_for_the_worker
-from bench.scale.probes import Shop, probes
+from bench.scale.probes import probes
 from bench.scale.sizes import SIZES, Size
 from bench.scale.timing import StatementLog, measure
+from bench.scale.visitors import Shop
 from shop import create_app, demo
 from shop.extensions import db
 from tests.postgres_server import running_server
