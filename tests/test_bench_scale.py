@@ -128,6 +128,8 @@ def test_every_figure_of_the_bench_can_be_measured(shop_app, monkeypatch, tmp_pa
         "worker_expire_pending",
         "worker_sweep",
         "worker_idle_round",
+        "sms_prune_batch",
+        "audit_prune_batch",
     }
     url = shop_app.config["SQLALCHEMY_DATABASE_URI"]
     figures = measure_size(db.engine.dialect.name, url, TINY, args, tmp_path)
@@ -137,6 +139,7 @@ def test_every_figure_of_the_bench_can_be_measured(shop_app, monkeypatch, tmp_pa
     assert figures["checkout"]["status"] == 302 and figures["checkout"]["placed"] is True
     assert figures["worker_claim"]["claimed"] == DUE_MESSAGES
     assert figures["worker_idle_round"]["handled"] == 0
+    assert figures["sms_prune_batch"]["deleted"] > 0 and figures["audit_prune_batch"]["deleted"] > 0
     # A cached catalog page asks the database nothing (its versions were read a moment ago).
     assert figures["catalog_cached"]["statements"] == 0
     for name, figure in figures.items():

@@ -2,7 +2,8 @@
 app driven by `bench.scale.visitors.Shop`."""
 
 from bench.scale.timing import Probe
-from bench.scale.visitors import IDLE_CPU_SECONDS, Shop, visit
+from bench.scale.visitors import IDLE_CPU_SECONDS, PRUNE_BATCH, Shop, visit
+from shop.models import AuditEvent, SmsMessage
 
 
 def probes(shop: Shop, *, runs: int) -> list[Probe]:
@@ -70,6 +71,18 @@ def probes(shop: Shop, *, runs: int) -> list[Probe]:
             "delivery worker: a whole round with nothing due",
             shop.idle_round,
             lambda: shop.set_due(False),
+        ),
+        Probe(
+            "sms_prune_batch",
+            f"flask sms prune: one batch of {PRUNE_BATCH} old messages (the most the web waits)",
+            shop.prune_sms,
+            lambda: shop.prepare_prune(SmsMessage, SmsMessage.created_at),
+        ),
+        Probe(
+            "audit_prune_batch",
+            f"flask audit prune: one batch of {PRUNE_BATCH} old events",
+            shop.prune_audit,
+            lambda: shop.prepare_prune(AuditEvent, AuditEvent.at),
         ),
         Probe(
             "worker_idle_cpu",

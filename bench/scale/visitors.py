@@ -24,13 +24,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text, update
 
+from shop import audit, clock
 from shop import cart as carts
-from shop import clock
 from shop.demo import DEMO_OWNER, DEMO_SHOPPER
 from shop.extensions import db
 from shop.models import Product, SmsMessage, SmsStatus, User
 from shop.orders import expire_pending
+from shop.retention import Batches
 from shop.sms.delivery import DeliveryWorker
+from shop.sms.retention import prune_sms
 from shop.sms.senders import ConsoleSender
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +46,7 @@ ADDRESS = {
     "country": "GB",
 }
 IDLE_CPU_SECONDS = 10
+PRUNE_BATCH = 500  # rows per transaction, as `flask sms prune` and `flask audit prune` do
 
 
 class _FormFields(HTMLParser):
@@ -300,6 +303,24 @@ class Shop:
         response = self._buyer.post("/checkout", data=self._checkout_form)
         placed = "/orders/" in response.headers.get("Location", "")
         return {"status": response.status_code, "placed": placed}
+
+    # Retention --------------------------------------------------------------------------------
+
+    def prepare_prune(self, model, column) -> None:
+        """A cut-off that makes the next `PRUNE_BATCH` oldest rows past retention."""
+        with self.app.app_context():
+            self._cutoff = db.session.scalar(
+                select(column).order_by(column).offset(PRUNE_BATCH).limit(1)
+            ) or clock.now() + timedelta(days=1)  # fewer rows than a batch: all of them
+            db.session.remove()
+
+    def prune_sms(self) -> dict[str, Any]:
+        batches = Batches(size=PRUNE_BATCH, pause=0)
+        return self.in_app(lambda: {"deleted": prune_sms(self._cutoff, batches).messages})
+
+    def prune_audit(self) -> dict[str, Any]:
+        batches = Batches(size=PRUNE_BATCH, pause=0)
+        return self.in_app(lambda: {"deleted": audit.prune(self._cutoff, batches)})
 
     # Owner ------------------------------------------------------------------------------------
 
