@@ -109,7 +109,6 @@ def test_the_delivery_worker_finds_the_due_messages_and_no_more(shop_app):
 def test_every_figure_of_the_bench_can_be_measured(shop_app, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("SECRET_KEY", shop_app.config["SECRET_KEY"])
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
-    monkeypatch.setenv("CATALOG_RECHECK_SECONDS", "0.05")
     args = arguments(["--runs", "1", "--no-throughput"])
     # Not the idle worker's CPU: it watches a real worker process for seconds.
     args.only = {
@@ -140,8 +139,10 @@ def test_every_figure_of_the_bench_can_be_measured(shop_app, monkeypatch, tmp_pa
     assert figures["worker_claim"]["claimed"] == DUE_MESSAGES
     assert figures["worker_idle_round"]["handled"] == 0
     assert figures["sms_prune_batch"]["deleted"] > 0 and figures["audit_prune_batch"]["deleted"] > 0
-    # A cached catalog page asks the database nothing (its versions were read a moment ago).
-    assert figures["catalog_cached"]["statements"] == 0
-    for name, figure in figures.items():
-        assert figure["ms"] > 0 and (figure["statements"] > 0 or name == "catalog_cached")
+    # A cached catalog page asks the database for the catalog's versions and nothing else
+    # (on PostgreSQL the pool first pings the connection it hands out).
+    pings = 1 if db.engine.dialect.name == "postgresql" else 0
+    assert figures["catalog_cached"]["statements"] == 1 + pings
+    for figure in figures.values():
+        assert figure["ms"] > 0 and figure["statements"] > 0
         assert all(statement["plan"] for statement in figure["slowest"]), figure["slowest"]
