@@ -45,7 +45,7 @@ ADDRESS = {
     "postal_code": "SW1A 1AA",
     "country": "GB",
 }
-IDLE_CPU_SECONDS = 10
+IDLE_CPU_SECONDS = 20
 PRUNE_BATCH = 500  # rows per transaction, as `flask sms prune` and `flask audit prune` do
 
 
@@ -244,7 +244,7 @@ class Shop:
             start_new_session=True,
         )
         try:
-            time.sleep(3)  # imports and the first rounds
+            time.sleep(5)  # imports and the first rounds
             server = self.database_processes()
             before, started = _cpu_seconds(worker.pid), time.monotonic()
             server_before = {pid: _cpu_seconds(pid) for pid in server}
