@@ -5,13 +5,15 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install db seed clean bench bench-scale wrk
+.PHONY: run test lint format install db seed clean bench bench-scale wrk screenshots
 
+# Development: debug mode (plain-http cookies, the console SMS backend and its /dev/phone).
+run: export FLASK_DEBUG := 1
 run: $(STAMP)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	@echo "Shop on http://127.0.0.1:5000  (Ctrl-C to stop)"
-	FLASK_DEBUG=1 $(FLASK) dev-server --host 127.0.0.1 --port 5000
+	$(FLASK) dev-server --host 127.0.0.1 --port 5000
 
 test: $(STAMP)
 	$(BIN)/pytest
@@ -46,6 +48,10 @@ wrk:
 	@command -v wrk >/dev/null || { \
 	  SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
+
+# PNGs of every key page at desktop and phone widths, in Debian's Chromium (docs/screenshots).
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

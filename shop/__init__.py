@@ -5,8 +5,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop.config import Config
+
+CONSOLE_OUTSIDE_DEBUG = (
+    "SMS_BACKEND=console outside debug mode: no SMS would reach anyone, and codes would sit in "
+    "the database for the demo phone. Set SMS_BACKEND=vonage for a real shop, FLASK_DEBUG=1 "
+    "for development, or ALLOW_CONSOLE_SMS=1 to run the console backend anyway."
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -15,13 +22,40 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(Config().as_dict())
     if config:
         app.config.from_mapping(config)
+    check_sms_backend(app)
+    register_proxies(app)
+    register_input_guard(app)
     register_early_answers(app)
     register_extensions(app)
     register_blueprints(app)
     register_api(app)
+    register_web_defences(app)
     register_template_helpers(app)
     register_commands(app)
     return app
+
+
+def check_sms_backend(app: Flask) -> None:
+    """Refuse to start a shop that would fake its SMS unless that is meant (SPEC section 2)."""
+    console = app.config["SMS_BACKEND"] == "console"
+    if console and not app.debug and not app.config["ALLOW_CONSOLE_SMS"]:
+        raise RuntimeError(CONSOLE_OUTSIDE_DEBUG)
+
+
+def register_proxies(app: Flask) -> None:
+    """Behind `TRUSTED_PROXIES` reverse proxies, the client address (the per-address limits)
+    and scheme come from their X-Forwarded-For/-Proto; otherwise those headers are ignored."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
+def register_input_guard(app: Flask) -> None:
+    """Bounded route converters (before any route exists) and no control characters."""
+    from shop.web import input_guard
+
+    input_guard.register_converters(app)
+    input_guard.register(app)
 
 
 def register_early_answers(app: Flask) -> None:
@@ -36,6 +70,7 @@ def register_extensions(app: Flask) -> None:
     from shop.accounts import sessions
     from shop.extensions import csrf, db, limiter, login_manager, migrate
     from shop.otp import Otp
+    from shop.sms.sealing import BodySeal
     from shop.web.cookie_session import RememberingSessionInterface
 
     app.session_interface = RememberingSessionInterface()
@@ -47,6 +82,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     sessions.configure(login_manager)
     app.extensions["otp"] = Otp.from_config(app.config)
+    app.extensions["sms_seal"] = BodySeal.from_config(app.config)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -65,13 +101,20 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (catalog, cart, auth, checkout, orders, account, admin, webhooks, errors):
         app.register_blueprint(module.bp)
-    dev.register(app)  # the demo phone, only with the console SMS backend
+    dev.register(app)  # the demo phone: console backend, in debug mode or with DEV_PHONE
 
 
 def register_api(app: Flask) -> None:
     from shop.api import init_api
 
     init_api(app)
+
+
+def register_web_defences(app: Flask) -> None:
+    from shop.web import access_log, headers
+
+    access_log.mask_access_logs()
+    headers.register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

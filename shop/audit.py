@@ -23,6 +23,9 @@ class Event(StrEnum):
     STEP_UP_LOCKED = "step_up_locked"
     PHONE_VERIFIED = "phone_verified"
     PHONE_CHANGED = "phone_changed"
+    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET_ASKED = "password_reset_asked"
+    PASSWORD_RESET = "password_reset"
     ALERTS_CHANGED = "alerts_changed"
     SMS_STOP = "sms_stop"
     SMS_START = "sms_start"
@@ -31,6 +34,23 @@ class Event(StrEnum):
     RULES_CHANGED = "rules_changed"
     TOKEN_ISSUED = "token_issued"
     TOKEN_REVOKED = "token_revoked"
+    SETTINGS_CHANGED = "settings_changed"
+    ORDER_APPROVED = "order_approved"
+    ORDER_CODE_REQUESTED = "order_code_requested"
+    ORDER_CANCELLED = "order_cancelled"
+    STEP_UP_UNLOCKED = "step_up_unlocked"
+    SMS_ABUSE_ALERT = "sms_abuse_alert"
+    REGISTERED = "registered"
+    REGISTRATION_TRIED = "registration_tried"  # someone registered an e-mail that has an account
+
+
+# An owner's note kept with a decision (review, unlock): what the owner typed, tidied.
+NOTE_MAX_LENGTH = 500
+
+
+def clean_note(note: str | None) -> str:
+    """Whitespace folded and cut to NOTE_MAX_LENGTH; empty means no note was given."""
+    return " ".join((note or "").split())[:NOTE_MAX_LENGTH]
 
 
 # Kept whatever their age: the history of the owner's risk rules (/admin/risk), which says
@@ -43,14 +63,18 @@ def record(
     *,
     user_id: int | None = None,
     actor_id: int | None = None,
+    by_the_shop: bool = False,
     ip: str | None = None,
     **detail: Any,
 ) -> AuditEvent:
-    """Add an audit row to the current transaction. `detail` must hold no secret."""
+    """Add an audit row to the current transaction. `detail` must hold no secret.
+
+    The actor is the account itself unless `actor_id` names someone else; `by_the_shop`
+    says nobody did it by hand (a chore of the delivery process)."""
     row = AuditEvent(
         event=event,
         user_id=user_id,
-        actor_id=actor_id if actor_id is not None else user_id,
+        actor_id=None if by_the_shop else actor_id if actor_id is not None else user_id,
         ip=ip,
         detail=json.dumps(detail, sort_keys=True, default=str) if detail else "",
     )

@@ -11,14 +11,16 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
-from shop import accounts, audit, clock, demo
+from shop import accounts, audit, clock, demo, settings
 from shop.extensions import db
 from shop.models import Role
 from shop.orders import expire_pending
+from shop.orders.review import cancel_held_too_long
 from shop.retention import DEFAULT_BATCHES, Batches
 from shop.sms import retention as sms_retention
 from shop.sms.backends import make_sender
-from shop.sms.delivery import DeliveryWorker, start_in_thread
+from shop.sms.delivery import DeliveryWorker, Every, start_in_thread
+from shop.sms.watch import watch_sms_abuse
 
 
 @click.command("seed-demo")
@@ -45,7 +47,7 @@ def create_owner_command(email: str, phone: str, password: str) -> None:
     if not 8 <= len(password) <= 128:
         raise click.BadParameter("use 8 to 128 characters", param_hint="--password")
     try:
-        e164 = accounts.normalise_phone(phone, current_app.config["SMS_ALLOWED_COUNTRIES"])
+        e164 = accounts.normalise_phone(phone, settings.allowed_countries())
         user = accounts.register_user(
             email,
             e164,
@@ -65,8 +67,13 @@ def create_owner_command(email: str, phone: str, password: str) -> None:
 sms_cli = AppGroup("sms", help="SMS delivery.")
 
 
-# Besides sending, the background process expires orders whose code lapsed.
-HOUSEKEEPING = (expire_pending,)
+# Besides sending, the background process expires orders whose code lapsed (each round),
+# cancels orders held for review too long, and raises the SMS-abuse alarm.
+HOUSEKEEPING = (
+    expire_pending,
+    Every(60, cancel_held_too_long),
+    Every(10, watch_sms_abuse),
+)
 
 
 def _worker(batch: int) -> DeliveryWorker:
@@ -154,6 +161,11 @@ def audit_prune_command(days: int | None, batch: int) -> None:
 def dev_server_command(host: str, port: int) -> None:
     """The development server with an SMS delivery loop in the same process (`make run`)."""
     app = current_app._get_current_object()
+    base = f"http://{host}:{port}"
+    click.echo(f"Shop:        {base}/")
+    if app.config["SMS_BACKEND"] == "console":
+        click.echo(f"Demo phone:  {base}/dev/phone   (every SMS: codes and alerts; none is sent)")
+    click.echo("Stop with Ctrl-C.")
     stop = start_in_thread(app, lambda: make_sender(app.config), HOUSEKEEPING)
     try:
         # Not app.run(): Flask ignores it inside a `flask` command.

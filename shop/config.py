@@ -66,6 +66,14 @@ class Config:
         self.CODE_ENTRY_RATE_LIMIT = env.get("CODE_ENTRY_RATE_LIMIT", "20 per minute")
         self.API_RATE_LIMIT = env.get("API_RATE_LIMIT", "300 per minute")
         self.SMS_BACKEND = env.get("SMS_BACKEND", "console")
+        debug = _bool(env.get("FLASK_DEBUG"))
+        # The console backend outside debug mode must be asked for; /dev/phone, which shows
+        # its messages (live codes included), is served only in debug mode or when asked for.
+        self.ALLOW_CONSOLE_SMS = _bool(env.get("ALLOW_CONSOLE_SMS"))
+        self.DEV_PHONE = _bool(env.get("DEV_PHONE"), default=debug)
+        # How many reverse proxies stand in front of the app (Werkzeug's ProxyFix): 0 trusts
+        # no X-Forwarded-For, so every client address is the connection's own.
+        self.TRUSTED_PROXIES = int(env.get("TRUSTED_PROXIES", "0"))
         self.VONAGE_API_KEY = env.get("VONAGE_API_KEY", "")
         self.VONAGE_API_SECRET = env.get("VONAGE_API_SECRET", "")
         self.VONAGE_SIGNATURE_SECRET = env.get("VONAGE_SIGNATURE_SECRET", "")
@@ -76,8 +84,11 @@ class Config:
         self.SHOP_NAME = env.get("SHOP_NAME", "Shop")
         self.SHOP_CURRENCY = env.get("SHOP_CURRENCY", "EUR").upper()
         self.SMS_ALLOWED_COUNTRIES = _countries(env.get("SMS_ALLOWED_COUNTRIES", "GB"))
+        # Defaults of the owner's settings (`shop.settings`): the owner may change them.
+        self.SMS_ALERT_REFUSALS_PER_HOUR = int(env.get("SMS_ALERT_REFUSALS_PER_HOUR", "100"))
+        self.SMS_ALERT_SPEND_PER_HOUR = env.get("SMS_ALERT_SPEND_PER_HOUR", "5.00")
+        self.HELD_ORDER_CANCEL_DAYS = int(env.get("HELD_ORDER_CANCEL_DAYS", "7"))
         self.PUBLIC_BASE_URL = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
-        debug = _bool(env.get("FLASK_DEBUG"))
         # SPEC section 7: scrypt with N=2**17, r=8, p=1 or stronger.
         self.PASSWORD_HASH_METHOD = env.get("PASSWORD_HASH_METHOD", "scrypt:131072:8:1")
         self.SESSION_COOKIE_SECURE = _bool(env.get("SESSION_COOKIE_SECURE"), default=not debug)

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import make_server
@@ -68,6 +69,8 @@ def live_server(app: Flask) -> Iterator[str]:
     """Serve `app` on a free port of 127.0.0.1 in a daemon thread, with an SMS delivery loop
     beside it as `make run` has; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Links in SMS ("not me") point at this server, as `make run`'s point at port 5000.
+    app.config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="live-shop", daemon=True)
     thread.start()
     stop_delivery = start_in_thread(app, ConsoleSender, HOUSEKEEPING)
@@ -105,6 +108,19 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+def close_page(page: Page) -> None:
+    """Close a tab once its document has loaded.
+
+    Chromium can acknowledge a close that races a navigation commit without closing the
+    tab, and `page.close()` then waits forever (microsoft/playwright#42366, crbug 536385539);
+    a CI run lost 15 minutes to it on a tab closed right after a form post. So: let the
+    navigation finish, then ask for the close without waiting on the tab's own unload (our
+    pages have no beforeunload handler; the context's close disposes of whatever is left).
+    """
+    page.wait_for_load_state("load")
+    page.close(run_before_unload=True)
+
+
 def code_from_phone(page: Page, phone: str) -> str:
     """Read the newest code sent to `phone` on the demo phone, in a tab of its own, as a
     person would; waits for the delivery loop to put it there (a code asked for within 30 s
@@ -122,4 +138,59 @@ def code_from_phone(page: Page, phone: str) -> str:
             tab.wait_for_timeout(200)
         raise AssertionError(f"no code reached {phone} on /dev/phone")
     finally:
-        tab.close()
+        close_page(tab)
+
+
+# What a person needs of every page: it fits a phone, it passes axe, it reads well --------------
+
+PHONE_WIDTH = 375
+SERIOUS = ("serious", "critical")
+
+
+def horizontal_overflow(page: Page) -> int:
+    """Pixels the page is wider than the viewport: anything over 0 means sideways scrolling."""
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each.
+
+    axe-core comes inside the `axe-playwright-python` wheel (installed by `make install`):
+    nothing is fetched while the tests run.
+    """
+    results = Axe().run(page)
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + ", ".join(str(node["target"]) for node in violation["nodes"][:3])
+        for violation in results.response["violations"]
+        if violation["impact"] in SERIOUS
+    ]
+
+
+# WCAG's contrast of the text of every disabled button (axe leaves disabled controls out).
+DISABLED_CONTRAST = """() => {
+  const rgb = (value) => value.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const luminance = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map((c) => {
+      c /= 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  return [...document.querySelectorAll("button:disabled, input:disabled")]
+    .filter((element) => element.offsetParent !== null)
+    .map((element) => {
+      const style = getComputedStyle(element);
+      const a = luminance(rgb(style.color));
+      const b = luminance(rgb(style.backgroundColor));
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      return [element.textContent.trim() || element.name, Math.round(ratio * 100) / 100];
+    });
+}"""
+
+
+def disabled_contrast(page: Page) -> list[tuple[str, float]]:
+    """(label, contrast ratio) of each visible disabled control."""
+    return [tuple(pair) for pair in page.evaluate(DISABLED_CONTRAST)]

@@ -12,6 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from shop import clock, create_app
+from shop.accounts import sessions
+from shop.accounts.client import Client
 from shop.extensions import db
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -34,11 +36,14 @@ class ShopClient(FlaskClient):
     def post_form(self, url: str, data: dict | None = None, **kwargs):
         return self.post(url, data={"csrf_token": self.csrf_token(), **(data or {})}, **kwargs)
 
-    def sign_in_as(self, user) -> None:
-        """Start a signed-in session without the (deliberately slow) password hash."""
+    def sign_in_as(self, user, *, remember: bool = False) -> str:
+        """Start a signed-in session without the (deliberately slow) password hash; returns
+        the new session's id."""
+        session_id = sessions.open_session(user, Client("127.0.0.1"), remember=remember)
         with self.session_transaction() as session:
-            session["_user_id"] = user.get_id()
+            session["_user_id"] = session_id
             session["_fresh"] = True
+        return session_id
 
 
 def config_for(database_path: Path) -> dict:
@@ -52,6 +57,9 @@ def config_for(database_path: Path) -> dict:
         # Every page sees a change at once: tests change data and look at the next page.
         # (tests/test_catalog_cache.py checks the default of one second.)
         "CATALOG_RECHECK_SECONDS": 0,
+        # Told explicitly: the console backend outside debug mode, and its demo phone.
+        "ALLOW_CONSOLE_SMS": True,
+        "DEV_PHONE": True,
     }
 
 

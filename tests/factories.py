@@ -14,10 +14,11 @@ from shop import clock
 from shop.accounts.client import Client
 from shop.config import Config
 from shop.extensions import db
-from shop.models import Order, Product, RiskRuleSet, Role, SmsMessage, User
+from shop.models import Order, Product, RiskRuleSet, Role, SmsMessage, User, UserSession
 from shop.orders import ShippingAddress
 from shop.orders.checkout import start_checkout
 from shop.risk import RiskRules, current_rules
+from shop.sms import sealing
 
 PASSWORD = "correct horse battery"
 # The checkout form's shipping fields, as a shopper fills them in.
@@ -32,8 +33,19 @@ _numbers = count(100)
 
 
 @cache
-def password_hash(password: str = PASSWORD) -> str:
-    return generate_password_hash(password, method=Config().PASSWORD_HASH_METHOD)
+def password_hash(password: str = PASSWORD, method: str | None = None) -> str:
+    return generate_password_hash(password, method=method or Config().PASSWORD_HASH_METHOD)
+
+
+# For tests that sign in by password many times and are about something else than hashing.
+QUICK_HASH = "scrypt:4096:8:1"
+
+
+def quick_password(user: User) -> User:
+    """`user` with PASSWORD hashed cheaply, so that signing in takes milliseconds."""
+    user.password_hash = password_hash(PASSWORD, QUICK_HASH)
+    db.session.commit()
+    return user
 
 
 def make_user(
@@ -83,9 +95,14 @@ def last_sms_to(phone: str) -> SmsMessage:
     )
 
 
+def sms_text(message: SmsMessage) -> str:
+    """What the phone shows for `message` (a code's SMS is sealed in the outbox)."""
+    return sealing.seal().open(message.body, to_number=message.to_number)
+
+
 def last_code_sent_to(phone: str) -> str:
     """The code in the newest SMS to `phone`, read from the outbox as the phone would."""
-    match = re.match(r"\S+: (\d{6,8}) is your code", last_sms_to(phone).body)
+    match = re.match(r"\S+: (\d{6,8}) is your code", sms_text(last_sms_to(phone)))
     assert match, "the newest SMS to this number carries no code"
     return match.group(1)
 
@@ -114,3 +131,21 @@ def place_allowed(user: User, address: ShippingAddress, key: str) -> Order:
     (the sign-in rule is left as it is)."""
     set_rules(**{**ALLOW_ALL.as_dict(), "login_mode": current_rules().login_mode})
     return start_checkout(user, address, key, Client("127.0.0.1")).order
+
+
+def make_held_order(user: User | None = None, *, product: Product | None = None, key=None) -> Order:
+    """An order the default rules hold for review (over 5,000.00), made through checkout."""
+    user = user or make_user()
+    product = product or make_product(price_minor=600_000, stock=5)
+    fill_cart(user, (product, 1))
+    address = ShippingAddress(**ADDRESS)
+    order = start_checkout(
+        user, address, key or f"held-{next(_numbers)}", Client("198.51.100.7")
+    ).order
+    assert order.status == "held"
+    return order
+
+
+def live_sessions(user: User) -> int:
+    """How many signed-in sessions (browsers, remember-me cookies) the account has."""
+    return len(db.session.scalars(select(UserSession).where(UserSession.user_id == user.id)).all())

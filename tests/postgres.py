@@ -46,7 +46,9 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
     except PostgresUnavailable as error:
         pytest.fail(str(error), pytrace=False)
     process = request.getfixturevalue("postgresql_proc")
-    yield PostgresServer(process.host, int(process.port), process.user)
+    yield PostgresServer(
+        process.host, int(process.port), process.user, Path(getattr(process, "datadir", ""))
+    )
 
 
 @pytest.fixture

@@ -41,6 +41,8 @@ class PostgresServer:
     host: str
     port: int
     user: str
+    # The server's files (heap, WAL), for tests that look at what is on disk.
+    datadir: Path | None = None
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://{self.user}@{self.host}:{self.port}/{database}"
@@ -155,7 +157,7 @@ def running_server(
                     f"PostgreSQL did not start:\n{started.stdout}\n{started.stderr}\n{log}"
                 )
         try:
-            yield PostgresServer("127.0.0.1", port, SERVER_USER)
+            yield PostgresServer("127.0.0.1", port, SERVER_USER, datadir)
         finally:
             _run(
                 bindir / "pg_ctl",

@@ -1,8 +1,19 @@
 """Account pages: alert preferences, changing the phone number, signing out everywhere."""
 
+from sqlalchemy import select
+
 from shop.extensions import db
-from shop.models import SmsKind, User
-from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user
+from shop.models import Order, OrderStatus, SmsKind, User
+from tests.factories import (
+    ADDRESS,
+    PASSWORD,
+    fill_cart,
+    last_code_sent_to,
+    last_sms_to,
+    make_product,
+    make_user,
+    set_rules,
+)
 
 
 def reload(user) -> User:
@@ -78,6 +89,7 @@ def test_registration_phone_code_confirms_the_number(client):
         "/auth/register",
         {"email": "new@example.com", "phone": "07700 900333", "password": "long enough pw"},
     )
+    client.post_form("/auth/login", {"email": "new@example.com", "password": "long enough pw"})
     wrong = client.post_form("/auth/verify-phone", {"code": "000000"})
     code = last_code_sent_to("+447700900333")
     if code != "000000":
@@ -96,3 +108,36 @@ def test_sign_out_everywhere_keeps_only_this_session(client, app):
     assert response.status_code == 302
     assert client.get("/orders").status_code == 200
     assert other.get("/orders").status_code == 302
+
+
+def test_after_a_phone_change_only_orders_that_need_a_code_are_held(client, frozen_clock):
+    # SPEC section 4: a 15.00 order needs no code, so the recent change does not hold it.
+    user = make_user(phone="+447700900111")
+    client.sign_in_as(user)
+    client.post_form("/account/phone", {"phone": "07700 900222", "password": PASSWORD})
+    client.post_form("/auth/verify-phone", {"code": last_code_sent_to("+447700900222")})
+    assert reload(user).phone_changed_at == frozen_clock.now
+
+    frozen_clock.advance(hours=1)
+    fill_cart(user, (make_product(price_minor=1_500, stock=5), 1))
+    response = client.post_form("/checkout", {**ADDRESS, "idempotency_key": "k" * 20})
+    small = db.session.scalar(select(Order).where(Order.ref == response.headers["Location"][8:]))
+    assert small.status == OrderStatus.PLACED
+
+    fill_cart(user, (make_product(price_minor=30_000, stock=5), 1))
+    response = client.post_form("/checkout", {**ADDRESS, "idempotency_key": "m" * 20})
+    large = db.session.scalar(select(Order).where(Order.ref == response.headers["Location"][8:]))
+    assert large.status == OrderStatus.HELD and "phone_changed" in large.risk_reasons
+
+
+def test_the_phone_page_states_the_owners_cool_off_not_a_fixed_72_hours(client):
+    user = make_user()
+    client.sign_in_as(user)
+    page = client.get("/account/phone").get_data(as_text=True)
+    assert "For 72 hours after a change, orders that would need a code are held" in page
+    set_rules(phone_change_hours=48, phone_change_action="otp")
+    page = client.get("/account/phone").get_data(as_text=True)
+    assert "For 48 hours after a change, every order is confirmed by a code." in page
+    assert "72 hours" not in page
+    set_rules(phone_change_action="off")
+    assert "after a change" not in client.get("/account/phone").get_data(as_text=True)

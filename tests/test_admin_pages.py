@@ -25,7 +25,7 @@ from shop.risk.figures import Rate, orders_per_day, step_up_figures
 from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # the frozen clock's time
-PAGES = ["/admin", "/admin/risk", "/admin/orders", "/admin/sms", "/admin/audit"]
+PAGES = ["/admin", "/admin/risk", "/admin/orders", "/admin/sms", "/admin/audit", "/admin/settings"]
 POSTS = ["/admin/risk", "/admin/risk/backtest"]
 _numbers = count(1)
 
@@ -139,8 +139,10 @@ def test_every_page_has_the_admin_nav(client, owner, url):
         ("/admin/orders", "Orders"),
         ("/admin/sms", "SMS"),
         ("/admin/audit", "Audit"),
+        ("/admin/settings", "Settings"),
     ]
     assert re.search(rf'<a href="{url}" aria-current="page">', nav)
+    assert "Review queue: 0 held" in nav
 
 
 # Orders ------------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from shop.accounts.client import Client
+from shop.accounts.passwords import start_password_change, start_password_reset
 from shop.extensions import db
-from shop.models import ApiToken, Order, OrderStatus, Product, SmsKind
+from shop.models import ApiToken, Order, OrderStatus, OtpChallenge, Product, SmsKind
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender
 from tests.factories import (
@@ -21,6 +23,7 @@ from tests.factories import (
     make_product,
     make_user,
     set_rules,
+    sms_text,
 )
 
 ADDRESS = {
@@ -144,6 +147,12 @@ def test_bad_bodies_are_refused_with_the_fields_named(client, shopper, frozen_cl
     is_problem(broken, 400)
     nul = checkout(client, headers, address={**ADDRESS, "city": "Lon\x00don"})
     assert "city" in is_problem(nul, 422)["errors"]["json"]
+    spaces = checkout(client, headers, address={**ADDRESS, "full_name": "   "})
+    assert "full_name" in is_problem(spaces, 422)["errors"]["json"]
+    postcode = checkout(client, headers, address={**ADDRESS, "postal_code": "12345"})
+    assert "not how postcodes are written" in str(is_problem(postcode, 422)["errors"])
+    union = checkout(client, headers, address={**ADDRESS, "country": "EU"})
+    assert "country" in is_problem(union, 422)["errors"]["json"]
     no_key = client.post("/api/v1/checkout", json=ADDRESS, headers=headers)
     assert "Idempotency-Key" in is_problem(no_key, 422)["errors"]["headers"]
 
@@ -253,7 +262,7 @@ def test_a_300_order_is_confirmed_through_its_challenge(client, shopper, frozen_
     assert challenge["masked_phone"].startswith("+44 ") and challenge["delivery"] == "queued"
 
     code = last_code_sent_to(shopper.phone)
-    assert f"to confirm order {order['ref']} for €300.00" in last_sms_to(shopper.phone).body
+    assert f"to confirm order {order['ref']} for €300.00" in sms_text(last_sms_to(shopper.phone))
     DeliveryWorker(ConsoleSender()).run_once()
     status = client.get(started.headers["Location"], headers=headers).json
     assert status["delivery"] == "sent"
@@ -395,3 +404,18 @@ def test_no_api_route_answers_html(client):
         response = client.get(path)
         assert response.mimetype in ("application/json", "application/problem+json"), path
         assert not re.search(r"<html", response.get_data(as_text=True))
+
+
+def test_password_codes_are_not_api_challenges(client, shopper, frozen_clock):
+    headers = sign_in(client, shopper, frozen_clock)
+    start_password_change(shopper, PASSWORD, Client("127.0.0.1"))
+    start_password_reset(shopper.email, Client("127.0.0.1"))
+    for purpose in ("password", "reset"):
+        public_id = db.session.scalar(
+            select(OtpChallenge.public_id).where(OtpChallenge.purpose == purpose)
+        )
+        path = f"/api/v1/challenges/{public_id}"
+        is_problem(client.get(path, headers=headers), 404)
+        code = {"code": last_code_sent_to(shopper.phone)}
+        is_problem(client.post(f"{path}/verify", json=code, headers=headers), 404)
+        is_problem(client.post(f"{path}/resend", headers=headers), 404)

@@ -50,15 +50,20 @@ def test_register_page_labels_every_input(client):
         assert f'name="{name}"' in page
 
 
-def test_register_creates_a_signed_in_account_and_texts_a_code(client):
+def test_register_creates_an_account_and_the_first_sign_in_texts_a_code(client):
     response = register(client)
     assert response.status_code == 302
-    assert response.headers["Location"] == "/auth/verify-phone"
+    assert response.headers["Location"] == "/auth/login"
     user = db.session.scalar(select(User).where(User.email == "ada@example.com"))
     assert user.phone == "+447700900555"
     assert user.phone_verified_at is None
-    assert last_sms_to("+447700900555").kind == "otp_phone"
     assert user.password_hash.startswith("scrypt:131072:8:1$")
+    assert not signed_in(client)
+    assert last_sms_to("+447700900555") is None  # nothing until the account is signed in
+
+    signed = login(client, password="a long passphrase")
+    assert signed.headers["Location"] == "/auth/verify-phone"
+    assert last_sms_to("+447700900555").kind == "otp_phone"
     assert signed_in(client)
 
 
@@ -88,11 +93,15 @@ def test_any_password_of_8_to_128_characters_is_accepted(client):
     assert register(other, email="b@example.com", password="é" * 128).status_code == 302
 
 
-def test_register_with_a_taken_email_says_so(client):
-    make_user("ada@example.com")
+def test_register_with_a_taken_email_answers_as_with_a_new_one_and_tells_the_holder(client):
+    holder = make_user("ada@example.com")
     response = register(client, email="ADA@example.com")
-    assert response.status_code == 422
-    assert "already exists" in response.get_data(as_text=True)
+    assert (response.status_code, response.headers["Location"]) == (302, "/auth/login")
+    assert "already" not in client.get("/auth/login").get_data(as_text=True)
+    alert = last_sms_to(holder.phone)
+    assert alert.kind == "alert_registration_tried"
+    assert "someone tried to register a new account with your e-mail" in alert.body
+    assert last_sms_to("+447700900555") is None
 
 
 def test_sign_in_with_the_right_password(client):
@@ -195,7 +204,7 @@ def test_sign_out_is_a_post_with_csrf(client):
     assert not signed_in(client)
 
 
-def test_rotating_the_session_token_ends_every_session(client, app):
+def test_ending_all_sessions_signs_every_browser_out(client, app):
     user = make_user()
     client.sign_in_as(user)
     other = app.test_client()
@@ -205,3 +214,9 @@ def test_rotating_the_session_token_ends_every_session(client, app):
     db.session.commit()
     assert not signed_in(client)
     assert not signed_in(other)
+
+
+def test_the_remember_me_label_names_the_configured_duration(app):
+    assert "(30 days)" in app.test_client().get("/auth/login").get_data(as_text=True)
+    app.config["REMEMBER_COOKIE_DURATION"] = 14 * 24 * 3600
+    assert "(14 days)" in app.test_client().get("/auth/login").get_data(as_text=True)

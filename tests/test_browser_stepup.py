@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from shop.demo import DEMO_OWNER, DEMO_SHOPPER
-from tests.browser import chromium, code_from_phone, live_server, make_live_app
+from tests.browser import chromium, close_page, code_from_phone, live_server, make_live_app
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def phone_messages(page: Page) -> str:
     tab = page.context.new_page()
     tab.goto(f"/dev/phone?to={DEMO_SHOPPER.phone.replace('+', '%2B')}")
     text = tab.locator(".inbox").inner_text()
-    tab.close()
+    close_page(tab)
     return text
 
 

@@ -15,6 +15,8 @@ from flask_login.utils import encode_cookie
 from sqlalchemy import select, text
 
 from shop import catalog_cache, create_app
+from shop.accounts.client import Client
+from shop.accounts.sessions import open_session
 from shop.blueprints import catalog as catalog_views
 from shop.catalog_cache import CSRF_PLACEHOLDER, CatalogCache
 from shop.config import Config
@@ -167,7 +169,8 @@ def test_a_remember_me_cookie_alone_signs_the_visitor_in(app):
     catalog(app.test_client())  # the page for visitors not signed in is now cached
     returning = app.test_client()
     with app.test_request_context():
-        returning.set_cookie("remember_token", encode_cookie(make_user().get_id()))
+        session_id = open_session(make_user(), Client("127.0.0.1"), remember=True)
+        returning.set_cookie("remember_token", encode_cookie(session_id))
     assert "Sign out" in catalog(returning)
 
 
@@ -358,9 +361,11 @@ def test_on_postgresql_overlapping_orders_in_parallel_never_deadlock(pg_app):
 def test_the_catalog_is_answered_before_the_extensions_hooks(app, client):
     """Neither the rate limiter's nor CSRF's before-request hook applies to GET / (no limit,
     no CSRF check on a GET), so it is answered before they run; every other page still goes
-    through them."""
+    through them. Only the input guard comes first: a search for a NUL is still a 400."""
     hooks = app.before_request_funcs[None]
-    assert [hook.__name__ for hook in hooks[:2]] == ["answer_catalog_first", "csrf_protect"]
+    names = [hook.__name__ for hook in hooks[:3]]
+    assert names == ["refuse_control_characters", "answer_catalog_first", "csrf_protect"]
+    assert client.get("/?q=pin%00").status_code == 400
     seen = []
     hooks.append(lambda: seen.append(request.endpoint))
     make_product("Enamel pin", stock=5)

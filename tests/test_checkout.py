@@ -244,3 +244,47 @@ def test_second_checkout_after_stock_ran_out_is_409_and_keeps_the_cart(client):
     assert order_count() == 1
     assert stock_of(product) == 0
     assert product.name in client.get("/cart").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("field", ["full_name", "address_line1", "city"])
+def test_a_name_or_address_of_spaces_is_missing(client, field):
+    user = make_user()
+    fill_cart(user, (make_product(), 1))
+    client.sign_in_as(user)
+    response = checkout(client, **{field: " \t  "})
+    assert response.status_code == 422
+    assert f'id="{field}-error"' in response.get_data(as_text=True)
+    assert order_count() == 0
+
+
+def test_the_postcode_is_checked_for_the_chosen_country(client):
+    user = make_user()
+    fill_cart(user, (make_product(), 1))
+    client.sign_in_as(user)
+    response = checkout(client, postal_code="12345", country="GB")
+    assert response.status_code == 422
+    assert "not how postcodes are written in United Kingdom" in response.get_data(as_text=True)
+    assert order_count() == 0
+    response = checkout(client, full_name="  Jo Bloggs ", postal_code="10115", country="DE")
+    placed = db.session.scalar(select(Order))
+    assert response.status_code == 302
+    assert (placed.full_name, placed.postal_code, placed.country) == ("Jo Bloggs", "10115", "DE")
+
+
+def test_a_country_without_postcodes_needs_none(client):
+    user = make_user()
+    fill_cart(user, (make_product(), 1))
+    client.sign_in_as(user)
+    assert checkout(client, postal_code="", country="HK").status_code == 302
+    assert db.session.scalar(select(Order)).postal_code == ""
+
+
+def test_the_country_list_has_no_unions_or_pseudo_locales(client):
+    user = make_user()
+    fill_cart(user, (make_product(), 1))
+    client.sign_in_as(user)
+    page = client.get("/checkout").get_data(as_text=True)
+    assert '<option selected value="GB">United Kingdom</option>' in page
+    for name in ("European Union", "United Nations", "Outlying Oceania", "Pseudo-Accents"):
+        assert name not in page
+    assert checkout(client, country="EU").status_code == 422

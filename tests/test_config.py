@@ -52,7 +52,11 @@ def test_environment_overrides(monkeypatch):
 
 def test_a_mapping_overrides_the_environment(tmp_path):
     app = create_app(
-        {"SHOP_NAME": "Test shop", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db"}
+        {
+            "SHOP_NAME": "Test shop",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.db",
+            "SMS_BACKEND": "vonage",
+        }
     )
     assert app.config["SHOP_NAME"] == "Test shop"
 

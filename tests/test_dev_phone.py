@@ -49,7 +49,7 @@ def received(to_number: str, body: str, minutes: int) -> ConsoleMessage:
     return message
 
 
-def test_messages_newest_first_with_a_refresh_and_a_note(client):
+def test_messages_newest_first_with_a_refresh_control_and_no_self_reload(client):
     received("+447700900123", "First message", minutes=1)
     received("+447700900124", "Third message", minutes=3)
     received("+447700900123", "Second message", minutes=2)
@@ -57,7 +57,12 @@ def test_messages_newest_first_with_a_refresh_and_a_note(client):
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert page.index("Third") < page.index("Second") < page.index("First")
-    assert '<meta http-equiv="refresh" content="3">' in page
+    # No reload every 3 s (it moved focus and re-read the page to screen readers): a Refresh
+    # link, and a script that adds new messages to a polite live region, with a pause button.
+    assert 'http-equiv="refresh"' not in page and "<style" not in page
+    assert 'href="/dev/phone" data-refresh>Refresh</a>' in page
+    assert 'role="status" data-phone-status' in page and "dev-phone.js" in page
+    assert 'aria-pressed="false" data-pause hidden>Pause live updates' in page
     assert "only with the console SMS backend" in page
     assert "+447700900124" in page and "12:03:00" in page
 

@@ -41,13 +41,15 @@ def test_dev_server_delivers_sms_with_no_second_command(tmp_path, migrated_templ
         "FLASK_DEBUG": "1",
         "NO_PROXY": "127.0.0.1,localhost",
     }
-    server = subprocess.Popen(  # noqa: S603 (our own interpreter and app)
-        [sys.executable, "-m", "flask", "--app", "wsgi", "dev-server", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    terminal = tmp_path / "terminal.txt"
+    with terminal.open("w") as output:
+        server = subprocess.Popen(  # noqa: S603 (our own interpreter and app)
+            [sys.executable, "-m", "flask", "--app", "wsgi", "dev-server", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.DEVNULL,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -58,6 +60,8 @@ def test_dev_server_delivers_sms_with_no_second_command(tmp_path, migrated_templ
             except OSError:
                 assert time.monotonic() < deadline, "the dev server did not start"
                 time.sleep(0.2)
+        # The terminal of `make run` names the demo phone, where codes and alerts arrive.
+        assert f"Demo phone:  http://127.0.0.1:{port}/dev/phone" in terminal.read_text()
 
         app = create_app(config_for(path))
         with app.app_context():

@@ -2,10 +2,19 @@
 
 import pytest
 
+from shop import cart as carts
 from shop.extensions import db
 from shop.models import SmsKind
 from shop.risk import current_rules
-from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user, set_rules
+from tests.factories import (
+    PASSWORD,
+    last_code_sent_to,
+    last_sms_to,
+    make_product,
+    make_user,
+    set_rules,
+    sms_text,
+)
 
 
 def sign_in(client, user, **extra):
@@ -30,7 +39,7 @@ def test_a_new_device_needs_a_code_and_is_then_remembered(client):
     assert response.headers["Location"] == "/auth/login/verify"
     assert not signed_in(client)
     sms = last_sms_to(user.phone)
-    assert sms.kind == SmsKind.OTP_LOGIN and "is your code to sign in" in sms.body
+    assert sms.kind == SmsKind.OTP_LOGIN and "is your code to sign in" in sms_text(sms)
     page = client.get("/auth/login/verify").get_data(as_text=True)
     assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
     assert "+44 ••••••• " in page
@@ -79,9 +88,11 @@ def test_not_me_forces_a_code_once_whatever_the_rule(client, app):
     assert user.login_code_required is False
 
 
-def test_an_unverified_number_cannot_be_a_second_step(client):
+def test_an_unverified_number_cannot_be_a_second_step_it_is_confirmed_next(client):
     user = make_user(verified=False)
-    assert sign_in(client, user).headers["Location"] == "/"
+    assert sign_in(client, user).headers["Location"] == "/auth/verify-phone"
+    assert signed_in(client)
+    assert last_sms_to(user.phone).kind == SmsKind.OTP_PHONE
 
 
 def test_the_code_is_bound_to_its_sign_in_attempt(client, app, frozen_clock):
@@ -124,3 +135,18 @@ def test_resend_replaces_the_code(client, frozen_clock):
         assert enter_code(client, old).status_code == 422
     enter_code(client, new)
     assert signed_in(client)
+
+
+def test_the_cart_filled_before_signing_in_survives_the_sign_in_code(client):
+    # The session used to be cleared when the code was asked, before the cart was merged.
+    user = make_user()
+    product = make_product("Teapot", stock=5)
+    client.post_form("/cart/add", {"product_id": product.id, "quantity": 2})
+    assert sign_in(client, user).headers["Location"] == "/auth/login/verify"
+    assert "Teapot" in client.get("/cart").get_data(as_text=True)  # still anonymous, still there
+
+    enter_code(client, last_code_sent_to(user.phone))
+    assert signed_in(client)
+    assert carts.load_user_cart(user) == {product.id: 2}
+    page = client.get("/cart").get_data(as_text=True)
+    assert "Teapot" in page and "Your cart is empty" not in page

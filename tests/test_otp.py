@@ -15,7 +15,7 @@ from shop.models import AuditEvent, OtpPurpose, SmsKind, SmsMessage, SmsStatus
 from shop.otp import Otp, SendRefused, binding_for
 from shop.otp.texts import code_sms
 from tests.conftest import config_for
-from tests.factories import last_code_sent_to, last_sms_to, make_user
+from tests.factories import last_code_sent_to, last_sms_to, make_user, sms_text
 
 IP = "203.0.113.9"
 TEXT = code_sms("Shop", "confirm order SH-TEST for €300.00", "http://127.0.0.1:5000")
@@ -59,7 +59,7 @@ def test_the_sms_names_shop_action_and_code_with_a_webotp_line(otp, frozen_clock
     code = last_code_sent_to(user.phone)
     sms = last_sms_to(user.phone)
     assert len(code) == 6 and code.isdigit()
-    assert sms.body == (
+    assert sms_text(sms) == (
         f"Shop: {code} is your code to confirm order SH-TEST for €300.00. Never share it."
         f"\n\n@127.0.0.1 #{code}"
     )

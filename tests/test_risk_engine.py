@@ -90,13 +90,47 @@ def test_account_younger_than_7_days(age, fires):
 
 
 @pytest.mark.parametrize(
+    ("previous_orders", "age", "text"),
+    [
+        (
+            0,
+            timedelta(days=7) - timedelta(seconds=1),
+            "This is your first order, on an account opened in the last 7 days.",
+        ),
+        (0, timedelta(days=7), "This is your first order."),
+        (
+            1,
+            timedelta(days=7) - timedelta(seconds=1),
+            "Your account was opened in the last 7 days.",
+        ),
+        (1, timedelta(days=7), None),
+        (5, timedelta(days=1), "Your account was opened in the last 7 days."),
+    ],
+)
+def test_the_new_account_reason_says_only_what_is_true(previous_orders, age, text):
+    # A returning shopper (orders before this one) was told "a first order or a new account".
+    decision = decide(
+        total_minor=10_000, previous_orders=previous_orders, account_created_at=NOW - age
+    )
+    said = [reason.text for reason in decision.reasons if reason.code == "new_account"]
+    assert said == ([text] if text else [])
+    assert "first order" not in " ".join(said) or previous_orders == 0
+
+
+def test_the_new_account_reason_names_the_configured_days():
+    rules = replace(RULES, new_account_days=30)
+    decision = decide(rules, total_minor=10_000, account_created_at=NOW - timedelta(days=20))
+    assert decision.shopper_message() == "Your account was opened in the last 30 days."
+
+
+@pytest.mark.parametrize(
     ("changes", "text"),
     [
         ({"device_known": False}, "This device is new to your account."),
         ({"address_known": False}, "This shipping address is new to your account."),
         (
             {"device_known": False, "address_known": False},
-            "This device and shipping address is new to your account.",
+            "This device and this shipping address are new to your account.",
         ),
     ],
 )

@@ -40,6 +40,7 @@ from tests.factories import (
     make_product,
     make_user,
     set_rules,
+    sms_text,
 )
 
 CLIENT = Client("203.0.113.5", "device-1")
@@ -124,7 +125,7 @@ def test_a_large_order_waits_for_the_code_sent_to_the_verified_number(shopper, f
     assert carts.load_user_cart(shopper) == {product.id: 1}  # kept until the code confirms it
     sms = last_sms_to(shopper.phone)
     assert sms.kind == SmsKind.OTP_ORDER
-    assert f"is your code to confirm order {order.ref} for €300.00" in sms.body
+    assert f"is your code to confirm order {order.ref} for €300.00" in sms_text(sms)
     assert "code_sent" in events(shopper)
 
 

@@ -9,12 +9,20 @@ from sqlalchemy import select
 from shop import alerts
 from shop.accounts.client import Client
 from shop.accounts.lockdown import NotMeOutcome, check_not_me, not_me, sign_out_everywhere
+from shop.accounts.sessions import open_session
 from shop.accounts.tokens import issue_token, live_tokens, user_for_token
 from shop.extensions import db
 from shop.models import AuditEvent, NotMeLink, Order, OrderStatus, Product, User
 from shop.orders import ShippingAddress
 from shop.orders.checkout import CheckoutOutcome, start_checkout
-from tests.factories import fill_cart, last_sms_to, make_product, make_user, set_rules
+from tests.factories import (
+    fill_cart,
+    last_sms_to,
+    live_sessions,
+    make_product,
+    make_user,
+    set_rules,
+)
 
 CLIENT = Client("203.0.113.5", "device-1")
 ADDRESS = ShippingAddress("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
@@ -64,7 +72,7 @@ def test_a_fresh_link_is_ready_and_checking_it_changes_nothing(shopper, frozen_c
 
 
 def test_not_me_ends_sessions_and_tokens_cancels_open_orders_and_asks_a_code(shopper, frozen_clock):
-    session_token = shopper.session_token
+    open_session(shopper, CLIENT, remember=True)
     api = issue_token(shopper, "CLI", CLIENT)
     pin = make_product(price_minor=2_499, stock=5)
     chair = make_product(price_minor=30_000, stock=5)
@@ -87,7 +95,7 @@ def test_not_me_ends_sessions_and_tokens_cancels_open_orders_and_asks_a_code(sho
         assert reload(Order, each.order).status == OrderStatus.CANCELLED
     assert [reload(Product, p).stock for p in (pin, chair, sofa)] == [5, 5, 2]
     user = reload(User, shopper)
-    assert user.session_token != session_token
+    assert live_sessions(user) == 0
     assert user.login_code_required is True
     assert user_for_token(api) is None and live_tokens(user) == []
     (event,) = audit_rows(user, "not_me")
@@ -113,11 +121,11 @@ def test_not_me_leaves_orders_that_hold_no_stock_alone(shopper, frozen_clock):
 def test_a_link_works_once(shopper, frozen_clock):
     token = fresh_link(shopper)
     assert not_me(token, CLIENT).outcome == NotMeOutcome.LOCKED_DOWN
-    session_token = reload(User, shopper).session_token
+    open_session(shopper, CLIENT)  # signed in again afterwards
     assert check_not_me(token) == NotMeOutcome.USED
     again = not_me(token, CLIENT)
     assert again.outcome == NotMeOutcome.USED and again.cancelled == []
-    assert reload(User, shopper).session_token == session_token
+    assert live_sessions(shopper) == 1
     assert len(audit_rows(shopper, "not_me")) == 1
 
 
@@ -130,10 +138,10 @@ def test_each_alert_carries_its_own_link(shopper, frozen_clock):
 @pytest.mark.parametrize("forged", ["", "garbage", "eyJ1IjoxfQ.Zx9-Ab_c.AAAA"])
 def test_a_forged_link_is_invalid_and_changes_nothing(shopper, forged):
     fresh_link(shopper)
-    session_token = shopper.session_token
+    open_session(shopper, CLIENT)
     assert check_not_me(forged) == NotMeOutcome.INVALID
     assert not_me(forged, CLIENT).outcome == NotMeOutcome.INVALID
-    assert reload(User, shopper).session_token == session_token
+    assert live_sessions(shopper) == 1
     assert audit_rows(shopper, "not_me") == []
 
 
@@ -158,12 +166,13 @@ def test_a_link_is_invalid_after_24_hours(shopper, frozen_clock):
 
 def test_sign_out_everywhere_ends_sessions_and_tokens_of_this_account_only(shopper, frozen_clock):
     other = make_user()
-    session_token = shopper.session_token
+    open_session(shopper, CLIENT)
+    open_session(other, CLIENT)
     mine = [issue_token(shopper, name, CLIENT) for name in ("CLI", "Backup script")]
     theirs = issue_token(other, "CLI", CLIENT)
     sign_out_everywhere(shopper, Client("198.51.100.9"))
     user = reload(User, shopper)
-    assert user.session_token != session_token
+    assert (live_sessions(user), live_sessions(other)) == (0, 1)
     assert [user_for_token(raw) for raw in mine] == [None, None]
     assert live_tokens(user) == []
     assert user_for_token(theirs).id == other.id

@@ -32,6 +32,7 @@ from tests.factories import (
     make_product,
     make_user,
     set_rules,
+    sms_text,
 )
 
 CHROME = (
@@ -127,7 +128,7 @@ def test_a_new_device_needs_a_code_and_is_not_signed_in_yet(app, frozen_clock):
     assert result.user.id == user.id and result.attempt.user_id == user.id
     assert result.send.outcome == Sent.SENT and result.message == ""
     sms = last_sms_to(user.phone)
-    assert sms.kind == SmsKind.OTP_LOGIN and "is your code to sign in" in sms.body
+    assert sms.kind == SmsKind.OTP_LOGIN and "is your code to sign in" in sms_text(sms)
     challenge = login_challenge(result.attempt)
     assert challenge.binding == result.attempt.binding and challenge.purpose == "login"
     # Nothing of a sign-in yet: no device, no audit row, no cart.

@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 
 from shop import cart as carts
 from shop.accounts.client import Client
+from shop.accounts.sessions import open_session
+from shop.accounts.signin import PasswordOutcome, sign_in_with_password
 from shop.accounts.verification import (
     ChangeOutcome,
     ConfirmPhoneOutcome,
@@ -19,7 +21,15 @@ from shop.accounts.verification import (
 from shop.extensions import db
 from shop.models import AuditEvent, KnownDevice, OtpFailure, SmsKind, SmsMessage, User
 from shop.otp import Refusal, Sent
-from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_product, make_user
+from tests.factories import (
+    PASSWORD,
+    last_code_sent_to,
+    last_sms_to,
+    live_sessions,
+    make_product,
+    make_user,
+    sms_text,
+)
 
 CLIENT = Client("203.0.113.5", "device-1")
 NEW_NUMBER = "+447700900555"
@@ -59,31 +69,35 @@ def reload(user: User) -> User:
 # register ------------------------------------------------------------------------------------
 
 
-def test_registering_opens_a_signed_in_account_and_texts_its_number(app, frozen_clock):
+def new_account(email: str = "fresh@example.com") -> User:
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def test_registering_opens_an_account_with_its_number_to_confirm(app, frozen_clock):
+    result = register(" New.Shopper@Example.COM ", "07700 900123", "a long password", CLIENT)
+    assert result.outcome == RegisterOutcome.ACCEPTED
+    assert result.message.startswith("Next, sign in with this e-mail and password")
+    user = new_account("new.shopper@example.com")
+    assert user.phone == "+447700900123" and user.phone_verified is False
+    assert sms_to("+447700900123") == []  # the code comes with the first sign-in
+    assert len(events(user, "registered")) == 1 and events(user, "sign_in") == []
+
+
+def test_the_first_sign_in_texts_the_code_that_confirms_the_number(app, frozen_clock):
     mug = make_product(stock=5)
-    result = register(
-        "  New.Shopper@Example.COM ",
-        "07700 900123",
-        "a long enough password",
-        CLIENT,
-        anonymous_cart={mug.id: 2},
+    register("fresh@example.com", "07700 900123", "a long enough password", CLIENT)
+    signed = sign_in_with_password(
+        "fresh@example.com", "a long enough password", CLIENT, anonymous_cart={mug.id: 2}
     )
-    assert result.outcome == RegisterOutcome.REGISTERED
-    user = result.user
-    assert user.email == "new.shopper@example.com" and user.phone == "+447700900123"
-    assert user.phone_verified is False
-    assert result.send.outcome == Sent.SENT and result.message == ""
+    assert signed.outcome == PasswordOutcome.SIGNED_IN
+    assert signed.phone_code.outcome == Sent.SENT
     (sms,) = sms_to("+447700900123")
     assert sms.kind == SmsKind.OTP_PHONE
-    assert "is your code to confirm this phone number" in sms.body
+    assert "is your code to confirm this phone number" in sms_text(sms)
+    user = new_account()
     assert phone_challenge(user).phone == "+447700900123"
-    assert len(events(user, "sign_in")) == 1
     assert db.session.scalar(select(KnownDevice.device_id)) == "device-1"
     assert carts.load_user_cart(user) == {mug.id: 2}
-
-
-def test_the_registration_code_confirms_the_number(app, frozen_clock):
-    user = register("fresh@example.com", "07700 900123", "a long enough password", CLIENT).user
     result = confirm_phone(user, last_code_sent_to("+447700900123"), CLIENT)
     assert result.outcome == ConfirmPhoneOutcome.CONFIRMED
     assert result.message == "Your phone number is confirmed."
@@ -104,21 +118,32 @@ def test_the_registration_code_confirms_the_number(app, frozen_clock):
 def test_a_number_that_cannot_get_our_sms_opens_no_account(app, phone, message):
     result = register("fresh@example.com", phone, "a long enough password", CLIENT)
     assert result.outcome == RegisterOutcome.INVALID_PHONE
-    assert result.user is None and result.send is None
     assert result.message == message
     assert users() == 0
     assert db.session.scalar(select(func.count(SmsMessage.id))) == 0
 
 
-def test_a_taken_email_opens_no_second_account(app, frozen_clock):
+def test_a_taken_email_opens_no_second_account_and_answers_the_same(app, frozen_clock):
     existing = make_user("taken@example.com")
+    fresh = register("fresh@example.com", "07700 900124", "a long enough password", CLIENT)
     result = register("TAKEN@example.com", "07700 900123", "a long enough password", CLIENT)
-    assert result.outcome == RegisterOutcome.EMAIL_TAKEN
-    assert result.user is None
-    assert result.message == "An account with this e-mail already exists. Sign in instead."
-    assert users() == 1
+    assert result == fresh
+    assert users() == 2
     assert reload(existing).phone != "+447700900123"
     assert sms_to("+447700900123") == []
+    (alert,) = sms_to(existing.phone)
+    assert alert.kind == SmsKind.ALERT_REGISTRATION_TRIED
+    assert [event.ip for event in events(existing, "registration_tried")] == ["203.0.113.5"]
+
+
+def test_the_holder_is_told_once_a_day_however_often_someone_tries(app, frozen_clock):
+    existing = make_user("taken@example.com")
+    for _ in range(5):
+        register("taken@example.com", "07700 900123", "a long enough password", CLIENT)
+    assert len(sms_to(existing.phone)) == 1
+    frozen_clock.advance(hours=24, seconds=1)
+    register("taken@example.com", "07700 900123", "a long enough password", CLIENT)
+    assert len(sms_to(existing.phone)) == 2
 
 
 # start_phone_change --------------------------------------------------------------------------
@@ -177,7 +202,8 @@ def test_a_second_change_inside_the_cool_down_is_queued(app, frozen_clock):
 
 def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, frozen_clock):
     user = make_user()
-    old, session_token = user.phone, user.session_token
+    old = user.phone
+    open_session(user, CLIENT)
     start_phone_change(user, PASSWORD, NEW_NUMBER, CLIENT)
     frozen_clock.advance(minutes=1)
     result = confirm_phone(user, last_code_sent_to(NEW_NUMBER), CLIENT)
@@ -186,7 +212,7 @@ def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, fro
     user = reload(user)
     assert user.phone == NEW_NUMBER
     assert user.phone_changed_at == frozen_clock.now == user.phone_verified_at
-    assert user.session_token != session_token
+    assert live_sessions(user) == 0
     alert = last_sms_to(old)
     assert alert.kind == SmsKind.ALERT_PHONE_CHANGED
     assert "changed to one ending 555" in alert.body
@@ -195,14 +221,15 @@ def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, fro
 
 def test_a_wrong_code_says_the_tries_left_and_changes_nothing(app, frozen_clock):
     user = make_user()
-    old, session_token = user.phone, user.session_token
+    old = user.phone
+    open_session(user, CLIENT)
     start_phone_change(user, PASSWORD, NEW_NUMBER, CLIENT)
     result = confirm_phone(user, wrong(last_code_sent_to(NEW_NUMBER)), CLIENT)
     assert result.outcome == ConfirmPhoneOutcome.WRONG_CODE
     assert result.tries_left == 4
     assert result.message == "That code is not right. 4 attempts left."
     user = reload(user)
-    assert (user.phone, user.session_token) == (old, session_token)
+    assert (user.phone, live_sessions(user)) == (old, 1)
     assert db.session.scalar(select(func.count(OtpFailure.id))) == 1
 
 

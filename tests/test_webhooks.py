@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime, timedelta
+from itertools import count
 
 import pytest
 from sqlalchemy import select
@@ -185,14 +186,25 @@ def test_the_same_receipt_twice_changes_nothing_the_second_time(client):
     assert after_first[0] == SmsStatus.DELIVERED
 
 
-def test_a_receipt_signed_over_24_hours_ago_is_refused_as_a_replay(client):
+@pytest.mark.parametrize(
+    "skew",
+    [timedelta(minutes=-5, seconds=-1), timedelta(minutes=5, seconds=1), timedelta(hours=2)],
+    ids=["5-minutes-old", "5-minutes-ahead", "2-hours-ahead"],
+)
+def test_a_receipt_signed_more_than_5_minutes_either_way_is_refused(client, frozen_clock, skew):
     message = make_sms()
     before = state(message)
-    stale = signed(receipt_for(message), at=clock.now() - timedelta(hours=24, minutes=1))
+    stale = signed(receipt_for(message), at=clock.now() + skew)
     assert client.post(RECEIPTS, data=stale).status_code == 401
     assert state(message) == before
-    recent = signed(receipt_for(message), at=clock.now() - timedelta(hours=23))
+
+
+@pytest.mark.parametrize("skew", [timedelta(minutes=-5), timedelta(minutes=5)])
+def test_a_receipt_signed_within_5_minutes_either_way_is_taken(client, frozen_clock, skew):
+    message = make_sms()
+    recent = signed(receipt_for(message), at=clock.now() + skew)
     assert client.post(RECEIPTS, data=recent).status_code == 200
+    assert state(message)[0] == SmsStatus.DELIVERED
 
 
 def test_a_late_interim_receipt_never_undoes_delivered(client):
@@ -319,11 +331,15 @@ def test_a_client_ref_too_big_for_an_id_is_simply_not_ours(client):
     assert state(message)[0] == SmsStatus.SENT
 
 
+_message_ids = count(0xABCD)
+
+
 def inbound(user_phone: str, text: str, **extra: str) -> dict:
+    """An inbound SMS as Vonage posts it, each with a message id of its own."""
     return {
         "msisdn": user_phone.removeprefix("+"),
         "to": "447700900000",
-        "messageId": "0C0000000000ABCD",
+        "messageId": f"0C00000000{next(_message_ids):06X}",
         "text": text,
         "type": "text",
         "message-timestamp": "2026-11-02 12:00:00",
@@ -394,6 +410,25 @@ def test_unsigned_inbound_is_refused(client):
     params = signed(inbound(user.phone, "START")) | {"text": "STOP"}
     assert client.post(INBOUND, data=params).status_code == 401
     assert client.post(INBOUND, data=inbound(user.phone, "STOP")).status_code == 401
+    db.session.refresh(user)
+    assert not user.sms_stopped
+
+
+def test_a_replayed_stop_after_a_start_changes_nothing(client):
+    user = make_user(phone="+447700900391")
+    stop = signed(inbound(user.phone, "STOP"))
+    assert client.post(INBOUND, data=stop).status_code == 200
+    assert client.post(INBOUND, data=signed(inbound(user.phone, "START"))).status_code == 200
+    assert client.post(INBOUND, data=stop).status_code == 200  # the same signed request again
+    db.session.refresh(user)
+    assert not user.sms_stopped
+    assert len(audit_events("sms_stop")) == 1
+
+
+def test_inbound_without_a_message_id_is_malformed(client):
+    user = make_user(phone="+447700900392")
+    params = {k: v for k, v in inbound(user.phone, "STOP").items() if k != "messageId"}
+    assert client.post(INBOUND, data=signed(params)).status_code == 400
     db.session.refresh(user)
     assert not user.sms_stopped
 

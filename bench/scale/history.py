@@ -130,6 +130,8 @@ class History:
                 key,
                 expires_at,
                 verified_at,
+                None,
+                None,
                 at,
                 updated,
             ),
@@ -139,9 +141,25 @@ class History:
                 "order_items",
                 (self.rows.new_id("order_items"), order_id, product_id, name, price, quantity),
             )
+        items = sum(lines.values())
+        self.rows.order_event(
+            order_id, at, "submitted", currency=self.rows.currency, items=items, total_minor=total
+        )
+        self.rows.order_event(
+            order_id, at, "decision", outcome=outcome, reasons=reasons, stage="checkout"
+        )
+        ending = {
+            OrderStatus.HELD: "held",
+            OrderStatus.BLOCKED: "blocked",
+            OrderStatus.EXPIRED: "expired",
+        }.get(status)
+        if verified_at is not None:
+            self.rows.order_event(order_id, verified_at, "confirmed")
+        elif ending is not None:
+            self.rows.order_event(order_id, updated, ending)
         if code_end is not None:
             body = self.rows.code_text(f"confirm order {ref} for {self.rows.money(total)}")
-            sms_id = self.rows.message(at, user, "otp_order", body, code=True)
+            sms_id = self.rows.message(at, user, "otp_order", body, code=True, order_id=order_id)
             self.rows.challenge(at, user, "order", sms_id, order_id, code_end, settled)
         self.orders += 1
         if status in (OrderStatus.PLACED, OrderStatus.HELD):
@@ -152,6 +170,7 @@ class History:
                 user,
                 "alert_order_placed",
                 f"order {ref} for {self.rows.money(total)} {state}.",
+                order_id,
             )
             user.counted += 1
             user.recent.append((at, total))

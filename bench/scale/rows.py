@@ -19,6 +19,7 @@ from shop.extensions import db
 from shop.models import (
     AuditEvent,
     KnownDevice,
+    OrderEvent,
     OtpChallenge,
     OtpFailure,
     Product,
@@ -58,9 +59,10 @@ MODELS = (
     User,
     KnownDevice,
     Product,
-    SmsMessage,
     OrderRow,
     OrderItemRow,
+    OrderEvent,
+    SmsMessage,
     OtpChallenge,
     OtpFailure,
     SendRefusal,
@@ -185,13 +187,14 @@ class Rows:
                     created + 60,
                     "!",  # matches no password: these accounts cannot sign in
                     "shopper",
-                    self.random_token(24),
                     created,
                     changed,
                     customer.alerts,
                     customer.alerts,
                     False,
                     False,
+                    None,
+                    customer.alerts,
                 ),
             )
             for device in devices:
@@ -230,7 +233,16 @@ class Rows:
             (self.new_id("audit_events"), at, event, user.id, user.id, user.ip, detail),
         )
 
-    def message(self, at: float, user: Customer, kind: str, body: str, *, code: bool) -> int:
+    def message(
+        self,
+        at: float,
+        user: Customer,
+        kind: str,
+        body: str,
+        *,
+        code: bool,
+        order_id: int | None = None,
+    ) -> int:
         """One message, in the final state most messages end in; returns its id."""
         self.sms += 1
         sms_id = self.new_id("sms_messages")
@@ -270,6 +282,7 @@ class Rows:
             (
                 sms_id,
                 user.id,
+                order_id,
                 user.phone,
                 kind,
                 body,
@@ -296,10 +309,20 @@ class Rows:
     def code_text(self, action: str) -> str:
         return code_sms(self.shop, action, f"http://{self.host}:5000")(REDACTED)
 
-    def alert(self, at: float, user: Customer, kind: str, words: str) -> None:
+    def alert(
+        self, at: float, user: Customer, kind: str, words: str, order_id: int | None = None
+    ) -> None:
         if user.alerts:
             link = f"http://{self.host}:5000/account/not-me/{self.random_token(45)}"
-            self.message(at, user, kind, f"{self.shop}: {words} Not you? {link}", code=False)
+            body = f"{self.shop}: {words} Not you? {link}"
+            self.message(at, user, kind, body, code=False, order_id=order_id)
+
+    def order_event(self, order_id: int, at: float, kind: str, **facts) -> None:
+        """One line of an order's timeline, as `shop.orders.timeline.record` writes it."""
+        text = json.dumps(facts, sort_keys=True) if facts else ""
+        self.writer.add(
+            "order_events", (self.new_id("order_events"), order_id, at, kind, None, None, text)
+        )
 
     def challenge(
         self,
@@ -332,6 +355,7 @@ class Rows:
                 self.random_hex(),
                 order_id,
                 user.phone,
+                "GB",
                 user.ip,
                 self.random_hex(),
                 sms_id,

@@ -26,6 +26,8 @@ from sqlalchemy import func, select, text, update
 
 from shop import audit, clock
 from shop import cart as carts
+from shop.accounts.client import Client
+from shop.accounts.sessions import open_session
 from shop.demo import DEMO_OWNER, DEMO_SHOPPER
 from shop.extensions import db
 from shop.models import Product, SmsMessage, SmsStatus, User
@@ -100,8 +102,9 @@ def form_fields(page: str, action: str) -> dict[str, str]:
 def signed_in(app: Flask, user: User) -> FlaskClient:
     """A client whose session is signed in as `user` (no password hash, no code)."""
     client = app.test_client()
+    session_id = open_session(user, Client("127.0.0.1", user_agent="bench-scale"))
     with client.session_transaction() as session:
-        session["_user_id"] = user.get_id()
+        session["_user_id"] = session_id
         session["_fresh"] = True
     return client
 
@@ -234,6 +237,7 @@ class Shop:
             "DATABASE_URL": self.database_url,
             "SECRET_KEY": self.secret_key,
             "SMS_BACKEND": "console",
+            "ALLOW_CONSOLE_SMS": "1",
         }
         worker = subprocess.Popen(  # noqa: S603 (our own command)
             [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "sms", "worker"],

@@ -1,7 +1,7 @@
 """indexes for a long history; stock changes apart from the catalog version
 
 Revision ID: 540ec029f4ee
-Revises: 74f5257f060d
+Revises: e6745a8df021
 Create Date: 2026-11-26 00:24:11.957775
 
 - Partial indexes that hold only the rows the delivery worker looks for every round, so
@@ -9,7 +9,6 @@ Create Date: 2026-11-26 00:24:11.957775
   (queued or being sent, by when due), queued messages by expiry, readable console copies
   by expiry, pending orders by expiry. They replace `ix_sms_messages_due` (status,
   next_attempt_at), whose `status` prefix made the claim scan and sort every queued row.
-- `audit_events (user_id, id)`: an account's latest events, for /account/security.
 - `otp_challenges (sms_id)`: `flask sms prune` lets go of old messages there, and deleting a
   message makes the database look for rows that still name it.
 - `catalog_version.stock_version`: the triggers on `products` now bump `version` when a
@@ -25,7 +24,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '540ec029f4ee'
-down_revision = '74f5257f060d'
+down_revision = 'e6745a8df021'
 branch_labels = None
 depends_on = None
 
@@ -39,7 +38,6 @@ INDEXES = (
     ("sms_messages", "ix_sms_messages_queued_expiry", ["expires_at"], QUEUED),
     ("console_messages", "ix_console_messages_readable", ["expires_at"], READABLE),
     ("orders", "ix_orders_pending_expiry", ["expires_at"], PENDING),
-    ("audit_events", "ix_audit_events_user_id_id", ["user_id", "id"], None),
     ("otp_challenges", "ix_otp_challenges_sms_id", ["sms_id"], None),
 )
 

@@ -23,6 +23,20 @@ def set_alerts(user: User, *, new_device: bool, order_placed: bool, client: Clie
     db.session.commit()
 
 
+def set_owner_alerts(owner: User, *, order_held: bool, client: Client) -> None:
+    """An owner's own alert: an SMS whenever an order is held for review; audited."""
+    old = {"order_held": owner.alert_order_held}
+    owner.alert_order_held = order_held
+    audit.record(
+        audit.Event.ALERTS_CHANGED,
+        user_id=owner.id,
+        ip=client.ip,
+        old=old,
+        new={"order_held": owner.alert_order_held},
+    )
+    db.session.commit()
+
+
 def security_overview(user: User) -> dict[str, Any]:
     """Devices, API tokens and the latest security events of the account."""
     devices = db.session.scalars(

@@ -18,7 +18,7 @@ from shop.accounts import authenticate, devices, find_user_by_email
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, User
-from shop.otp import Check, CodeSend, binding_for, texts
+from shop.otp import Check, CodeSend, SendRefused, binding_for, texts
 
 WRONG_CREDENTIALS = "The e-mail or password is not right."
 
@@ -48,7 +48,7 @@ class LoginAttempt:
 
 
 class PasswordOutcome(StrEnum):
-    SIGNED_IN = "signed_in"
+    SIGNED_IN = "signed_in"  # with `phone_code` set: its number is to be confirmed next
     CODE_NEEDED = "code_needed"  # see `send`: the code was sent, queued or refused
     WRONG_CREDENTIALS = "wrong_credentials"
 
@@ -60,6 +60,8 @@ class PasswordResult:
     attempt: LoginAttempt | None = None
     send: CodeSend | None = None
     new_device: bool = False
+    # An account whose number is not confirmed yet: the code sent to confirm it.
+    phone_code: CodeSend | None = None
 
     @property
     def message(self) -> str:
@@ -106,7 +108,16 @@ def sign_in_with_password(
         send = send_login_code(user, attempt, client, resend=False)
         return PasswordResult(PasswordOutcome.CODE_NEEDED, user, attempt, send)
     new_device = finish_sign_in(user, client, anonymous_cart or {})
-    return PasswordResult(PasswordOutcome.SIGNED_IN, user, new_device=new_device)
+    phone_code = None
+    if not user.phone_verified:
+        # The first sign-in after registering: the number is confirmed by a code next.
+        from shop.accounts.verification import phone_challenge, send_phone_code
+
+        if phone_challenge(user) is None:
+            phone_code = send_phone_code(user, user.phone, client, resend=False)
+    return PasswordResult(
+        PasswordOutcome.SIGNED_IN, user, new_device=new_device, phone_code=phone_code
+    )
 
 
 def send_login_code(user: User, attempt: LoginAttempt, client: Client, *, resend: bool) -> CodeSend:
@@ -126,6 +137,16 @@ def resend_login_code(attempt: LoginAttempt, client: Client) -> CodeSend | None:
     if user is None:
         return None
     return send_login_code(user, attempt, client, resend=True)
+
+
+def login_resend_blocker(attempt: LoginAttempt, client: Client) -> SendRefused | None:
+    """Why "send a new code" would be refused now (the cool-down aside), if it would."""
+    user = db.session.get(User, attempt.user_id)
+    if user is None:
+        return None
+    return otp.service().resend_blocker(
+        user, OtpPurpose.LOGIN, attempt.binding, client_ip=client.ip
+    )
 
 
 class CodeOutcome(StrEnum):

@@ -4,20 +4,26 @@ A number is confirmed by a code sent to it before it can receive step-up codes; 
 replaces the old one only once its own code is entered, and the old number is told.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from werkzeug.security import generate_password_hash
 
-from shop import alerts, audit, clock, otp
-from shop.accounts import EmailTaken, InvalidPhone, authenticate, normalise_phone, register_user
+from shop import alerts, audit, clock, otp, risk, settings
+from shop.accounts import (
+    EmailTaken,
+    InvalidPhone,
+    authenticate,
+    find_user_by_email,
+    normalise_phone,
+    register_user,
+)
 from shop.accounts.client import Client
-from shop.accounts.signin import finish_sign_in
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, User
-from shop.otp import Check, CodeSend, binding_for, texts
+from shop.otp import Check, CodeSend, Refusal, SendRefused, binding_for, limits, texts
 
 
 def phone_binding(user: User, phone: str) -> str:
@@ -37,54 +43,76 @@ def send_phone_code(user: User, phone: str, client: Client, *, resend: bool) -> 
     )
 
 
-def _normalise(raw: str) -> str:
-    return normalise_phone(raw, current_app.config["SMS_ALLOWED_COUNTRIES"])
+def _normalise(raw: str, client: Client, user: User | None = None) -> str:
+    """`raw` in E.164, or raise InvalidPhone; a number refused here is a code not sent, and
+    is recorded as such (a burst of them from many addresses is SMS pumping)."""
+    try:
+        return normalise_phone(raw, settings.allowed_countries())
+    except InvalidPhone as error:
+        reason = (
+            Refusal.COUNTRY_NOT_ALLOWED if error.country_not_allowed else Refusal.INVALID_NUMBER
+        )
+        refused = SendRefused(
+            reason,
+            phone=raw.strip(),
+            client_ip=client.ip,
+            purpose=str(OtpPurpose.PHONE),
+            user_id=user.id if user is not None else None,
+        )
+        limits.record(refused)
+        db.session.commit()
+        raise
 
 
 # Registration ------------------------------------------------------------------------------
 
 
 class RegisterOutcome(StrEnum):
-    REGISTERED = "registered"  # signed in; see `send` for the code to the number
+    # The one answer for a new e-mail and a taken one alike: sign in next.
+    ACCEPTED = "accepted"
     INVALID_PHONE = "invalid_phone"
-    EMAIL_TAKEN = "email_taken"
+
+
+REGISTERED = (
+    "Next, sign in with this e-mail and password: we then send a code to confirm your number."
+)
 
 
 @dataclass(frozen=True)
 class RegisterResult:
     outcome: RegisterOutcome
-    user: User | None = None
-    send: CodeSend | None = None
     message: str = ""
 
 
-def register(
-    email: str,
-    phone: str,
-    password: str,
-    client: Client,
-    *,
-    anonymous_cart: Mapping[int, int] | None = None,
-) -> RegisterResult:
-    """Open an account, sign it in on this client and send a code to confirm its number."""
+def register(email: str, phone: str, password: str, client: Client) -> RegisterResult:
+    """Open an account with a number still to confirm, or, if the e-mail has one already,
+    tell its holder by SMS that someone tried; the answer is the same either way, as slow,
+    and under the sign-in rate limit, so registering is no better an oracle of who has an
+    account than signing in (docs/security.md). Nobody is signed in: the sign-in that
+    follows confirms the number with a code (`shop.accounts.signin`)."""
     try:
-        e164 = _normalise(phone)
+        e164 = _normalise(phone, client)
     except InvalidPhone as error:
         return RegisterResult(RegisterOutcome.INVALID_PHONE, message=str(error))
-    try:
-        user = register_user(
-            email, e164, password, hash_method=current_app.config["PASSWORD_HASH_METHOD"]
-        )
+    hash_method = current_app.config["PASSWORD_HASH_METHOD"]
+    holder = find_user_by_email(email)
+    if holder is None:
+        try:
+            user = register_user(email, e164, password, hash_method=hash_method)
+            db.session.flush()
+            audit.record(audit.Event.REGISTERED, user_id=user.id, ip=client.ip)
+            db.session.commit()
+            return RegisterResult(RegisterOutcome.ACCEPTED, REGISTERED)
+        except (EmailTaken, IntegrityError):  # registered a moment ago by someone else
+            db.session.rollback()
+            holder = find_user_by_email(email)
+    else:
+        generate_password_hash(password, method=hash_method)  # the same work as a new account
+    if holder is not None:
+        alerts.registration_tried(holder)
+        audit.record(audit.Event.REGISTRATION_TRIED, user_id=holder.id, ip=client.ip)
         db.session.commit()
-    except (EmailTaken, IntegrityError):
-        db.session.rollback()
-        return RegisterResult(
-            RegisterOutcome.EMAIL_TAKEN,
-            message="An account with this e-mail already exists. Sign in instead.",
-        )
-    send = send_phone_code(user, e164, client, resend=False)
-    finish_sign_in(user, client, anonymous_cart or {})
-    return RegisterResult(RegisterOutcome.REGISTERED, user, send)
+    return RegisterResult(RegisterOutcome.ACCEPTED, REGISTERED)
 
 
 # Changing the number -----------------------------------------------------------------------
@@ -104,18 +132,32 @@ class ChangeResult:
     message: str = ""
 
 
+def phone_change_cool_off() -> str:
+    """What a change of number means for the next orders, per the owner's current rules."""
+    rules = risk.current_rules()
+    hours = rules.phone_change_hours
+    if rules.phone_change_action == "hold":
+        return (
+            f"For {hours} hours after a change, orders that would need a code are held for "
+            "the shop's review instead."
+        )
+    if rules.phone_change_action == "otp":
+        return f"For {hours} hours after a change, every order is confirmed by a code."
+    return ""
+
+
 def start_phone_change(user: User, password: str, phone: str, client: Client) -> ChangeResult:
     """With the account's password, send a code to a new number; it replaces the old one
     once that code is entered (`confirm_phone`)."""
     valid = authenticate(
         user.email, password, hash_method=current_app.config["PASSWORD_HASH_METHOD"]
     )
-    try:
-        e164 = _normalise(phone)
-    except InvalidPhone as error:
-        return ChangeResult(ChangeOutcome.INVALID_PHONE, message=str(error))
     if valid is None:
         return ChangeResult(ChangeOutcome.WRONG_PASSWORD, message="That is not your password.")
+    try:
+        e164 = _normalise(phone, client, user)  # a refused number is recorded there
+    except InvalidPhone as error:
+        return ChangeResult(ChangeOutcome.INVALID_PHONE, message=str(error))
     if e164 == user.phone:
         return ChangeResult(ChangeOutcome.SAME_NUMBER, message="That is already your number.")
     send = send_phone_code(user, e164, client, resend=False)
@@ -190,8 +232,19 @@ def confirm_phone(user: User, code: str, client: Client) -> ConfirmPhoneResult:
     )
 
 
+def _number_being_confirmed(user: User) -> str:
+    live = phone_challenge(user)
+    return live.phone if live is not None else user.phone
+
+
+def phone_resend_blocker(user: User, client: Client) -> SendRefused | None:
+    """Why "send a new code" would be refused now (the cool-down aside), if it would."""
+    phone = _number_being_confirmed(user)
+    return otp.service().resend_blocker(
+        user, OtpPurpose.PHONE, phone_binding(user, phone), client_ip=client.ip, phone=phone
+    )
+
+
 def resend_phone_code(user: User, client: Client) -> CodeSend:
     """A new code to the number being confirmed (a new one, or the account's)."""
-    live = phone_challenge(user)
-    phone = live.phone if live is not None else user.phone
-    return send_phone_code(user, phone, client, resend=True)
+    return send_phone_code(user, _number_being_confirmed(user), client, resend=True)

@@ -1,20 +1,25 @@
-"""Real-time SMS alerts on account activity, each with a signed single-use "not me" link.
+"""Real-time SMS alerts on account activity, each with a signed single-use "not me" link, and
+the messages of the owner's review: to the shopper, and to the owners themselves.
 
-Alerts hold no code, address or card data. New-device and order alerts are optional (per
-account, and off after the number answers STOP); code-locked and phone-changed alerts are
-security alerts and always go out.
+Alerts hold no code, address or card data; their words are in `shop.alerts.texts`. New-device
+and order alerts are optional (per account, and off after the number answers STOP);
+code-locked, phone-changed, password-changed and unlocked alerts are security alerts and always
+go out, and so do the outcome of a review (a service message about the shopper's own order).
+Every one is a row in the outbox (`queue_sms`), sent by the delivery process after the caller
+commits.
 """
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import select
 
 from shop import clock
+from shop.alerts import texts
 from shop.extensions import db
-from shop.models import NotMeLink, Order, SmsKind, User
-from shop.money import format_money
+from shop.models import NotMeLink, Order, Role, SmsKind, SmsMessage, User
 from shop.sms import queue_sms
 
 NOT_ME_MAX_AGE = 24 * 3600
@@ -33,12 +38,16 @@ def _serializer() -> URLSafeTimedSerializer:
     )
 
 
+def _url(path: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}{path}"
+
+
 def not_me_url(user: User) -> str:
     """A new single-use "not me" link for `user` (the row joins the caller's transaction)."""
     link = NotMeLink(id=secrets.token_urlsafe(16), user_id=user.id)
     db.session.add(link)
     token = _serializer().dumps(link.id)
-    return f"{current_app.config['PUBLIC_BASE_URL']}/account/not-me/{token}"
+    return _url(f"/account/not-me/{token}")
 
 
 def link_for_token(token: str) -> NotMeLink | None:
@@ -50,37 +59,50 @@ def link_for_token(token: str) -> NotMeLink | None:
     return db.session.get(NotMeLink, link_id) if isinstance(link_id, str) else None
 
 
-def _send(user: User, kind: SmsKind, text: str, *, to_number: str | None = None) -> None:
-    shop = current_app.config["SHOP_NAME"]
-    body = f"{shop}: {text} Not you? {not_me_url(user)}"
-    queue_sms(to_number or user.phone, body, kind, user_id=user.id)
+def _send(
+    user: User,
+    kind: SmsKind,
+    text: str,
+    *,
+    to_number: str | None = None,
+    order: Order | None = None,
+    not_me: bool = True,
+) -> None:
+    body = f"{current_app.config['SHOP_NAME']}: {text}"
+    if not_me:
+        body += f" Not you? {not_me_url(user)}"
+    queue_sms(
+        to_number or user.phone,
+        body,
+        kind,
+        user_id=user.id,
+        order_id=order.id if order is not None else None,
+    )
 
 
 def new_device(user: User, *, browser: str, ip: str, at: datetime) -> bool:
     """Alert a sign-in from a device the account has not used before. True if queued."""
     if not user.wants_alert(user.alert_new_device):
         return False
-    when = at.strftime("%d %b %H:%M UTC")
-    _send(user, SmsKind.ALERT_NEW_DEVICE, f"new sign-in on {browser}, IP {ip}, {when}.")
+    _send(user, SmsKind.ALERT_NEW_DEVICE, texts.new_device(browser, ip, at))
     return True
 
 
 def order_placed(user: User, order: Order) -> bool:
     if not user.wants_alert(user.alert_order_placed):
         return False
-    amount = format_money(order.total_minor, order.currency)
-    state = "is held for the shop's review" if order.status == "held" else "was placed"
-    _send(user, SmsKind.ALERT_ORDER_PLACED, f"order {order.ref} for {amount} {state}.")
+    _send(user, SmsKind.ALERT_ORDER_PLACED, texts.order_placed(order), order=order)
     return True
 
 
 def code_locked(user: User) -> None:
     """Security alert: always sent, STOP or not."""
-    _send(
-        user,
-        SmsKind.ALERT_CODE_LOCKED,
-        "too many wrong codes were entered on your account; SMS verification is locked for 24 h.",
-    )
+    _send(user, SmsKind.ALERT_CODE_LOCKED, texts.code_locked())
+
+
+def password_changed(user: User, *, reset: bool) -> None:
+    """Security alert: always sent. "Not me" then locks the account down."""
+    _send(user, SmsKind.ALERT_PASSWORD_CHANGED, texts.password_changed(reset=reset))
 
 
 def phone_changed(user: User, old_phone: str) -> None:
@@ -88,6 +110,86 @@ def phone_changed(user: User, old_phone: str) -> None:
     _send(
         user,
         SmsKind.ALERT_PHONE_CHANGED,
-        f"the phone number on your account was changed to one ending {user.phone[-3:]}.",
+        texts.phone_changed(user.phone[-3:]),
         to_number=old_phone,
     )
+
+
+def step_up_unlocked(user: User) -> None:
+    """Security alert: an owner lifted the wrong-code lock on the account."""
+    _send(user, SmsKind.ALERT_STEP_UP_UNLOCKED, texts.step_up_unlocked())
+
+
+# The owner's review, told to the shopper -----------------------------------------------------
+
+
+def order_approved(user: User, order: Order) -> None:
+    _send(user, SmsKind.ORDER_APPROVED, texts.order_approved(order), order=order)
+
+
+def order_code_requested(user: User, order: Order) -> None:
+    """Before the code itself: where to enter it (the code message carries no link)."""
+    page = _url(f"/checkout/verify/{order.ref}")
+    _send(
+        user,
+        SmsKind.ORDER_CODE_REQUESTED,
+        texts.order_code_requested(order, page),
+        order=order,
+        not_me=False,
+    )
+
+
+def order_cancelled(user: User, order: Order) -> None:
+    _send(user, SmsKind.ORDER_CANCELLED, texts.order_cancelled(order), order=order, not_me=False)
+
+
+# To the owners ---------------------------------------------------------------------------------
+
+
+def owners_to_alert(*, only_opted_in_to_held: bool = False) -> list[User]:
+    """Owners with a confirmed number (that did not answer STOP, for an optional alert)."""
+    query = select(User).where(User.role == Role.OWNER, User.phone_verified_at.is_not(None))
+    if only_opted_in_to_held:
+        query = query.where(User.alert_order_held.is_(True), User.sms_stopped.is_(False))
+    return list(db.session.scalars(query.order_by(User.id)))
+
+
+def order_held_for_owners(order: Order) -> int:
+    """An SMS to each owner who asked for one when an order is held; how many were queued."""
+    owners = owners_to_alert(only_opted_in_to_held=True)
+    text = texts.owner_order_held(order, _url(f"/admin/orders/{order.ref}"))
+    for owner in owners:
+        _send(owner, SmsKind.OWNER_ORDER_HELD, text, not_me=False)
+    return len(owners)
+
+
+def sms_abuse_to_owners(text: str) -> int:
+    """The SMS-abuse alarm to every owner: not optional, like a security alert."""
+    owners = owners_to_alert()
+    for owner in owners:
+        _send(owner, SmsKind.OWNER_SMS_ABUSE, text, not_me=False)
+    return len(owners)
+
+
+# At most one "someone tried to register" SMS per account per day: a bot retrying the form
+# must not turn the alert into a way to flood the holder's phone.
+REGISTRATION_ALERT_EVERY = timedelta(hours=24)
+
+
+def registration_tried(user: User) -> bool:
+    """Security alert: someone tried to register a new account with this account's e-mail.
+    No "not me" link: nothing happened to the account. True if queued."""
+    since = clock.now() - REGISTRATION_ALERT_EVERY
+    recent = db.session.scalar(
+        select(SmsMessage.id)
+        .where(
+            SmsMessage.user_id == user.id,
+            SmsMessage.kind == SmsKind.ALERT_REGISTRATION_TRIED,
+            SmsMessage.created_at > since,
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return False
+    _send(user, SmsKind.ALERT_REGISTRATION_TRIED, texts.registration_tried(), not_me=False)
+    return True

@@ -17,6 +17,7 @@ from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import prepare_response
 
+from shop.api.auth import check_cookie_csrf
 from shop.api.problems import PROBLEM_JSON, ProblemSchema
 from shop.extensions import csrf, limiter
 
@@ -133,4 +134,5 @@ def init_api(app: Flask) -> None:
         limiter.limit(api_limit)(module.blp)
         api.register_blueprint(module.blp)
     app.register_blueprint(docs)
+    app.before_request(check_cookie_csrf)
     app.extensions["shop_api"] = api

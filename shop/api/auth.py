@@ -6,7 +6,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from shop.accounts import tokens
-from shop.api.problems import ApiProblem
+from shop.api.problems import ApiProblem, is_api_request
 from shop.extensions import csrf, db
 from shop.models import User
 
@@ -64,3 +64,13 @@ def require_user() -> User:
             headers=CHALLENGE_HEADER,
         )
     return user
+
+
+def check_cookie_csrf() -> None:
+    """Before any operation: a state-changing request made with the session cookie carries
+    its CSRF token. Checked before the body is parsed, so a forged request is refused as
+    such rather than answered with the body's validation errors."""
+    if request.method in SAFE_METHODS or not is_api_request() or request.routing_exception:
+        return  # (no such route: that 404 or 405 comes first)
+    if not request.headers.get("Authorization") and current_user.is_authenticated:
+        api_user()

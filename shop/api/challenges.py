@@ -30,6 +30,8 @@ blp = Blueprint("api_challenges", __name__, url_prefix="/api/v1", description="C
 # A sign-in challenge is reached by its id alone (the password step gave it); the others
 # need the account they belong to.
 SECURITY = [{"bearer": []}, {"session": []}, {}]
+# Password codes are the site's own (a change or a reset): the API never shows or takes them.
+API_PURPOSES = (OtpPurpose.LOGIN, OtpPurpose.PHONE, OtpPurpose.ORDER)
 CHALLENGE_ID = "<string(length=22):challenge_id>"
 
 CONFIRM_STATUS = {
@@ -51,7 +53,9 @@ CODE_STATUS = {"wrong_code": 422, "code_dead": 410, "no_code": 410, "locked": 42
 def _find(challenge_id: str) -> OtpChallenge:
     """The challenge, if the caller may see it: its account's, or a sign-in's by its id."""
     challenge = db.session.scalar(
-        select(OtpChallenge).where(OtpChallenge.public_id == challenge_id)
+        select(OtpChallenge).where(
+            OtpChallenge.public_id == challenge_id, OtpChallenge.purpose.in_(API_PURPOSES)
+        )
     )
     if challenge is not None and challenge.purpose != OtpPurpose.LOGIN:
         user = api_user()

@@ -10,7 +10,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import validate
 
-from shop.countries import country_choices
+from shop.countries import InvalidPostcode, check_postcode, country_choices
 from shop.money import format_money
 from shop.otp import ChallengeStatus
 
@@ -185,14 +185,27 @@ class ShippingAddressSchema(ma.Schema):
     city = text(100, required=True)
     postal_code = ma.fields.String(
         required=True,
-        validate=[
-            validate.Length(2, 20),
-            validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]*$", error="Letters, digits, spaces, -."),
-        ],
+        validate=[validate.Length(0, 40), PRINTABLE, encodable],
+        metadata={"description": "As the country writes it; empty where addresses have none"},
     )
     country = ma.fields.String(
         required=True, validate=validate.OneOf([code for code, _ in country_choices()])
     )
+
+    @ma.validates_schema
+    def postcode_of_the_country(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "country" in data and "postal_code" in data:
+            try:
+                check_postcode(data["country"], data["postal_code"])
+            except InvalidPostcode as error:
+                raise ma.ValidationError(str(error), "postal_code") from None
+
+    @ma.post_load
+    def as_written_on_mail(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data["postal_code"] = check_postcode(data["country"], data["postal_code"])
+        for name in ("full_name", "address_line1", "city"):
+            data[name] = data[name].strip()
+        return data
 
 
 class IdempotencyHeaderSchema(ma.Schema):

@@ -4,28 +4,30 @@ Each view parses its form, calls one use case of `shop.accounts` and maps the ou
 page; the session (pending sign-in, renewal) is the only state kept here.
 """
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, session, url_for
 from flask import render_template as render
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, login_required
 from werkzeug import Response
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
-from shop.accounts import signin, verification
+from shop.accounts import passwords, signin, verification
 from shop.accounts.signin import CodeOutcome, LoginAttempt, PasswordOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
+from shop.otp import CodeSend, Sent
 from shop.web.client import current_client
-from shop.web.code_page import CodeForm, flash_send, render_code_page
+from shop.web.code_page import CodeForm, flash_send, render_code_page, status_response
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry, limit_sign_in
-from shop.web.sessions import anonymous_cart, renew_session, start_session
+from shop.web.sessions import anonymous_cart, end_session, renew_session, start_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
 PASSWORD_LENGTH = Length(8, 128, "Use 8 to 128 characters.")
 PENDING_LOGIN = "pending_login"
+PENDING_RESET = "pending_reset"
 
 
 class RegisterForm(StrictForm):
@@ -39,18 +41,28 @@ class RegisterForm(StrictForm):
 class LoginForm(StrictForm):
     email = EmailField("E-mail", [InputRequired(), Length(max=254)])
     password = PasswordField("Password", [InputRequired(), Length(max=128)])
-    remember = BooleanField("Keep me signed in on this device (30 days)")
+    remember = BooleanField("Keep me signed in on this device")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        duration = current_app.config["REMEMBER_COOKIE_DURATION"]
+        days = int(getattr(duration, "total_seconds", lambda: duration)() // 86400)
+        self.remember.label.text = f"Keep me signed in on this device ({days} days)"
 
 
 def safe_next(target: str | None) -> str | None:
-    """`target` if it is a path on this site, else None (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//"):
+    """`target` if it is a path on this site, else None (no open redirects). It must stay
+    one once percent-decoded too, whatever a proxy or browser on the way might decode."""
+    if not target:
         return None
-    if "\\" in target or not target.isprintable():
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+        if "\\" in form or not form.isprintable():
+            return None
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return None
     return target
 
 
@@ -59,24 +71,16 @@ def safe_next(target: str | None) -> str | None:
 def register() -> Response | tuple[str, int]:
     form = RegisterForm()
     if form.validate_on_submit():
+        # The same answer whether the e-mail was free or not (docs/security.md); the cart
+        # filled so far stays in the session and joins the account at sign-in.
         result = verification.register(
-            form.email.data,
-            form.phone.data,
-            form.password.data,
-            current_client(set_device_cookie=True),
-            anonymous_cart=anonymous_cart(),
+            form.email.data, form.phone.data, form.password.data, current_client()
         )
         if result.outcome == RegisterOutcome.INVALID_PHONE:
             form.phone.errors.append(result.message)
-        elif result.outcome == RegisterOutcome.EMAIL_TAKEN:
-            form.email.errors.append(result.message)
         else:
-            start_session(result.user)
-            if result.send.refused:
-                flash("Welcome! " + result.send.message, "error")
-            else:
-                flash("Welcome! Confirm your phone number with the code we sent.", "success")
-            return redirect(url_for("auth.verify_phone", next=safe_next(request.args.get("next"))))
+            flash(result.message, "info")
+            return redirect(url_for("auth.login", next=safe_next(request.args.get("next"))))
     return render("auth/register.html", form=form), 422 if form.errors else 200
 
 
@@ -108,8 +112,19 @@ def verify_phone() -> Response | tuple[str, int]:
         challenge=challenge,
         form=form,
         resend_url=url_for("auth.resend_phone_code"),
+        status_url=url_for("auth.verify_phone_status"),
+        blocker=verification.phone_resend_blocker(current_user, current_client()),
         status=422 if form.errors or error else 200,
         error=error,
+    )
+
+
+@bp.get("/verify-phone/status")
+@login_required
+def verify_phone_status() -> Response:
+    return status_response(
+        verification.phone_challenge(current_user),
+        verification.phone_resend_blocker(current_user, current_client()),
     )
 
 
@@ -118,6 +133,21 @@ def verify_phone() -> Response | tuple[str, int]:
 def resend_phone_code() -> Response:
     flash_send(verification.resend_phone_code(current_user, current_client()))
     return redirect(url_for("auth.verify_phone"))
+
+
+def flash_phone_code(send: CodeSend) -> None:
+    """Say what became of the code that confirms the number: never "the code we sent" when
+    none was."""
+    if send.refused:
+        flash(
+            "You are signed in, but we could not send the code that confirms your number. "
+            + send.message,
+            "error",
+        )
+    elif send.outcome == Sent.QUEUED:
+        flash("You are signed in. Your code to confirm your number goes out in a moment.", "info")
+    else:
+        flash("You are signed in. Confirm your number with the code we sent.", "success")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -135,6 +165,9 @@ def login() -> Response | tuple[str, int]:
         target = safe_next(request.args.get("next"))
         if result.outcome == PasswordOutcome.SIGNED_IN:
             start_session(result.user, remember=form.remember.data)
+            if result.phone_code is not None:
+                flash_phone_code(result.phone_code)
+                return redirect(url_for("auth.verify_phone", next=target))
             flash("You are signed in.", "success")
             return redirect(target or url_for("catalog.index"))
         if result.outcome == PasswordOutcome.CODE_NEEDED:
@@ -196,8 +229,21 @@ def login_verify() -> Response | tuple[str, int]:
         challenge=signin.login_challenge(attempt),
         form=form,
         resend_url=url_for("auth.resend_login_code"),
+        status_url=url_for("auth.login_verify_status"),
+        blocker=signin.login_resend_blocker(attempt, current_client()),
         status=422 if form.errors or error else 200,
         error=error,
+    )
+
+
+@bp.get("/login/verify/status")
+def login_verify_status() -> Response:
+    found = _pending()
+    if found is None:
+        abort(404, description="No sign-in is waiting for a code.")
+    attempt = found[0]
+    return status_response(
+        signin.login_challenge(attempt), signin.login_resend_blocker(attempt, current_client())
     )
 
 
@@ -211,12 +257,80 @@ def resend_login_code() -> Response:
     return redirect(url_for("auth.login_verify"))
 
 
+class ResetForm(StrictForm):
+    email = EmailField("E-mail", [InputRequired(), Length(max=254)])
+
+
+class ResetCodeForm(CodeForm):
+    new_password = PasswordField("New password", [InputRequired(), PASSWORD_LENGTH])
+
+
+def _pending_reset() -> passwords.ResetAttempt | None:
+    pending = session.get(PENDING_RESET)
+    if not isinstance(pending, dict):
+        return None
+    email, nonce = pending.get("email"), pending.get("nonce")
+    if not isinstance(email, str) or not isinstance(nonce, str):
+        return None
+    return passwords.ResetAttempt(email, nonce)
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limit_sign_in
+def reset() -> Response | tuple[str, int]:
+    """A forgotten password: the e-mail, then a code to the account's confirmed number."""
+    form = ResetForm()
+    if form.validate_on_submit():
+        attempt = passwords.start_password_reset(form.email.data, current_client())
+        session[PENDING_RESET] = {"email": attempt.email, "nonce": attempt.nonce}
+        return redirect(url_for("auth.reset_verify"))
+    return render("auth/reset.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/reset/verify", methods=["GET", "POST"])
+@limit_code_entry
+def reset_verify() -> Response | tuple[str, int]:
+    attempt = _pending_reset()
+    if attempt is None:
+        return redirect(url_for("auth.reset"))
+    form = ResetCodeForm()
+    error = None
+    if form.validate_on_submit():
+        result = passwords.reset_password(
+            attempt,
+            form.code.data,
+            form.new_password.data,
+            current_client(set_device_cookie=True),
+            anonymous_cart=anonymous_cart(),
+        )
+        if result.outcome == passwords.ResetOutcome.RESET:
+            start_session(result.user)
+            flash(result.message, "success")
+            return redirect(url_for("catalog.index"))
+        error = result.message
+    sent = passwords.RESET_SENT.format(email=attempt.email)
+    page = render("auth/reset_verify.html", form=form, error=error, sent=sent)
+    return page, 422 if form.errors or error else 200
+
+
+@bp.post("/reset/resend")
+def resend_reset_code() -> Response:
+    attempt = _pending_reset()
+    if attempt is None:
+        return redirect(url_for("auth.reset"))
+    passwords.resend_reset_code(attempt, current_client())
+    flash("If a code can go to that account's number, a new one is on its way.", "info")
+    return redirect(url_for("auth.reset_verify"))
+
+
 @bp.post("/logout")
 def logout() -> Response:
     # CSRFProtect has already checked the token: only a form of ours signs anyone out.
     if current_user.is_authenticated:
-        signin.sign_out(current_user, current_client())
-        logout_user()
-    session.clear()
+        user = current_user._get_current_object()
+        signin.sign_out(user, current_client())
+        end_session(user)
+    else:
+        session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("catalog.index"))

@@ -10,11 +10,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug import Response
 from wtforms import HiddenField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp, ValidationError
 
 from shop import orders
 from shop.blueprints.cart import current_cart
-from shop.countries import country_choices
+from shop.countries import InvalidPostcode, check_postcode, country_choices
 from shop.models import Order, OrderStatus
 from shop.orders.checkout import (
     CLOSED_MESSAGES,
@@ -23,6 +23,7 @@ from shop.orders.checkout import (
     ConfirmOutcome,
     confirm_order,
     order_challenge,
+    order_resend_blocker,
     resend_order_code,
     shopper_reason,
     start_checkout,
@@ -30,29 +31,34 @@ from shop.orders.checkout import (
 from shop.orders.history import find_order
 from shop.risk import Outcome
 from shop.web.client import current_client
-from shop.web.code_page import CodeForm, flash_send, render_code_page
+from shop.web.code_page import CodeForm, flash_send, render_code_page, status_response
 from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry
 from shop.web.sessions import renew_session
 
 bp = Blueprint("checkout", __name__)
+POSTCODE_HINT = "Leave it empty only if addresses in your country have none."
 
 
 def new_idempotency_key() -> str:
     return secrets.token_urlsafe(24)
 
 
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _text(label: str, maximum: int, missing: str) -> StringField:
+    # Stripped first, so that a name of spaces is a missing name.
+    return StringField(label, [DataRequired(missing), Length(max=maximum)], filters=[_stripped])
+
+
 class CheckoutForm(StrictForm):
-    full_name = StringField("Full name", [InputRequired(), Length(1, 120)])
-    address_line1 = StringField("Address", [InputRequired(), Length(1, 200)])
-    city = StringField("Town or city", [InputRequired(), Length(1, 100)])
+    full_name = _text("Full name", 120, "Enter the name to deliver to.")
+    address_line1 = _text("Address", 200, "Enter the street address.")
+    city = _text("Town or city", 100, "Enter the town or city.")
     postal_code = StringField(
-        "Postcode",
-        [
-            InputRequired(),
-            Length(2, 20),
-            Regexp(r"^[A-Za-z0-9][A-Za-z0-9 -]*$", message="Use letters, digits, spaces and -."),
-        ],
+        "Postcode", [Length(max=40)], filters=[_stripped], description=POSTCODE_HINT
     )
     country = SelectField("Country", [InputRequired()], choices=country_choices, default="GB")
     idempotency_key = HiddenField(
@@ -62,12 +68,18 @@ class CheckoutForm(StrictForm):
         ]
     )
 
+    def validate_postal_code(self, field: StringField) -> None:
+        try:
+            field.data = check_postcode(self.country.data or "", field.data or "")
+        except InvalidPostcode as error:
+            raise ValidationError(str(error)) from None
+
     def shipping_address(self) -> orders.ShippingAddress:
         return orders.ShippingAddress(
-            full_name=self.full_name.data.strip(),
-            address_line1=self.address_line1.data.strip(),
-            city=self.city.data.strip(),
-            postal_code=self.postal_code.data.strip().upper(),
+            full_name=self.full_name.data,
+            address_line1=self.address_line1.data,
+            city=self.city.data,
+            postal_code=self.postal_code.data,
             country=self.country.data,
         )
 
@@ -169,9 +181,24 @@ def verify(order_ref: str) -> Response | tuple[str, int]:
         challenge=order_challenge(current_user, order),
         form=form,
         resend_url=url_for("checkout.resend", order_ref=order.ref),
+        status_url=url_for("checkout.verify_status", order_ref=order.ref),
+        blocker=order_resend_blocker(current_user, order, current_client()),
         status=422 if form.errors or error else 200,
         error=error,
         extra={"order": order},
+    )
+
+
+@bp.get("/checkout/verify/<order_ref>/status")
+@login_required
+def verify_status(order_ref: str) -> Response:
+    order = _own_order(order_ref)
+    pending = order.status == OrderStatus.PENDING_VERIFICATION and not orders.lapsed(order)
+    if not pending:
+        return status_response(None, None)
+    return status_response(
+        order_challenge(current_user, order),
+        order_resend_blocker(current_user, order, current_client()),
     )
 
 

@@ -1,7 +1,9 @@
 """The demo phone: every SMS the console backend "sent", newest first (SPEC section 2).
 
-The blueprint exists only with the console backend: with a real provider there is no such
-page at all, so it cannot leak anyone's messages in production.
+The page shows live codes, so it exists only with the console backend and only in debug
+mode (`make run`) or when `DEV_PHONE=1` asks for it: a shop started with the defaults
+under gunicorn has no such page (and refuses the console backend unless told,
+`shop.check_sms_backend`).
 """
 
 import re
@@ -12,6 +14,7 @@ from sqlalchemy import select
 
 from shop.extensions import db
 from shop.models import ConsoleMessage
+from shop.sms.sealing import readable
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 
@@ -22,7 +25,7 @@ PHONE_FILTER = re.compile(r"\+?([0-9]{6,15})")
 
 
 def register(app: Flask) -> None:
-    if app.config["SMS_BACKEND"] == "console":
+    if app.config["SMS_BACKEND"] == "console" and (app.debug or app.config["DEV_PHONE"]):
         app.register_blueprint(bp)
 
 
@@ -68,5 +71,6 @@ def phone() -> str:
         numbers=numbers,
         to_number=to_number,
         linkify=linkify,
-        shown=SHOWN_MESSAGES,
+        shown=lambda message: readable(message.body, message.to_number),
+        shown_count=SHOWN_MESSAGES,
     )

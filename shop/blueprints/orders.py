@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, render_template
 from flask_login import current_user, login_required
 
+from shop.orders import timeline
 from shop.orders.history import find_order, orders_of
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
@@ -21,4 +22,4 @@ def detail(order_ref: str) -> str:
     if order is None:
         # Someone else's order looks exactly like one that does not exist.
         abort(404, description="There is no such order on your account.")
-    return render_template("orders/detail.html", order=order)
+    return render_template("orders/detail.html", order=order, timeline=timeline.for_shopper(order))

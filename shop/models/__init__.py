@@ -2,7 +2,7 @@
 
 from shop.models.cart import Cart, CartItem
 from shop.models.catalog import CatalogVersion, Product
-from shop.models.order import Order, OrderItem, OrderStatus
+from shop.models.order import Order, OrderEvent, OrderEventKind, OrderItem, OrderStatus
 from shop.models.risk import RiskRuleSet
 from shop.models.security import (
     ApiToken,
@@ -14,8 +14,9 @@ from shop.models.security import (
     SendLock,
     SendRefusal,
 )
-from shop.models.sms import ConsoleMessage, SmsKind, SmsMessage, SmsStatus
-from shop.models.user import KnownDevice, Role, User
+from shop.models.settings import OwnerAlert, ShopSettingsVersion
+from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
+from shop.models.user import KnownDevice, Role, User, UserSession
 
 __all__ = [
     "ApiToken",
@@ -24,21 +25,27 @@ __all__ = [
     "CartItem",
     "CatalogVersion",
     "ConsoleMessage",
+    "InboundMessage",
     "KnownDevice",
     "NotMeLink",
     "Order",
+    "OrderEvent",
+    "OrderEventKind",
     "OrderItem",
     "OrderStatus",
     "OtpChallenge",
     "OtpFailure",
     "OtpPurpose",
+    "OwnerAlert",
     "Product",
     "RiskRuleSet",
     "Role",
     "SendLock",
     "SendRefusal",
+    "ShopSettingsVersion",
     "SmsKind",
     "SmsMessage",
     "SmsStatus",
     "User",
+    "UserSession",
 ]

@@ -46,6 +46,8 @@ class Order(db.Model):
             sqlite_where=db.column("status") == OrderStatus.PENDING_VERIFICATION.value,
             postgresql_where=db.column("status") == OrderStatus.PENDING_VERIFICATION.value,
         ),
+        # The review queue (held orders, oldest first) and the sweep of held orders too old.
+        Index("ix_orders_status_created_at", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,12 +75,15 @@ class Order(db.Model):
     # A pending order lapses with its code; a confirmed one records when.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     step_up_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The owner's review of a held order: approved, sent back for a code, or cancelled.
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=current_time, onupdate=current_time
     )
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
 
     @property
     def reasons(self) -> list[dict]:
@@ -113,3 +118,66 @@ class OrderItem(db.Model):
     @property
     def line_total_minor(self) -> int:
         return self.unit_price_minor * self.quantity
+
+
+class OrderEventKind(StrEnum):
+    """What happened to an order; the timeline's words are in `shop.orders.timeline`."""
+
+    SUBMITTED = "submitted"  # the shopper checked out
+    DECISION = "decision"  # the risk rules decided, at checkout or again at confirmation
+    HELD = "held"
+    BLOCKED = "blocked"
+    SMS_QUEUED = "sms_queued"  # a code or an alert about the order joined the outbox
+    SMS_SENT = "sms_sent"  # handed to the provider
+    SMS_DELIVERED = "sms_delivered"  # delivery receipt
+    SMS_FAILED = "sms_failed"  # the provider refused it, gave up, or its receipt said so
+    SMS_DROPPED = "sms_dropped"  # a code that expired before it could be sent
+    WRONG_CODE = "wrong_code"
+    CONFIRMED = "confirmed"  # the code was entered: placed
+    CODE_REQUESTED = "code_requested"  # the owner sent a held order back for a code
+    APPROVED = "approved"  # the owner placed a held order
+    CANCELLED = "cancelled"  # by the owner, after too long held, "not me", a changed cart...
+    EXPIRED = "expired"
+    RELEASED = "released"  # its stock went back on the shelf
+
+
+class OrderEvent(db.Model):
+    """One line of an order's timeline, written in the transaction of what it records.
+
+    `note` is the owner's own words (approve, cancel): shown to owners only. `detail` is JSON
+    of plain facts (reasons, tries left, the kind of SMS), never a code.
+    """
+
+    __tablename__ = "order_events"
+    __table_args__ = (Index("ix_order_events_order_id_id", "order_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+    kind: Mapped[str] = mapped_column(String(24))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    @classmethod
+    def new(
+        cls,
+        order_id: int,
+        kind: OrderEventKind,
+        *,
+        actor_id: int | None = None,
+        note: str | None = None,
+        **detail,
+    ) -> "OrderEvent":
+        facts = {key: value for key, value in detail.items() if value is not None}
+        return cls(
+            order_id=order_id,
+            kind=kind,
+            actor_id=actor_id,
+            note=note,
+            detail=json.dumps(facts, sort_keys=True, default=str) if facts else "",
+        )
+
+    @property
+    def facts(self) -> dict:
+        return json.loads(self.detail) if self.detail else {}

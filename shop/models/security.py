@@ -16,6 +16,8 @@ class OtpPurpose(StrEnum):
     LOGIN = "login"
     PHONE = "phone"
     ORDER = "order"
+    PASSWORD = "password"  # a signed-in change of password
+    RESET = "reset"  # a forgotten password, reset with a code to the confirmed number
 
 
 def new_public_id() -> str:
@@ -33,6 +35,8 @@ class OtpChallenge(db.Model):
         Index("ix_otp_challenges_order_id", "order_id"),
         # Pruning old SMS lets go of them here, and deleting a message checks this column.
         Index("ix_otp_challenges_sms_id", "sms_id"),
+        # The SMS console counts sends per hour and day, by country.
+        Index("ix_otp_challenges_created_at", "created_at"),
         # One live code per account and purpose, whatever races the application loses.
         Index(
             "uq_otp_challenges_one_live",
@@ -56,6 +60,8 @@ class OtpChallenge(db.Model):
     binding: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     phone: Mapped[str] = mapped_column(String(16))
+    # ISO country of `phone`, for the owner's figures per destination country.
+    country: Mapped[str | None] = mapped_column(String(2))
     client_ip: Mapped[str] = mapped_column(String(45))
     code_hmac: Mapped[str] = mapped_column(String(64))
     sms_id: Mapped[int | None] = mapped_column(ForeignKey("sms_messages.id"))
@@ -147,7 +153,7 @@ class AuditEvent(db.Model):
     """Who did what and when: sign-ins, codes, locks, phone and rule changes. No secrets."""
 
     __tablename__ = "audit_events"
-    # An account's latest events, newest first (/account/security).
+    # An account's own events, newest first (the owner's account page, keyset by id).
     __table_args__ = (Index("ix_audit_events_user_id_id", "user_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -25,10 +25,20 @@ class SmsKind(StrEnum):
     OTP_LOGIN = "otp_login"
     OTP_PHONE = "otp_phone"
     OTP_ORDER = "otp_order"
+    OTP_PASSWORD = "otp_password"
+    OTP_RESET = "otp_reset"
     ALERT_NEW_DEVICE = "alert_new_device"
     ALERT_ORDER_PLACED = "alert_order_placed"
     ALERT_CODE_LOCKED = "alert_code_locked"
     ALERT_PHONE_CHANGED = "alert_phone_changed"
+    ALERT_STEP_UP_UNLOCKED = "alert_step_up_unlocked"
+    ORDER_APPROVED = "order_approved"
+    ORDER_CODE_REQUESTED = "order_code_requested"
+    ORDER_CANCELLED = "order_cancelled"
+    OWNER_ORDER_HELD = "owner_order_held"
+    OWNER_SMS_ABUSE = "owner_sms_abuse"
+    ALERT_REGISTRATION_TRIED = "alert_registration_tried"
+    ALERT_PASSWORD_CHANGED = "alert_password_changed"
 
 
 _STATUSES = ", ".join(f"'{status}'" for status in SmsStatus)
@@ -59,10 +69,14 @@ class SmsMessage(db.Model):
             sqlite_where=db.column("status") == SmsStatus.QUEUED.value,
             postgresql_where=db.column("status") == SmsStatus.QUEUED.value,
         ),
+        # Provider spend per hour and per day is summed over a window of send times.
+        Index("ix_sms_messages_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # The order the message is about (its code, its alerts): its timeline follows the message.
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
     to_number: Mapped[str] = mapped_column(String(16), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)
@@ -123,3 +137,13 @@ class ConsoleMessage(db.Model):
     redacted_body: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
+
+
+class InboundMessage(db.Model):
+    """A signed inbound SMS already acted on, by the provider's message id: a replayed
+    webhook (STOP again after a START) is recognised and ignored."""
+
+    __tablename__ = "inbound_messages"
+
+    provider_message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)

@@ -15,8 +15,8 @@ from shop import cart as carts
 from shop import clock, otp, risk
 from shop.accounts.client import Client
 from shop.extensions import db
-from shop.models import Order, OrderStatus, OtpChallenge, OtpPurpose, User
-from shop.orders import lifecycle
+from shop.models import Order, OrderEventKind, OrderStatus, OtpChallenge, OtpPurpose, User
+from shop.orders import lifecycle, timeline
 from shop.orders.history import find_order
 from shop.orders.placement import (
     CheckoutContext,
@@ -51,8 +51,13 @@ def checkout_context(user: User, client: Client) -> CheckoutContext:
     )
 
 
+REVIEWED_CODE_REASON = "The shop reviewed this order and asks you to confirm it with a code."
+
+
 def shopper_reason(order: Order, outcome: Outcome | str) -> str:
     """The plain-words reasons that gave `order` this outcome."""
+    if outcome == Outcome.OTP and order.reviewed_at is not None:
+        return REVIEWED_CODE_REASON
     return " ".join(reason["text"] for reason in order.reasons if reason["outcome"] == outcome)
 
 
@@ -129,7 +134,7 @@ def start_checkout(
                 challenge = None
     elif order.status == OrderStatus.PENDING_VERIFICATION:
         try:
-            challenge = _issue_order_code(order, user, client, resend=False)
+            challenge = issue_order_code(order, user, client, resend=False)
         except SendRefused as refused:
             otp.service().refused(refused)
             return CheckoutResult(
@@ -165,8 +170,11 @@ def _checkout_message(order: Order, outcome: CheckoutOutcome) -> str:
     return CLOSED_MESSAGES[OrderStatus(order.status)]
 
 
-def _issue_order_code(order: Order, user: User, client: Client, *, resend: bool) -> OtpChallenge:
-    """Queue the order's code (not committed); the pending order lapses with it."""
+def issue_order_code(
+    order: Order, user: User, client: Client, *, resend: bool, by_owner: bool = False
+) -> OtpChallenge:
+    """Queue the order's code (not committed); the pending order lapses with it. Raises
+    SendRefused. `by_owner`: an owner's review asks for it (see `Otp.issue`)."""
     challenge = otp.service().issue(
         user,
         OtpPurpose.ORDER,
@@ -175,6 +183,7 @@ def _issue_order_code(order: Order, user: User, client: Client, *, resend: bool)
         text=texts.order_code(order),
         order_id=order.id,
         resend=resend,
+        by_owner=by_owner,
     )
     order.expires_at = challenge.expires_at
     return challenge
@@ -243,22 +252,15 @@ def confirm_order(user: User, order_ref: str, code: str, client: Client) -> Conf
     if lifecycle.lapsed(order):
         lifecycle.release(order, OrderStatus.EXPIRED, allowed_from=[order.status])
         return _commit(ConfirmOutcome.EXPIRED, order, CLOSED_MESSAGES[OrderStatus.EXPIRED])
-    address = address_of(order)
-    decision, _ = decide(
-        user, order.total_minor, address, checkout_context(user, client), clock.now()
-    )
-    if decision.outcome in (Outcome.HOLD, Outcome.BLOCK):
-        lifecycle.record_decision(order, decision)
-        if decision.outcome == Outcome.HOLD:
-            lifecycle.hold(order, user)
-            outcome = ConfirmOutcome.HELD
-        else:
-            lifecycle.release(order, OrderStatus.BLOCKED, allowed_from=[order.status])
-            outcome = ConfirmOutcome.BLOCKED
-        message = CLOSED_MESSAGES[OrderStatus(order.status)] + " " + decision.shopper_message()
-        return _commit(outcome, order, message)
-
-    current = fingerprint(carts.load_user_cart(user), address)
+    if order.reviewed_at is not None:
+        # The owner reviewed it and asked for a code: the owner's decision stands over the
+        # rules, and the order's items are fixed since its cart was let go when it was held.
+        current = order.fingerprint
+    else:
+        closed = _decide_again(user, order, client)
+        if closed is not None:
+            return closed
+        current = fingerprint(carts.load_user_cart(user), address_of(order))
     result = otp.service().verify(
         user,
         OtpPurpose.ORDER,
@@ -277,20 +279,45 @@ def confirm_order(user: User, order_ref: str, code: str, client: Client) -> Conf
             return _confirmed(ConfirmOutcome.ALREADY_PLACED, order, CLOSED_MESSAGES[order.status])
         return _confirmed(ConfirmOutcome.CLOSED, order, "This order was already handled.")
     if result.outcome == Check.MISMATCH:
-        lifecycle.release(order, OrderStatus.CANCELLED, allowed_from=[order.status])
+        lifecycle.release(
+            order, OrderStatus.CANCELLED, allowed_from=[order.status], reason="cart_changed"
+        )
         return _commit(ConfirmOutcome.CART_CHANGED, order)
     if result.outcome == Check.LOCKED:
-        lifecycle.hold(order, user)
+        lifecycle.hold(order, user, reason="step_up_locked")
         return _commit(ConfirmOutcome.LOCKED, order)
     if result.outcome == Check.EXPIRED:
         lifecycle.release(order, OrderStatus.EXPIRED, allowed_from=[order.status])
         return _commit(ConfirmOutcome.EXPIRED, order, CLOSED_MESSAGES[OrderStatus.EXPIRED])
     if result.outcome == Check.TOO_MANY_ATTEMPTS:
-        lifecycle.release(order, OrderStatus.CANCELLED, allowed_from=[order.status])
+        timeline.record(order, OrderEventKind.WRONG_CODE, tries_left=0)
+        lifecycle.release(
+            order, OrderStatus.CANCELLED, allowed_from=[order.status], reason="too_many_tries"
+        )
         return _commit(ConfirmOutcome.TOO_MANY_TRIES, order)
     if result.outcome == Check.WRONG:
+        timeline.record(order, OrderEventKind.WRONG_CODE, tries_left=result.tries_left)
         return _commit(ConfirmOutcome.WRONG_CODE, order, result.message, result.tries_left)
     return _commit(ConfirmOutcome.CODE_DEAD, order)
+
+
+def _decide_again(user: User, order: Order, client: Client) -> ConfirmResult | None:
+    """Run the rules again on a pending order; hold or block it if they now say so."""
+    decision, _ = decide(
+        user, order.total_minor, address_of(order), checkout_context(user, client), clock.now()
+    )
+    if decision.outcome not in (Outcome.HOLD, Outcome.BLOCK):
+        return None
+    lifecycle.record_decision(order, decision)
+    timeline.record_decision(order, decision, stage="confirmation")
+    if decision.outcome == Outcome.HOLD:
+        lifecycle.hold(order, user, reason="rules")
+        outcome = ConfirmOutcome.HELD
+    else:
+        lifecycle.release(order, OrderStatus.BLOCKED, allowed_from=[order.status])
+        outcome = ConfirmOutcome.BLOCKED
+    message = CLOSED_MESSAGES[OrderStatus(order.status)] + " " + decision.shopper_message()
+    return _commit(outcome, order, message)
 
 
 def _confirmed(
@@ -339,7 +366,7 @@ def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResul
     if order.status != OrderStatus.PENDING_VERIFICATION or lifecycle.lapsed(order):
         return ResendResult(ResendOutcome.NOT_PENDING, order)
     try:
-        challenge = _issue_order_code(order, user, client, resend=True)
+        challenge = issue_order_code(order, user, client, resend=True)
     except SendRefused as refused:
         send = otp.service().refused(refused)
         return ResendResult(ResendOutcome.REFUSED, order, send)
@@ -351,3 +378,10 @@ def order_challenge(user: User, order: Order) -> OtpChallenge | None:
     """The live code of a pending order, if any."""
     challenge = otp.service().live_challenge(user, OtpPurpose.ORDER)
     return challenge if challenge is not None and challenge.order_id == order.id else None
+
+
+def order_resend_blocker(user: User, order: Order, client: Client) -> SendRefused | None:
+    """Why "send a new code" would be refused now (the cool-down aside), if it would."""
+    return otp.service().resend_blocker(
+        user, OtpPurpose.ORDER, order_binding(order), client_ip=client.ip
+    )

@@ -12,12 +12,19 @@ from sqlalchemy import delete, select, update
 
 from shop import alerts, clock
 from shop.extensions import db
-from shop.models import Cart, CartItem, Order, OrderStatus, Product, User
+from shop.models import Cart, CartItem, Order, OrderEventKind, OrderStatus, Product, User
 from shop.models.order import pending
+from shop.orders import timeline
 from shop.risk import RiskDecision
 
 # States whose order holds stock; the first is waiting for its code.
 OPEN_STATUSES = (OrderStatus.PENDING_VERIFICATION, OrderStatus.PLACED, OrderStatus.HELD)
+# The timeline event of each way an order that held stock can end.
+ENDED = {
+    OrderStatus.CANCELLED: OrderEventKind.CANCELLED,
+    OrderStatus.EXPIRED: OrderEventKind.EXPIRED,
+    OrderStatus.BLOCKED: OrderEventKind.BLOCKED,
+}
 
 
 def lapsed(order: Order) -> bool:
@@ -51,12 +58,28 @@ def restock(order: Order) -> None:
             .values(stock=Product.stock + item.quantity)
             .execution_options(synchronize_session=False)
         )
+    timeline.record(order, OrderEventKind.RELEASED, items=sum(i.quantity for i in order.items))
 
 
-def release(order: Order, to: OrderStatus, *, allowed_from: Iterable[OrderStatus]) -> bool:
-    """End an order that held stock (cancelled, expired, blocked) and put its stock back."""
-    if not move(order, to, allowed_from=allowed_from):
+def release(
+    order: Order,
+    to: OrderStatus,
+    *,
+    allowed_from: Iterable[OrderStatus],
+    reason: str | None = None,
+    actor_id: int | None = None,
+    note: str | None = None,
+    facts: dict | None = None,
+    **values,
+) -> bool:
+    """End an order that held stock (cancelled, expired, blocked) and put its stock back.
+
+    `reason`, `actor_id`, `note` and `facts` go on the timeline; `values` are set on the
+    order with its new status.
+    """
+    if not move(order, to, allowed_from=allowed_from, **values):
         return False
+    timeline.record(order, ENDED[to], actor_id=actor_id, note=note, reason=reason, **(facts or {}))
     restock(order)
     return True
 
@@ -77,6 +100,13 @@ def record_decision(order: Order, decision: RiskDecision) -> None:
     order.risk_outcome = str(decision.outcome)
 
 
+def _let_go_of_cart(order: Order, user: User) -> None:
+    """The cart became this order: empty it. An order the owner sent back for a code was
+    made from an earlier cart, long emptied; the cart now is the shopper's next one."""
+    if order.reviewed_at is None:
+        empty_cart(user)
+
+
 def confirm(order: Order, user: User) -> bool:
     """A pending order whose code was verified becomes placed (the caller commits)."""
     if not move(
@@ -87,17 +117,26 @@ def confirm(order: Order, user: User) -> bool:
         expires_at=None,
     ):
         return False
-    empty_cart(user)
+    timeline.record(order, OrderEventKind.CONFIRMED)
+    _let_go_of_cart(order, user)
     alerts.order_placed(user, order)
     return True
 
 
-def hold(order: Order, user: User) -> bool:
+def held(order: Order, user: User, *, reason: str) -> None:
+    """What follows an order being held, at checkout or later (the caller commits): the
+    cart is let go, the shopper is told, the owners who asked for it get an SMS."""
+    timeline.record(order, OrderEventKind.HELD, reason=reason)
+    _let_go_of_cart(order, user)
+    alerts.order_placed(user, order)
+    alerts.order_held_for_owners(order)
+
+
+def hold(order: Order, user: User, *, reason: str) -> bool:
     """A pending order goes to the owner's review instead (the caller commits)."""
     if not move(order, OrderStatus.HELD, allowed_from=[OrderStatus.PENDING_VERIFICATION]):
         return False
-    empty_cart(user)
-    alerts.order_placed(user, order)
+    held(order, user, reason=reason)
     return True
 
 
@@ -121,5 +160,5 @@ def cancel_open_orders(user: User) -> list[Order]:
     return [
         order
         for order in candidates
-        if release(order, OrderStatus.CANCELLED, allowed_from=OPEN_STATUSES)
+        if release(order, OrderStatus.CANCELLED, allowed_from=OPEN_STATUSES, reason="not_me")
     ]

@@ -16,8 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from shop import alerts, clock, risk
 from shop import cart as carts
 from shop.extensions import db
-from shop.models import Order, OrderItem, OrderStatus, Product, User
-from shop.orders.lifecycle import empty_cart, record_decision
+from shop.models import Order, OrderEventKind, OrderItem, OrderStatus, Product, User
+from shop.orders import timeline
+from shop.orders.lifecycle import empty_cart, held, record_decision
 from shop.risk import Outcome, RiskRules
 
 # Crockford's base32 without I, L, O, U: easy to read aloud and to type from an SMS.
@@ -204,9 +205,15 @@ def place_order(
                 "Your cart is unchanged and nothing was charged."
             )
 
+    timeline.record_submitted(order)
+    timeline.record_decision(order, decision, stage="checkout")
     # A pending order keeps the cart as it is until the code confirms it: a change to it
     # before then kills the code.
-    if decision.outcome in (Outcome.ALLOW, Outcome.HOLD):
+    if decision.outcome == Outcome.ALLOW:
         empty_cart(user)
         alerts.order_placed(user, order)
+    elif decision.outcome == Outcome.HOLD:
+        held(order, user, reason="rules")
+    elif decision.outcome == Outcome.BLOCK:
+        timeline.record(order, OrderEventKind.BLOCKED)
     return Placement(order)

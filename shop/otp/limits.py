@@ -57,6 +57,29 @@ MESSAGES = {
 }
 
 
+def owner_label(reason: str, policy: OtpPolicy) -> str:
+    """What a refusal means, in the owner's words and with the configured number."""
+    labels = {
+        Refusal.STEP_UP_LOCKED: f"account locked after {policy.max_account_failures} wrong "
+        "codes in 24 hours",
+        Refusal.NUMBER_NOT_VERIFIED: "number not verified",
+        Refusal.INVALID_NUMBER: "not a number that can receive SMS",
+        Refusal.COUNTRY_NOT_ALLOWED: "country not allowed",
+        Refusal.COOLDOWN: f"asked again within {policy.resend_cooldown.seconds} s",
+        Refusal.NUMBER_10_MIN: f"more than {policy.sends_per_number_10_min} codes to one number "
+        "in 10 minutes",
+        Refusal.NUMBER_DAY: f"more than {policy.sends_per_number_day} codes to one number in a day",
+        Refusal.IP_NUMBERS: f"more than {policy.numbers_per_ip_hour} numbers from one address "
+        "in an hour",
+        Refusal.IP_CODES: f"more than {policy.sends_per_ip_hour} codes from one address in an hour",
+        Refusal.NO_TRIES_LEFT: f"all {policy.max_attempts} tries used",
+    }
+    try:
+        return labels[Refusal(reason)]
+    except ValueError:
+        return reason.replace("_", " ")
+
+
 class SendRefused(Exception):
     """No code was sent. `message` is safe to show; `retry_after` is in seconds, if known."""
 
@@ -90,6 +113,7 @@ class SendRequest:
     purpose: str
     user_id: int
     resend: bool = False
+    by_owner: bool = False  # asked for by an owner's review, not by the client at `client_ip`
 
     def refuse(self, reason: Refusal, retry_after: int | None = None, **extra) -> SendRefused:
         return SendRefused(
@@ -138,6 +162,22 @@ def send_time(policy: OtpPolicy, request: SendRequest, now: datetime) -> datetim
     _cap(
         request, to_number, now, timedelta(days=1), policy.sends_per_number_day, Refusal.NUMBER_DAY
     )
+    if not request.by_owner:
+        _address_caps(policy, request, now)
+    last_send = db.session.scalar(
+        select(func.max(OtpChallenge.send_at)).where(OtpChallenge.phone == request.phone)
+    )
+    if last_send is None or now >= last_send + policy.resend_cooldown:
+        return now
+    if request.resend:
+        raise request.refuse(
+            Refusal.COOLDOWN, retry_after=seconds(last_send + policy.resend_cooldown - now)
+        )
+    return last_send + policy.resend_cooldown
+
+
+def _address_caps(policy: OtpPolicy, request: SendRequest, now: datetime) -> None:
+    """One client address: at most so many numbers, and so many codes, per hour."""
     hour_ago = now - timedelta(hours=1)
     from_ip = OtpChallenge.client_ip == request.client_ip
     numbers = set(
@@ -155,16 +195,6 @@ def send_time(policy: OtpPolicy, request: SendRequest, now: datetime) -> datetim
         policy.sends_per_ip_hour,
         Refusal.IP_CODES,
     )
-    last_send = db.session.scalar(
-        select(func.max(OtpChallenge.send_at)).where(OtpChallenge.phone == request.phone)
-    )
-    if last_send is None or now >= last_send + policy.resend_cooldown:
-        return now
-    if request.resend:
-        raise request.refuse(
-            Refusal.COOLDOWN, retry_after=seconds(last_send + policy.resend_cooldown - now)
-        )
-    return last_send + policy.resend_cooldown
 
 
 def _cap(request: SendRequest, sent, now: datetime, window: timedelta, limit: int, reason) -> None:

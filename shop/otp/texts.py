@@ -41,3 +41,11 @@ def login_code() -> Text:
 
 def phone_code() -> Text:
     return _for("confirm this phone number")
+
+
+def password_code() -> Text:
+    return _for("change your password")
+
+
+def reset_code() -> Text:
+    return _for("reset your password")

@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from shop import audit
 from shop.extensions import db
 from shop.models import Order, OrderStatus, RiskRuleSet, User
-from shop.risk.engine import Outcome, RiskDecision, RiskInputs, evaluate
+from shop.risk.engine import RULE_NAMES, Outcome, RiskDecision, RiskInputs, evaluate
 from shop.risk.rules import RiskRules
 
 __all__ = [
+    "RULE_NAMES",
     "Outcome",
     "RiskDecision",
     "RiskInputs",
@@ -115,6 +116,35 @@ class OutcomeFigures:
 
 
 @dataclass
+class RuleFigures:
+    """One rule over the replayed orders: how often it fired, on how much value, and how
+    many of those orders the rules held for review."""
+
+    fired: int = 0
+    value_minor: int = 0
+    held: int = 0
+
+
+@dataclass(frozen=True)
+class ChangedOrder:
+    """A past order that the proposed rules would decide otherwise."""
+
+    ref: str
+    created_at: datetime
+    total_minor: int
+    before: str
+    after: str
+
+
+# The changed orders listed by name; the count covers them all.
+CHANGED_LISTED = 200
+
+
+def _rule_figures() -> dict[str, RuleFigures]:
+    return {code: RuleFigures() for code in RULE_NAMES}
+
+
+@dataclass
 class BacktestReport:
     since: datetime
     orders: int = 0
@@ -125,24 +155,43 @@ class BacktestReport:
     proposed: dict[str, OutcomeFigures] = field(
         default_factory=lambda: {outcome.value: OutcomeFigures() for outcome in Outcome}
     )
+    current_rules: dict[str, RuleFigures] = field(default_factory=_rule_figures)
+    proposed_rules: dict[str, RuleFigures] = field(default_factory=_rule_figures)
+    changed_orders: list[ChangedOrder] = field(default_factory=list)  # newest first
+
+
+def _count(figures: dict[str, RuleFigures], decision: RiskDecision, total_minor: int) -> None:
+    for code in dict.fromkeys(decision.codes):
+        rule = figures.setdefault(code, RuleFigures())
+        rule.fired += 1
+        rule.value_minor += total_minor
+        rule.held += decision.outcome == Outcome.HOLD
 
 
 def backtest(proposed: RiskRules, current: RiskRules, *, now: datetime, days: int = 30):
-    """Replay the recorded inputs of the last `days` days of orders under both rule sets."""
+    """Replay the recorded inputs of the last `days` days of orders under both rule sets:
+    figures per outcome and per rule, and the orders whose outcome would change."""
     since = now - timedelta(days=days)
     report = BacktestReport(since=since)
     rows = db.session.execute(
-        select(Order.risk_inputs, Order.created_at).where(
-            Order.created_at > since, Order.risk_inputs.is_not(None)
-        )
+        select(Order.ref, Order.risk_inputs, Order.created_at)
+        .where(Order.created_at > since, Order.risk_inputs.is_not(None))
+        .order_by(Order.created_at.desc(), Order.id.desc())
     )
-    for raw, created_at in rows:
+    for ref, raw, created_at in rows:
         inputs = RiskInputs.from_json(json.loads(raw))
-        before = evaluate(inputs, current, created_at).outcome
-        after = evaluate(inputs, proposed, created_at).outcome
-        for figures in (report.current[before], report.proposed[after]):
+        before = evaluate(inputs, current, created_at)
+        after = evaluate(inputs, proposed, created_at)
+        for figures in (report.current[before.outcome], report.proposed[after.outcome]):
             figures.orders += 1
             figures.value_minor += inputs.total_minor
+        _count(report.current_rules, before, inputs.total_minor)
+        _count(report.proposed_rules, after, inputs.total_minor)
         report.orders += 1
-        report.changed += before != after
+        if before.outcome != after.outcome:
+            report.changed += 1
+            if len(report.changed_orders) < CHANGED_LISTED:
+                report.changed_orders.append(
+                    ChangedOrder(ref, created_at, inputs.total_minor, before.outcome, after.outcome)
+                )
     return report

@@ -20,6 +20,18 @@ class Outcome(StrEnum):
 
 
 SEVERITY = {Outcome.ALLOW: 0, Outcome.OTP: 1, Outcome.HOLD: 2, Outcome.BLOCK: 3}
+# Every reason code `evaluate` may fire, named for the owner, in the order it checks them.
+RULE_NAMES = {
+    "block_threshold": "Block at or above an amount",
+    "hold_threshold": "Hold for review at or above an amount",
+    "otp_threshold": "Code at or above an amount",
+    "new_account": "First order or new account",
+    "new_device_or_address": "New device or shipping address",
+    "velocity": "Many orders in 24 hours",
+    "phone_changed": "Phone number changed recently",
+    "low_value_exemption": "Low-value exemption (no code)",
+    "step_up_locked": "SMS confirmation locked on the account",
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,15 @@ def _at_least(total: int, threshold: int | None) -> bool:
     return threshold is not None and total >= threshold
 
 
+def _new_account_text(first: bool, young: bool, days: int) -> str:
+    """Only what is true of this shopper: a returning one is never told "first order"."""
+    if first and young:
+        return f"This is your first order, on an account opened in the last {days} days."
+    if first:
+        return "This is your first order."
+    return f"Your account was opened in the last {days} days."
+
+
 def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecision:
     """Apply every rule; the most severe outcome wins and every rule that fired is kept."""
     total = inputs.total_minor
@@ -92,22 +113,20 @@ def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecisio
         fire("hold_threshold", Outcome.HOLD, "Large orders are reviewed by the shop first.")
     if _at_least(total, rules.otp_threshold_minor):
         fire("otp_threshold", Outcome.OTP, "This order is above the amount we confirm by SMS.")
+    first = inputs.previous_orders == 0
     young = now - inputs.account_created_at < timedelta(days=rules.new_account_days)
-    if (inputs.previous_orders == 0 or young) and _at_least(
-        total, rules.new_account_threshold_minor
-    ):
-        fire(
-            "new_account",
-            Outcome.OTP,
-            "This is a first order or a new account." if young else "This is a first order.",
-        )
+    if (first or young) and _at_least(total, rules.new_account_threshold_minor):
+        fire("new_account", Outcome.OTP, _new_account_text(first, young, rules.new_account_days))
     if (not inputs.device_known or not inputs.address_known) and _at_least(
         total, rules.new_device_or_address_threshold_minor
     ):
-        what = "device" if not inputs.device_known else "shipping address"
         if not inputs.device_known and not inputs.address_known:
-            what = "device and shipping address"
-        fire("new_device_or_address", Outcome.OTP, f"This {what} is new to your account.")
+            text = "This device and this shipping address are new to your account."
+        elif not inputs.device_known:
+            text = "This device is new to your account."
+        else:
+            text = "This shipping address is new to your account."
+        fire("new_device_or_address", Outcome.OTP, text)
     if rules.velocity_enabled and (
         inputs.orders_24h > rules.velocity_max_orders
         or inputs.amount_24h_minor > rules.velocity_max_amount_minor

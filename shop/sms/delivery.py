@@ -14,17 +14,19 @@ polling never takes SQLite's write lock away from the web requests.
 """
 
 import logging
+import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, any_, case, func, or_, select, update
+from sqlalchemy import and_, any_, case, func, insert, literal, or_, select, update
 
 from shop import clock
 from shop.extensions import db
-from shop.models import ConsoleMessage, SmsMessage, SmsStatus
+from shop.models import ConsoleMessage, OrderEvent, OrderEventKind, SmsMessage, SmsStatus
 from shop.models.sms import in_outbox, queued
 from shop.sms.receipts import FINAL_RECEIPTS
 from shop.sms.senders import SendFailure, SmsSender
@@ -34,7 +36,9 @@ _jitter = secrets.SystemRandom()
 
 # Column widths in sms_messages: a provider's odd answer must not make the outcome unrecordable.
 _PROVIDER_ID_LENGTH = 64
-_PRICE_LENGTH = 16
+# A price is kept only if it reads as a decimal number that fits the column: the owner's
+# spend figures add prices up in the database, which must never meet anything else.
+_PRICE = re.compile(r"[0-9]{1,7}(\.[0-9]{1,8})?")
 _ERROR_LENGTH = 500
 # 2**32 base delays is beyond any sensible cap; it also keeps timedelta from overflowing.
 _MAX_EXPONENT = 32
@@ -107,6 +111,7 @@ class DeliveryWorker:
         now = clock.now()
         expired = and_(queued(), SmsMessage.expires_at <= now)
         if _any(SmsMessage.id, expired):
+            _note_dropped_on_timelines(expired, now)
             db.session.execute(
                 update(SmsMessage)
                 .where(expired)
@@ -191,7 +196,10 @@ class DeliveryWorker:
         """Send one claimed message (from `claim()`) and record the outcome."""
         if message.expires_at is not None and clock.now() >= message.expires_at:
             self._finish(
-                message, status=SmsStatus.DROPPED, last_error="code expired before sending"
+                message,
+                status=SmsStatus.DROPPED,
+                last_error="code expired before sending",
+                event=OrderEventKind.SMS_DROPPED,
             )
             return
         if not self._still_held(message):
@@ -215,9 +223,10 @@ class DeliveryWorker:
                 message,
                 status=SmsStatus.SENT,
                 provider_message_id=_clip(accepted.provider_message_id, _PROVIDER_ID_LENGTH),
-                provider_price=_clip(accepted.price, _PRICE_LENGTH),
+                provider_price=_price(accepted.price),
                 sent_at=clock.now(),
                 last_error=None,
+                event=OrderEventKind.SMS_SENT,
             )
 
     def _still_held(self, message: SmsMessage) -> bool:
@@ -254,10 +263,20 @@ class DeliveryWorker:
                 redact=False,
             )
         else:
-            self._finish(message, status=SmsStatus.FAILED, last_error=reason)
+            self._finish(
+                message, status=SmsStatus.FAILED, last_error=reason, event=OrderEventKind.SMS_FAILED
+            )
 
-    def _finish(self, message: SmsMessage, *, redact: bool = True, **values) -> None:
-        """Record the outcome, only if this round still holds the claim."""
+    def _finish(
+        self,
+        message: SmsMessage,
+        *,
+        redact: bool = True,
+        event: OrderEventKind | None = None,
+        **values,
+    ) -> None:
+        """Record the outcome, only if this round still holds the claim; a message about an
+        order puts `event` on its timeline in the same transaction."""
         values |= {"claimed_by": None, "lease_expires_at": None}
         if values.get("status") == SmsStatus.SENT:
             # A delivery receipt can beat the provider's answer here: keep its final word.
@@ -273,6 +292,9 @@ class DeliveryWorker:
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+        if result.rowcount == 1 and event is not None and message.order_id is not None:
+            error = values.get("last_error") if event != OrderEventKind.SMS_SENT else None
+            db.session.add(OrderEvent.new(message.order_id, event, sms=message.kind, error=error))
         db.session.commit()
         if result.rowcount != 1:
             log.warning(
@@ -282,6 +304,20 @@ class DeliveryWorker:
             )
 
 
+def _note_dropped_on_timelines(expired, now: datetime) -> None:
+    """The codes about to be dropped unsent, on their orders' timelines."""
+    dropped = select(
+        SmsMessage.order_id,
+        literal(now, OrderEvent.at.type),
+        literal(OrderEventKind.SMS_DROPPED.value),
+        # The JSON of OrderEvent.new(..., sms=<kind>), built by the database.
+        literal('{"sms": "') + SmsMessage.kind + literal('"}'),
+    ).where(expired, SmsMessage.order_id.is_not(None))
+    db.session.execute(
+        insert(OrderEvent).from_select(["order_id", "at", "kind", "detail"], dropped)
+    )
+
+
 def _any(column, condition) -> bool:
     """Whether any row matches: a read, so that an idle worker never takes a write lock."""
     return db.session.scalar(select(column).where(condition).limit(1)) is not None
@@ -289,6 +325,35 @@ def _any(column, condition) -> bool:
 
 def _clip(value: str | None, length: int) -> str | None:
     return value[:length] if value is not None else None
+
+
+def _price(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _PRICE.fullmatch(value.strip()):
+        log.warning("The provider gave a price that is not a number; not kept: %r", value[:40])
+        return None
+    return value.strip()
+
+
+class Every:
+    """A chore run at most once per `seconds` by this process, however often it is called:
+    an idle delivery loop comes round ten times a second, too often for a sweep of the hour's
+    figures. Thread-safe; the first call runs it."""
+
+    def __init__(self, seconds: float, chore: Callable[[], object]) -> None:
+        self.seconds = seconds
+        self.chore = chore
+        self._due = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> object:
+        with self._lock:
+            now = time.monotonic()
+            if now < self._due:
+                return None
+            self._due = now + self.seconds
+        return self.chore()
 
 
 def start_in_thread(

@@ -1,9 +1,11 @@
 """Signed webhooks from Vonage: delivery receipts for our SMS, and inbound STOP/START replies.
 
 Both arrive as a flat mapping of strings signed with the account's signature secret (HMAC
-SHA-256, checked by the SDK). Handling is idempotent, because Vonage retries until it gets
-a 2xx and a replayed request must change nothing: a receipt that settled a message (delivered,
-failed, expired, rejected) is never undone by a later one, and STOP twice is STOP once.
+SHA-256, checked by the SDK) over a timestamp that must be within a few minutes of our clock.
+Handling is idempotent, because Vonage retries until it gets a 2xx and a replayed request
+must change nothing: a receipt that settled a message (delivered, failed, expired, rejected)
+is never undone by a later one, and an inbound message is acted on once by its id, so a
+replayed STOP after a START changes nothing.
 """
 
 import logging
@@ -14,16 +16,19 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from vonage_http_client.auth import Auth
 
 from shop import audit, clock
 from shop.extensions import db
-from shop.models import SmsMessage, SmsStatus, User
+from shop.models import InboundMessage, OrderEvent, OrderEventKind, SmsMessage, SmsStatus, User
 
 log = logging.getLogger(__name__)
 
-# A signed request older (or further ahead) than this is refused as a replay.
-MAX_SIGNATURE_AGE = timedelta(hours=24)
+# A signed request whose timestamp is further than this from our clock, either way, is refused:
+# a replay after that is stale, and a future timestamp would widen the window.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 FINAL_RECEIPTS = {
     "delivered": SmsStatus.DELIVERED,
@@ -72,7 +77,7 @@ def check_signature(params: Mapping[str, str], *, secret: str, api_key: str = ""
     if not signer.check_signature(dict(params)):
         raise BadSignature("Invalid signature.")
     signed_at = datetime.fromtimestamp(int(timestamp), UTC)
-    if abs(clock.now() - signed_at) > MAX_SIGNATURE_AGE:
+    if abs(clock.now() - signed_at) > MAX_CLOCK_SKEW:
         raise BadSignature("Signature timestamp too old or too far ahead.")
 
 
@@ -184,11 +189,27 @@ def apply_receipt(params: Mapping[str, str]) -> ReceiptOutcome:
             .execution_options(synchronize_session=False)
         )
         if result.rowcount == 1:
+            if receipt.is_final and "receipt_status" in values and message.order_id is not None:
+                _note_on_timeline(message, receipt)
             db.session.expire(message)
             return ReceiptOutcome.UPDATED
         db.session.refresh(message)
     log.warning("SMS %s: delivery receipt lost three races in a row; not applied", message.id)
     return ReceiptOutcome.UNCHANGED
+
+
+def _note_on_timeline(message: SmsMessage, receipt: Receipt) -> None:
+    """The first final receipt of a message about an order, on the order's timeline."""
+    delivered = receipt.status == "delivered"
+    db.session.add(
+        OrderEvent.new(
+            message.order_id,
+            OrderEventKind.SMS_DELIVERED if delivered else OrderEventKind.SMS_FAILED,
+            sms=message.kind,
+            receipt=receipt.status,
+            error_code=None if delivered else receipt.error_code,
+        )
+    )
 
 
 def opt_out_command(keyword: str, text: str) -> bool | None:
@@ -203,6 +224,19 @@ def opt_out_command(keyword: str, text: str) -> bool | None:
     return None
 
 
+def first_sight(message_id: str) -> bool:
+    """Record an inbound message id in the current transaction; False if it was already
+    there (a replay, or Vonage retrying). One statement, so two copies racing agree."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    result = db.session.execute(
+        insert(InboundMessage)
+        .values(provider_message_id=message_id, received_at=clock.now())
+        .on_conflict_do_nothing(index_elements=[InboundMessage.provider_message_id])
+    )
+    return result.rowcount == 1
+
+
 def apply_inbound(params: Mapping[str, str]) -> int:
     """Act on a (signature-checked) inbound SMS in the current transaction: STOP turns off
     optional alerts for every account with the sender's number, START turns them back on.
@@ -211,6 +245,11 @@ def apply_inbound(params: Mapping[str, str]) -> int:
     if msisdn is None:
         raise MalformedWebhook("Missing msisdn.")
     message_id = _optional(params, "messageId", _PROVIDER_ID)
+    if message_id is None:
+        raise MalformedWebhook("Missing messageId.")
+    if not first_sight(message_id):
+        log.info("Inbound message %s seen before: ignored", message_id)
+        return 0
     # Only the first part of a long text can start with the keyword.
     if params.get("concat", "").lower() == "true" and params.get("concat-part", "1") != "1":
         return 0

@@ -24,6 +24,7 @@ from vonage_utils.errors import VonageError
 
 from shop import clock
 from shop.models.sms import SmsMessage
+from shop.sms.sealing import BodySeal, SealBroken
 from shop.sms.senders import Accepted, SendFailure, SmsSender
 
 # The SDK logs every request's parameters, the message text included (and so any one-time
@@ -124,6 +125,7 @@ class VonageSender(SmsSender):
         rest_host: str = "rest.nexmo.com",
         api_host: str = "api.nexmo.com",
         timeout: int = 10,
+        seal: BodySeal | None = None,
     ) -> None:
         if not api_key or not (api_secret or signature_secret):
             raise ValueError(
@@ -158,6 +160,8 @@ class VonageSender(SmsSender):
         )
         self.sender_id = sender_id
         self.timeout = timeout
+        # Opens sealed code messages just before they go (shop.sms.sealing).
+        self.seal = seal or BodySeal(())
         self._client = Vonage(auth, options)
 
     @classmethod
@@ -170,6 +174,7 @@ class VonageSender(SmsSender):
             rest_host=config.get("VONAGE_REST_HOST") or "rest.nexmo.com",
             api_host=config.get("VONAGE_API_HOST") or "api.nexmo.com",
             timeout=math.ceil(float(config.get("VONAGE_TIMEOUT", 10))),
+            seal=BodySeal.from_config(config),
         )
 
     def close(self) -> None:
@@ -188,13 +193,14 @@ class VonageSender(SmsSender):
 
     def build(self, message: SmsMessage) -> VonageSms:
         """The SDK message for `message`."""
+        text = self.seal.open(message.body, to_number=message.to_number)
         fields: dict[str, Any] = {
             "to": message.to_number.removeprefix("+"),
             "from_": self.sender_id,
-            "text": message.body,
+            "text": text,
             "client_ref": f"sms-{message.id}",
         }
-        if needs_unicode(message.body):
+        if needs_unicode(text):
             fields["type"] = "unicode"
         ttl = self.ttl_ms(message)
         if ttl is not None:
@@ -205,6 +211,8 @@ class VonageSender(SmsSender):
         """Send `message` once. Raises SendFailure, and nothing else, when it was not taken."""
         try:
             response = self._client.sms.send(self.build(message))
+        except SealBroken as exc:
+            raise SendFailure(str(exc), retriable=False) from None
         except PartialFailureError as exc:
             raise self._partial_failure(exc) from None
         except SmsError as exc:

@@ -1,28 +1,34 @@
-"""The page that asks for a code from an SMS: its forms, and what it says about the code.
+"""The page that asks for a code from an SMS: its forms, what it says about the code, and the
+small JSON status its script polls so that delivery and countdowns update without a reload.
 
-Used for sign-in, phone and order codes alike; it shows what `Otp.status` says of the live
-code (where it went, its delivery, its countdowns), never the code.
+Used for sign-in, phone, order and password codes alike; it shows what `Otp.status` says of
+the live code (where it went, its delivery, its countdowns), never the code. Each blueprint
+serves the status of its own page's code at `<page>/status`, reached with the page's session.
 """
 
-from flask import flash, render_template
+from typing import Any
+
+from flask import flash, jsonify, render_template
+from werkzeug import Response
 from wtforms import StringField
 from wtforms.validators import InputRequired, Length
 
 from shop import otp
-from shop.models import OtpChallenge
-from shop.otp import CodeSend, Sent
+from shop.models import OtpChallenge, SmsStatus
+from shop.otp import ChallengeStatus, CodeSend, SendRefused, Sent
 from shop.web.forms import StrictForm
 
 DELIVERY_WORDS = {
-    "queued": "waiting to be sent",
-    "sending": "being sent",
-    "sent": "sent to your phone's network",
-    "delivered": "delivered to your phone",
-    "failed": "could not be delivered: ask for a new code",
-    "expired": "could not be delivered: ask for a new code",
-    "rejected": "could not be delivered: ask for a new code",
-    "dropped": "not sent: the code expired first",
+    SmsStatus.QUEUED: "waiting to be sent",
+    SmsStatus.SENDING: "being sent",
+    SmsStatus.SENT: "sent to your phone's network",
+    SmsStatus.DELIVERED: "delivered to your phone",
+    SmsStatus.FAILED: "could not be delivered: check the number's signal, then ask for a new code",
+    SmsStatus.EXPIRED: "could not be delivered: check the number's signal, then ask for a new code",
+    SmsStatus.REJECTED: "was refused by the phone network: ask for a new code, or contact us",
+    SmsStatus.DROPPED: "not sent: the code expired first. Ask for a new code",
 }
+FAILED = {SmsStatus.FAILED, SmsStatus.EXPIRED, SmsStatus.REJECTED, SmsStatus.DROPPED}
 
 
 class CodeForm(StrictForm):
@@ -47,6 +53,49 @@ def flash_send(send: CodeSend) -> None:
     flash(send.message, "error" if send.outcome == Sent.REFUSED else "success")
 
 
+def duration(seconds: int) -> str:
+    """A wait as the page says it, and its script the same: 1 h 05 min, 4 min 05 s, 45 s."""
+    minutes, rest = divmod(max(0, seconds), 60)
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min"
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def delivery_text(code: ChallengeStatus | None) -> str:
+    if code is None or code.delivery is None:
+        return ""
+    return f"Message {DELIVERY_WORDS.get(code.delivery, str(code.delivery))}."
+
+
+def page_status(challenge: OtpChallenge | None, blocker: SendRefused | None) -> dict[str, Any]:
+    """What the page shows of its code, as data: the server render and the script share it."""
+    code = otp.service().status(challenge) if challenge is not None else None
+    return {
+        "live": bool(code and code.live),
+        "masked_phone": code.masked_phone if code else None,
+        "delivery": str(code.delivery) if code and code.delivery else None,
+        "delivery_text": delivery_text(code),
+        "delivery_failed": bool(code and code.delivery in FAILED),
+        "queued_seconds": code.queued_seconds if code else 0,
+        "expires_in_seconds": code.expires_in_seconds if code and code.live else 0,
+        # How long it works once on the phone: a queued code's clock starts when it goes out.
+        "works_for_seconds": (code.expires_in_seconds - code.queued_seconds)
+        if code and code.live
+        else 0,
+        "resend_in_seconds": code.resend_in_seconds if code and code.live else 0,
+        "tries_left": code.tries_left if code else 0,
+        "resend_blocked": blocker.message if blocker else None,
+        "resend_retry_seconds": blocker.retry_after if blocker else None,
+    }
+
+
+def status_response(challenge: OtpChallenge | None, blocker: SendRefused | None) -> Response:
+    """The JSON the page's script polls. Never cached: it is this moment's state."""
+    response = jsonify(page_status(challenge, blocker))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def render_code_page(
     *,
     title: str,
@@ -54,24 +103,25 @@ def render_code_page(
     challenge: OtpChallenge | None,
     form: CodeForm,
     resend_url: str,
+    status_url: str,
+    blocker: SendRefused | None = None,
     status: int = 200,
     error: str | None = None,
     extra: dict | None = None,
+    template: str = "auth/code.html",
 ):
-    """The code entry page: why a code is asked, where it went, its delivery, tries left."""
-    service = otp.service()
-    code = service.status(challenge) if challenge is not None else None
+    """The code entry page: why a code is asked, where it went, its delivery, its clock."""
     context = {
         "title": title,
         "reason": reason,
-        "code": code,
+        "code": page_status(challenge, blocker),
         "form": form,
         "resend_form": ResendForm(formdata=None),
         "resend_url": resend_url,
+        "status_url": status_url,
         "error": error,
-        "delivery": DELIVERY_WORDS.get(code.delivery) if code and code.delivery else None,
-        "validity_minutes": int(service.policy.validity.total_seconds() // 60),
-        "cooldown": int(service.policy.resend_cooldown.total_seconds()),
+        "duration": duration,
+        "cooldown": int(otp.service().policy.resend_cooldown.total_seconds()),
         **(extra or {}),
     }
-    return render_template("auth/code.html", **context), status
+    return render_template(template, **context), status

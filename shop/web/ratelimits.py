@@ -19,7 +19,9 @@ def code_entry_limit() -> str:
     return current_app.config["CODE_ENTRY_RATE_LIMIT"]
 
 
-limit_sign_in = limiter.limit(sign_in_limit, methods=["POST"])
+# One budget for signing in and registering: a registration attempt is no cheaper a probe
+# of which e-mails have accounts than a sign-in attempt.
+limit_sign_in = limiter.shared_limit(sign_in_limit, scope="sign-in", methods=["POST"])
 limit_code_entry = limiter.limit(code_entry_limit, methods=["POST"])
 
 

@@ -14,7 +14,8 @@ from werkzeug import Response
 from shop import audit, clock, risk
 from shop.blueprints.admin.rules_form import RULE_LABELS, RiskRulesForm, rule_text
 from shop.extensions import db, login_manager
-from shop.models import AuditEvent, Order, OrderStatus, SmsMessage, SmsStatus, User
+from shop.models import AuditEvent, Order, OrderStatus, User
+from shop.orders import review
 from shop.risk import Outcome
 from shop.risk.figures import (
     CHART_OUTCOMES,
@@ -24,6 +25,7 @@ from shop.risk.figures import (
     step_up_figures,
 )
 from shop.sms.figures import sms_figures
+from shop.sms.watch import recent_alarms
 from shop.web.client import client_ip
 from shop.web.forms import error_messages
 
@@ -43,6 +45,12 @@ def owners_only() -> Response | None:
     if not current_user.is_owner:
         abort(403, description="Only the shop owner can see this page.")
     return None
+
+
+@bp.context_processor
+def owner_navigation() -> dict[str, Any]:
+    """On every owner page: the held orders waiting (in the navigation) and SMS alarms."""
+    return {"held_total": review.held_count(), "alarms": recent_alarms()}
 
 
 def page_number() -> int:
@@ -107,6 +115,7 @@ def dashboard() -> str:
         days=days,
         outcomes=outcomes,
         currency=shop_currency(),
+        **review_queue(),
     )
 
 
@@ -194,6 +203,7 @@ def backtest() -> tuple[str, int]:
         report=report,
         outcomes=[outcome.value for outcome in Outcome],
         changes=proposed.changes_from(current),
+        rule_names=risk.RULE_NAMES,
         rule_labels=RULE_LABELS,
         rule_text=rule_text,
         currency=currency,
@@ -240,35 +250,6 @@ def orders() -> str:
     )
 
 
-# SMS log -----------------------------------------------------------------------------------
-
-
-def shown_body(message: SmsMessage) -> str:
-    """What the owner may read of a message: never a code, even one not yet redacted."""
-    if message.is_code:
-        return message.redacted_body or "(code hidden)"
-    return message.redacted_body or message.body
-
-
-@bp.get("/sms")
-def sms() -> str:
-    statuses = [status.value for status in SmsStatus]
-    status = choice_arg("status", statuses)
-    query = select(SmsMessage).order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
-    if status:
-        query = query.where(SmsMessage.status == status)
-    now = clock.now()
-    figures = [(label, sms_figures(now - window)) for label, window in FIGURE_WINDOWS]
-    return render_template(
-        "admin/sms.html",
-        page=paginate(query),
-        status=status,
-        statuses=statuses,
-        figures=figures,
-        shown_body=shown_body,
-    )
-
-
 # Audit trail -------------------------------------------------------------------------------
 
 
@@ -299,3 +280,10 @@ def audit_trail() -> str:
         emails=emails,
         pretty_detail=pretty_detail,
     )
+
+
+# The review queue, accounts, the SMS console and the settings have modules of their own.
+from shop.blueprints.admin import accounts, reviews, shop_settings, sms  # noqa: E402
+from shop.blueprints.admin.reviews import review_queue  # noqa: E402
+
+__all__ = ["accounts", "bp", "reviews", "shop_settings", "sms"]

@@ -1,0 +1,61 @@
+"""The SMS console: the message log with delivery status, and the signs of SMS pumping
+(refused sends by reason, country and source, conversion per country, provider spend)."""
+
+import re
+from datetime import timedelta
+
+from flask import abort, render_template, request
+from sqlalchemy import select
+
+from shop import clock, otp, settings
+from shop.blueprints.admin import FIGURE_WINDOWS, bp, choice_arg, paginate
+from shop.models import SmsMessage, SmsStatus
+from shop.otp.limits import owner_label
+from shop.sms import abuse
+from shop.sms.figures import sms_figures
+
+ABUSE_WINDOWS = (("Last hour", timedelta(hours=1)), ("Last 24 hours", timedelta(hours=24)))
+REFUSALS_PAGE = 50
+REFUSAL_ID = re.compile(r"[1-9][0-9]{0,17}")
+SPEND_DAYS = 14
+
+
+def shown_body(message: SmsMessage) -> str:
+    """What the owner may read of a message: never a code, even one not yet redacted."""
+    if message.is_code:
+        return message.redacted_body or "(code hidden)"
+    return message.redacted_body or message.body
+
+
+@bp.get("/sms")
+def sms() -> str:
+    statuses = [status.value for status in SmsStatus]
+    status = choice_arg("status", statuses)
+    before = request.args.get("refusals_before", "").strip() or None
+    if before is not None and not REFUSAL_ID.fullmatch(before):
+        abort(400, description="“refusals_before” must be a refusal number.")
+    query = select(SmsMessage).order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
+    if status:
+        query = query.where(SmsMessage.status == status)
+    now = clock.now()
+    refusals, more_refusals = abuse.refusals_before(int(before) if before else None, REFUSALS_PAGE)
+    day_ago = now - timedelta(hours=24)
+    policy = otp.service().policy
+    return render_template(
+        "admin/sms.html",
+        page=paginate(query),
+        status=status,
+        statuses=statuses,
+        figures=[(label, sms_figures(now - window)) for label, window in FIGURE_WINDOWS],
+        sends=[(label, abuse.send_figures(now - window)) for label, window in ABUSE_WINDOWS],
+        countries=abuse.by_country(day_ago),
+        top_numbers=abuse.top_numbers(day_ago),
+        top_addresses=abuse.top_addresses(day_ago),
+        spend=abuse.spend_per_day(now, SPEND_DAYS),
+        refusals=refusals,
+        more_refusals=more_refusals,
+        refusals_before=before,
+        shop_settings=settings.current(),
+        shown_body=shown_body,
+        refusal_label=lambda reason: owner_label(reason, policy),
+    )
