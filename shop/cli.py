@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
-from shop import accounts, audit, clock, demo, settings
+from shop import accounts, audit, clock, demo, settings, tallies
 from shop.extensions import db
 from shop.models import Role
 from shop.orders import expire_pending
@@ -68,11 +68,13 @@ sms_cli = AppGroup("sms", help="SMS delivery.")
 
 
 # Besides sending, the background process expires orders whose code lapsed (each round),
-# cancels orders held for review too long, and raises the SMS-abuse alarm.
+# cancels orders held for review too long, raises the SMS-abuse alarm, and folds the
+# figures' tallies.
 HOUSEKEEPING = (
     expire_pending,
     Every(60, cancel_held_too_long),
     Every(10, watch_sms_abuse),
+    Every(60, tallies.compact_all),
 )
 
 

@@ -136,6 +136,25 @@ class History:
                 updated,
             ),
         )
+        changed = user.phone_changed_at
+        self.rows.writer.add(
+            "decision_inputs",
+            (
+                order_id,
+                at,
+                total,
+                at - user.created_at,
+                inputs["previous_orders"],
+                inputs["orders_24h"],
+                inputs["amount_24h_minor"],
+                inputs["device_known"],
+                inputs["address_known"],
+                None if changed is None else at - changed,
+                inputs["orders_since_otp"],
+                inputs["amount_since_otp_minor"],
+                False,
+            ),
+        )
         for (product_id, name, price), quantity in lines.items():
             self.rows.writer.add(
                 "order_items",

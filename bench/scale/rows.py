@@ -18,6 +18,7 @@ from bench.scale.bulk import BulkWriter
 from shop.extensions import db
 from shop.models import (
     AuditEvent,
+    DecisionInputs,
     KnownDevice,
     OrderEvent,
     OtpChallenge,
@@ -62,6 +63,7 @@ MODELS = (
     OrderRow,
     OrderItemRow,
     OrderEvent,
+    DecisionInputs,
     SmsMessage,
     OtpChallenge,
     OtpFailure,
@@ -116,7 +118,8 @@ class Rows:
         for model in MODELS:
             table = model.__table__
             writer.table(table.name, [column.name for column in table.columns])
-            self.next_id[table.name] = (db.session.scalar(select(func.max(model.id))) or 0) + 1
+            if "id" in table.columns:
+                self.next_id[table.name] = (db.session.scalar(select(func.max(model.id))) or 0) + 1
         self.refs = set(db.session.scalars(select(OrderRow.ref)))
 
     def new_id(self, table: str) -> int:

@@ -1,4 +1,5 @@
-"""indexes for a long history; stock changes apart from the catalog version
+"""indexes for a long history; stock changes apart from the catalog version; tallies kept by
+triggers; what each risk decision saw
 
 Revision ID: 540ec029f4ee
 Revises: e6745a8df021
@@ -15,9 +16,19 @@ Create Date: 2026-11-26 00:24:11.957775
   product is added, removed or edited, and `stock_version` when only its stock changes, so
   that an order no longer makes every web process render its catalog pages again.
 
+- `order_tallies`, `sms_tallies`, `code_tallies`: counts per hour of creation kept by
+  triggers on `orders`, `sms_messages` and `otp_challenges` (appended to, never updated:
+  see shop/models/tallies.py), filled here from the existing rows; the owner's figures read
+  them instead of scanning the history.
+- `decision_inputs`: what the rules saw at each order's decision, as narrow columns, filled
+  here from `orders.risk_inputs`; the backtest aggregates over it in SQL.
+
 On PostgreSQL the indexes on the big tables are built CONCURRENTLY, outside the migration's
 transaction: a shop with a long history keeps taking orders and sending SMS meanwhile.
 """
+import json
+from datetime import datetime, timezone
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -46,6 +57,274 @@ BUMP_STOCK = "UPDATE catalog_version SET stock_version = stock_version + 1 WHERE
 EDITED_COLUMNS = "id, name, description, price_minor, currency"
 
 
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+HOUR = {
+    "sqlite": "CAST(strftime('%s', {r}.created_at) AS INTEGER) / 3600",
+    "postgresql": "floor(extract(epoch FROM {r}.created_at) / 3600)::bigint",
+}
+NEEDED_CODE = (
+    "(COALESCE({r}.risk_outcome, '') = 'otp' OR EXISTS (SELECT 1 FROM otp_challenges c "
+    "WHERE c.order_id = {r}.id AND c.purpose = 'order'))"
+)
+# counted table: (tally table, [(key column, expression)], [(count column, expression)],
+# columns whose change moves a row between tallies)
+TALLIES = {
+    "orders": (
+        "order_tallies",
+        [
+            ("status", "{r}.status"),
+            ("outcome", "COALESCE({r}.risk_outcome, '')"),
+            ("needed_code", NEEDED_CODE),
+            ("verified", "({r}.step_up_verified_at IS NOT NULL)"),
+        ],
+        [("orders", "1"), ("value_minor", "{r}.total_minor")],
+        ["status", "risk_outcome", "step_up_verified_at", "total_minor"],
+    ),
+    "sms_messages": (
+        "sms_tallies",
+        [("status", "{r}.status"), ("sent", "({r}.sent_at IS NOT NULL)")],
+        [("messages", "1")],
+        ["status", "sent_at"],
+    ),
+    "otp_challenges": (
+        "code_tallies",
+        [("purpose", "{r}.purpose"), ("consumed", "({r}.consumed_at IS NOT NULL)")],
+        [("codes", "1")],
+        ["purpose", "consumed_at"],
+    ),
+}
+
+
+def _append(dialect, table, row, sign):
+    """INSERT of the tally row for `row` (NEW or OLD) counted `sign` times."""
+    tally, keys, counts, _ = TALLIES[table]
+    names = ["hour", *(name for name, _ in keys), *(name for name, _ in counts)]
+    values = [HOUR[dialect].format(r=row), *(expression.format(r=row) for _, expression in keys)]
+    values += [f"{sign} * {expression.format(r=row)}" for _, expression in counts]
+    return f"INSERT INTO {tally} ({', '.join(names)}) VALUES ({', '.join(values)})"
+
+
+def _backfill(dialect, table):
+    tally, keys, counts, _ = TALLIES[table]
+    names = ["hour", *(name for name, _ in keys), *(name for name, _ in counts)]
+    groups = [HOUR[dialect].format(r="t"), *(expression.format(r="t") for _, expression in keys)]
+    sums = [f"SUM({expression.format(r='t')})" for _, expression in counts]
+    numbers = ", ".join(str(number) for number in range(1, len(groups) + 1))
+    return (
+        f"INSERT INTO {tally} ({', '.join(names)}) SELECT {', '.join(groups + sums)} "
+        f"FROM {table} t GROUP BY {numbers}"
+    )
+
+
+def _changed(table, distinct):
+    watched = TALLIES[table][3]
+    return " OR ".join(f"OLD.{column} {distinct} NEW.{column}" for column in watched)
+
+
+# The first order code of an order whose outcome is not "otp" (the owner asked for a code
+# on a held order) makes it an order that needed a code.
+FIRST_ORDER_CODE = (
+    "NEW.purpose = 'order' AND NEW.order_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
+    "otp_challenges c WHERE c.order_id = NEW.order_id AND c.purpose = 'order' AND c.id <> NEW.id)"
+)
+
+
+def _needed_code_moves(dialect):
+    hour = HOUR[dialect].format(r="o")
+    moves = []
+    for needed, sign in (("false", -1), ("true", 1)):
+        flag = {"false": "0", "true": "1"}[needed] if dialect == "sqlite" else needed
+        moves.append(
+            "INSERT INTO order_tallies (hour, status, outcome, needed_code, verified, orders, "
+            f"value_minor) SELECT {hour}, o.status, COALESCE(o.risk_outcome, ''), {flag}, "
+            f"(o.step_up_verified_at IS NOT NULL), {sign}, {sign} * o.total_minor FROM orders o "
+            "WHERE o.id = NEW.order_id AND COALESCE(o.risk_outcome, '') <> 'otp'"
+        )
+    return moves
+
+
+def _create_tally_triggers(dialect):
+    if dialect == "sqlite":
+        for table in TALLIES:
+            op.execute(
+                f"CREATE TRIGGER {table}_tally_insert AFTER INSERT ON {table} "
+                f"BEGIN {_append(dialect, table, 'NEW', 1)}; END"
+            )
+            op.execute(
+                f"CREATE TRIGGER {table}_tally_delete AFTER DELETE ON {table} "
+                f"BEGIN {_append(dialect, table, 'OLD', -1)}; END"
+            )
+            op.execute(
+                f"CREATE TRIGGER {table}_tally_update AFTER UPDATE OF "
+                f"{', '.join(TALLIES[table][3])} ON {table} WHEN {_changed(table, 'IS NOT')} "
+                f"BEGIN {_append(dialect, table, 'OLD', -1)}; {_append(dialect, table, 'NEW', 1)}; END"
+            )
+        moves = "; ".join(_needed_code_moves(dialect))
+        op.execute(
+            "CREATE TRIGGER otp_challenges_order_needed_code AFTER INSERT ON otp_challenges "
+            f"WHEN {FIRST_ORDER_CODE} BEGIN {moves}; END"
+        )
+        return
+    for table in TALLIES:
+        op.execute(
+            f"CREATE FUNCTION tally_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF TG_OP <> 'INSERT' THEN {_append(dialect, table, 'OLD', -1)}; END IF; "
+            f"IF TG_OP <> 'DELETE' THEN {_append(dialect, table, 'NEW', 1)}; END IF; "
+            "RETURN NULL; END $$"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_tally AFTER INSERT OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION tally_{table}()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_tally_update AFTER UPDATE OF "
+            f"{', '.join(TALLIES[table][3])} ON {table} FOR EACH ROW "
+            f"WHEN ({_changed(table, 'IS DISTINCT FROM')}) EXECUTE FUNCTION tally_{table}()"
+        )
+    moves = "; ".join(_needed_code_moves(dialect))
+    op.execute(
+        "CREATE FUNCTION tally_order_needed_code() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF {FIRST_ORDER_CODE} THEN {moves}; END IF; RETURN NULL; END $$"
+    )
+    op.execute(
+        "CREATE TRIGGER otp_challenges_order_needed_code AFTER INSERT ON otp_challenges "
+        "FOR EACH ROW EXECUTE FUNCTION tally_order_needed_code()"
+    )
+
+
+def _drop_tally_triggers(dialect):
+    if dialect == "sqlite":
+        op.execute("DROP TRIGGER otp_challenges_order_needed_code")
+        for table in TALLIES:
+            for event in ("insert", "delete", "update"):
+                op.execute(f"DROP TRIGGER {table}_tally_{event}")
+        return
+    op.execute("DROP TRIGGER otp_challenges_order_needed_code ON otp_challenges")
+    op.execute("DROP FUNCTION tally_order_needed_code()")
+    for table in TALLIES:
+        op.execute(f"DROP TRIGGER {table}_tally_update ON {table}")
+        op.execute(f"DROP TRIGGER {table}_tally ON {table}")
+        op.execute(f"DROP FUNCTION tally_{table}()")
+
+
+def _create_tallies():
+    op.create_table(
+        "order_tallies",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("outcome", sa.String(length=8), nullable=False),
+        sa.Column("needed_code", sa.Boolean(), nullable=False),
+        sa.Column("verified", sa.Boolean(), nullable=False),
+        sa.Column("orders", sa.BigInteger(), nullable=False),
+        sa.Column("value_minor", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_order_tallies")),
+    )
+    op.create_table(
+        "sms_tallies",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("sent", sa.Boolean(), nullable=False),
+        sa.Column("messages", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_tallies")),
+    )
+    op.create_table(
+        "code_tallies",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("consumed", sa.Boolean(), nullable=False),
+        sa.Column("codes", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_code_tallies")),
+    )
+    for tally in ("order_tallies", "sms_tallies", "code_tallies"):
+        op.create_index(f"ix_{tally}_hour", tally, ["hour"])
+    op.create_table(
+        "decision_inputs",
+        sa.Column("order_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("total_minor", sa.BigInteger(), nullable=False),
+        sa.Column("account_age_seconds", sa.Double(), nullable=False),
+        sa.Column("previous_orders", sa.Integer(), nullable=False),
+        sa.Column("orders_24h", sa.Integer(), nullable=False),
+        sa.Column("amount_24h_minor", sa.BigInteger(), nullable=False),
+        sa.Column("device_known", sa.Boolean(), nullable=False),
+        sa.Column("address_known", sa.Boolean(), nullable=False),
+        sa.Column("phone_changed_seconds", sa.Double(), nullable=True),
+        sa.Column("orders_since_otp", sa.Integer(), nullable=False),
+        sa.Column("amount_since_otp_minor", sa.BigInteger(), nullable=False),
+        sa.Column("step_up_locked", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["order_id"], ["orders.id"], name=op.f("fk_decision_inputs_order_id_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("order_id", name=op.f("pk_decision_inputs")),
+    )
+    op.create_index("ix_decision_inputs_decided_at", "decision_inputs", ["decided_at", "order_id"])
+
+
+def _naive_utc(value):
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _parsed(data, key):
+    return _naive_utc(data[key]) if data.get(key) else None
+
+
+def _seconds_before(at, then):
+    return None if then is None else (at - then).total_seconds()
+
+
+def _backfill_decision_inputs():
+    """The inputs each past order recorded as JSON, as columns (a batch at a time)."""
+    bind = op.get_bind()
+    orders = sa.table(
+        "orders",
+        sa.column("id", sa.Integer()),
+        sa.column("risk_inputs", sa.Text()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    inputs = sa.table("decision_inputs", *(sa.column(name) for name in (
+        "order_id", "decided_at", "total_minor", "account_age_seconds", "previous_orders",
+        "orders_24h", "amount_24h_minor", "device_known", "address_known",
+        "phone_changed_seconds", "orders_since_otp", "amount_since_otp_minor", "step_up_locked",
+    )))
+    last = 0
+    while True:
+        rows = bind.execute(
+            sa.select(orders.c.id, orders.c.risk_inputs, orders.c.created_at)
+            .where(orders.c.id > last, orders.c.risk_inputs.is_not(None))
+            .order_by(orders.c.id)
+            .limit(5000)
+        ).all()
+        if not rows:
+            return
+        batch = []
+        for order_id, raw, created_at in rows:
+            data = json.loads(raw)
+            at = _naive_utc(created_at)
+            batch.append({
+                "order_id": order_id,
+                "decided_at": created_at,
+                "total_minor": data["total_minor"],
+                "account_age_seconds": _seconds_before(at, _parsed(data, "account_created_at")),
+                "previous_orders": data["previous_orders"],
+                "orders_24h": data["orders_24h"],
+                "amount_24h_minor": data["amount_24h_minor"],
+                "device_known": bool(data["device_known"]),
+                "address_known": bool(data["address_known"]),
+                "phone_changed_seconds": _seconds_before(at, _parsed(data, "phone_changed_at")),
+                "orders_since_otp": data["orders_since_otp"],
+                "amount_since_otp_minor": data["amount_since_otp_minor"],
+                "step_up_locked": bool(data.get("step_up_locked", False)),
+            })
+        bind.execute(inputs.insert(), batch)
+        last = rows[-1][0]
+
+
 def _where(condition):
     if condition is None:
         return {}
@@ -66,6 +345,12 @@ def upgrade():
         for table, name, columns, condition in INDEXES:
             op.create_index(name, table, columns, **_where(condition))
         op.drop_index("ix_sms_messages_due", table_name="sms_messages")
+
+    _create_tallies()
+    for table in TALLIES:
+        op.execute(_backfill(dialect, table))
+    _create_tally_triggers(dialect)
+    _backfill_decision_inputs()
 
     if dialect == "sqlite":
         op.execute("DROP TRIGGER products_update_bumps_catalog_version")
@@ -115,6 +400,13 @@ def downgrade():
             "AFTER INSERT OR UPDATE OR DELETE ON products "
             "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_catalog_version()"
         )
+
+    _drop_tally_triggers(dialect)
+    op.drop_index("ix_decision_inputs_decided_at", table_name="decision_inputs")
+    op.drop_table("decision_inputs")
+    for tally in ("code_tallies", "sms_tallies", "order_tallies"):
+        op.drop_index(f"ix_{tally}_hour", table_name=tally)
+        op.drop_table(tally)
 
     op.create_index("ix_sms_messages_due", "sms_messages", ["status", "next_attempt_at"])
     for table, name, _columns, condition in reversed(INDEXES):

@@ -3,7 +3,7 @@
 from shop.models.cart import Cart, CartItem
 from shop.models.catalog import CatalogVersion, Product
 from shop.models.order import Order, OrderEvent, OrderEventKind, OrderItem, OrderStatus
-from shop.models.risk import RiskRuleSet
+from shop.models.risk import DecisionInputs, RiskRuleSet
 from shop.models.security import (
     ApiToken,
     AuditEvent,
@@ -16,6 +16,7 @@ from shop.models.security import (
 )
 from shop.models.settings import OwnerAlert, ShopSettingsVersion
 from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
+from shop.models.tallies import CodeTally, OrderTally, SmsTally
 from shop.models.user import KnownDevice, Role, User, UserSession
 
 __all__ = [
@@ -24,7 +25,9 @@ __all__ = [
     "Cart",
     "CartItem",
     "CatalogVersion",
+    "CodeTally",
     "ConsoleMessage",
+    "DecisionInputs",
     "InboundMessage",
     "KnownDevice",
     "NotMeLink",
@@ -33,6 +36,7 @@ __all__ = [
     "OrderEventKind",
     "OrderItem",
     "OrderStatus",
+    "OrderTally",
     "OtpChallenge",
     "OtpFailure",
     "OtpPurpose",
@@ -46,6 +50,7 @@ __all__ = [
     "SmsKind",
     "SmsMessage",
     "SmsStatus",
+    "SmsTally",
     "User",
     "UserSession",
 ]
