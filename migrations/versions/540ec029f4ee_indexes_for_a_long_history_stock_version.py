@@ -10,6 +10,8 @@ Create Date: 2026-11-26 00:24:11.957775
   (queued or being sent, by when due), queued messages by expiry, readable console copies
   by expiry, pending orders by expiry. They replace `ix_sms_messages_due` (status,
   next_attempt_at), whose `status` prefix made the claim scan and sort every queued row.
+- Keyset pages of the owner's lists: SMS by (status, created_at, id), orders by
+  (risk_outcome, created_at), audit events by (event, at).
 - `otp_challenges (sms_id)`: `flask sms prune` lets go of old messages there, and deleting a
   message makes the database look for rows that still name it.
 - `catalog_version.stock_version`: the triggers on `products` now bump `version` when a
@@ -50,6 +52,9 @@ INDEXES = (
     ("console_messages", "ix_console_messages_readable", ["expires_at"], READABLE),
     ("orders", "ix_orders_pending_expiry", ["expires_at"], PENDING),
     ("otp_challenges", "ix_otp_challenges_sms_id", ["sms_id"], None),
+    ("sms_messages", "ix_sms_messages_status_created_at", ["status", "created_at", "id"], None),
+    ("orders", "ix_orders_risk_outcome_created_at", ["risk_outcome", "created_at"], None),
+    ("audit_events", "ix_audit_events_event_at", ["event", "at"], None),
 )
 
 BUMP_VERSION = "UPDATE catalog_version SET version = version + 1 WHERE id = 1"

@@ -48,6 +48,8 @@ class Order(db.Model):
         ),
         # The review queue (held orders, oldest first) and the sweep of held orders too old.
         Index("ix_orders_status_created_at", "status", "created_at"),
+        # The owner's orders filtered by risk outcome, newest first.
+        Index("ix_orders_risk_outcome_created_at", "risk_outcome", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

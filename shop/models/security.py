@@ -154,7 +154,11 @@ class AuditEvent(db.Model):
 
     __tablename__ = "audit_events"
     # An account's own events, newest first (the owner's account page, keyset by id).
-    __table_args__ = (Index("ix_audit_events_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_events_user_id_id", "user_id", "id"),
+        # The audit trail filtered by event, newest first (keyset pages).
+        Index("ix_audit_events_event_at", "event", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)

@@ -71,6 +71,8 @@ class SmsMessage(db.Model):
         ),
         # Provider spend per hour and per day is summed over a window of send times.
         Index("ix_sms_messages_sent_at", "sent_at"),
+        # The SMS console filtered by status, newest first, a keyset page at a time.
+        Index("ix_sms_messages_status_created_at", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
