@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    Numeric,
     cast,
     delete,
     extract,
@@ -23,7 +24,15 @@ from sqlalchemy import (
 )
 
 from shop.extensions import db
-from shop.models import CodeTally, Order, OrderTally, OtpChallenge, SmsMessage, SmsTally
+from shop.models import (
+    CodeTally,
+    Order,
+    OrderTally,
+    OtpChallenge,
+    SmsMessage,
+    SmsTally,
+    SpendTally,
+)
 
 HOUR_SECONDS = 3600
 # Each tally: the columns that say what is counted, then the counts.
@@ -31,12 +40,16 @@ KEYS = {
     OrderTally: ("hour", "status", "outcome", "needed_code", "verified"),
     SmsTally: ("hour", "status", "sent"),
     CodeTally: ("hour", "purpose", "consumed"),
+    SpendTally: ("hour",),
 }
 COUNTS = {
     OrderTally: ("orders", "value_minor"),
     SmsTally: ("messages",),
     CodeTally: ("codes",),
+    SpendTally: ("messages", "price_units"),
 }
+# Provider prices have eight decimals: tallied as whole units of 10⁻⁸.
+PRICE_UNITS_PER_UNIT = 100_000_000
 
 
 def hour_of(moment: datetime) -> int:
@@ -64,7 +77,7 @@ class Window:
         return hour_start(self.first_hour)
 
 
-def compact(model: type[OrderTally | SmsTally | CodeTally]) -> None:
+def compact(model: type[OrderTally | SmsTally | CodeTally | SpendTally]) -> None:
     """Fold every row of one tally into one row per hour and values (groups that count
     nothing go). Rows appended meanwhile are left for the next time. Safe from several
     processes at once: a row is folded by whoever deletes it, once."""
@@ -120,6 +133,11 @@ def rebuild() -> None:
     meanwhile would be lost or counted twice."""
     from shop.risk.figures import NEEDED_CODE  # the one definition of "needed a code"
 
+    price_units = cast(
+        func.round(cast(SmsMessage.provider_price, Numeric(16, 8)) * PRICE_UNITS_PER_UNIT),
+        BigInteger,
+    )
+    # tally: (the time its hour is of, key expressions, count expressions, which rows)
     sources = {
         OrderTally: (
             Order.created_at,
@@ -130,24 +148,32 @@ def rebuild() -> None:
                 Order.step_up_verified_at.is_not(None),
             ],
             [func.count(), func.sum(Order.total_minor)],
+            [],
         ),
         SmsTally: (
             SmsMessage.created_at,
             [SmsMessage.status, SmsMessage.sent_at.is_not(None)],
             [func.count()],
+            [],
         ),
         CodeTally: (
             OtpChallenge.created_at,
             [OtpChallenge.purpose, OtpChallenge.consumed_at.is_not(None)],
             [func.count()],
+            [],
+        ),
+        SpendTally: (
+            SmsMessage.sent_at,
+            [],
+            [func.count(), func.sum(price_units)],
+            [SmsMessage.sent_at.is_not(None), SmsMessage.provider_price.is_not(None)],
         ),
     }
-    for model, (created_at, keys, counts) in sources.items():
+    for model, (at, keys, counts, where) in sources.items():
         table = model.__table__
-        groups = [_hour(created_at), *keys]
+        groups = [_hour(at), *keys]
         columns = [table.c[name] for name in (*KEYS[model], *COUNTS[model])]
+        counted = select(*groups, *counts).where(*where).group_by(*groups)
         db.session.execute(delete(table))
-        db.session.execute(
-            insert(table).from_select(columns, select(*groups, *counts).group_by(*groups))
-        )
+        db.session.execute(insert(table).from_select(columns, counted))
     db.session.commit()

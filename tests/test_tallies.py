@@ -7,6 +7,7 @@ worker. On SQLite and PostgreSQL."""
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from decimal import Decimal
 from threading import Barrier
 
 import pytest
@@ -20,6 +21,7 @@ from shop.orders import ShippingAddress, expire_pending, review
 from shop.orders.checkout import confirm_order, start_checkout
 from shop.retention import Batches
 from shop.risk import figures as step_up
+from shop.sms import abuse
 from shop.sms import figures as sms
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.retention import prune_sms
@@ -92,6 +94,19 @@ def order_code(order_id: int) -> str:
     return re.search(r"(\d{6,8}) is your code", sms_text(message)).group(1)
 
 
+def assert_spend_matches_a_recount() -> None:
+    days = {day.day: (day.messages, day.spend) for day in abuse.spend_per_day(clock.now(), 14)}
+    recount: dict = {day: (0, Decimal(0)) for day in days}
+    priced = select(SmsMessage.sent_at, SmsMessage.provider_price).where(
+        SmsMessage.sent_at.is_not(None), SmsMessage.provider_price.is_not(None)
+    )
+    for sent_at, price in db.session.execute(priced):
+        if sent_at.date() in recount:
+            messages, spend = recount[sent_at.date()]
+            recount[sent_at.date()] = (messages + 1, spend + Decimal(price))
+    assert days == recount
+
+
 def checkout(user, product, key: str):
     fill_cart(user, (product, 1))
     return start_checkout(user, ShippingAddress(**ADDRESS), key, CLIENT).order
@@ -123,14 +138,25 @@ def test_the_figures_equal_a_recount_through_an_orders_life(any_app, frozen_cloc
         .values(status=SmsStatus.FAILED)
     )
     db.session.commit()
+    # Prices come with the provider's answer, or later with its receipt.
+    sent = db.session.scalars(select(SmsMessage.id).where(SmsMessage.sent_at.is_not(None))).all()
+    for number, message_id in enumerate(sent):
+        price = ("0.03330000", "0.05000000", None)[number % 3]
+        db.session.execute(
+            update(SmsMessage).where(SmsMessage.id == message_id).values(provider_price=price)
+        )
+    db.session.commit()
+    assert_spend_matches_a_recount()
     prune_sms(clock.now() - timedelta(hours=3), Batches(size=2))
     assert_figures_match_a_recount()
+    assert_spend_matches_a_recount()
 
     tallies.compact_all()
     assert db.session.scalar(select(func.count()).select_from(OrderTally)) < 40
     assert_figures_match_a_recount()
     tallies.rebuild()
     assert_figures_match_a_recount()
+    assert_spend_matches_a_recount()
 
 
 def test_parallel_checkouts_and_a_worker_keep_the_tallies_exact(any_app):

@@ -64,18 +64,24 @@ EDITED_COLUMNS = "id, name, description, price_minor, currency"
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 HOUR = {
-    "sqlite": "CAST(strftime('%s', {r}.created_at) AS INTEGER) / 3600",
-    "postgresql": "floor(extract(epoch FROM {r}.created_at) / 3600)::bigint",
+    "sqlite": "CAST(strftime('%s', {r}.{at}) AS INTEGER) / 3600",
+    "postgresql": "floor(extract(epoch FROM {r}.{at}) / 3600)::bigint",
+}
+PRICE_UNITS = {
+    "sqlite": "CAST(ROUND(CAST({r}.provider_price AS NUMERIC) * 100000000) AS INTEGER)",
+    "postgresql": "ROUND(CAST({r}.provider_price AS NUMERIC) * 100000000)::bigint",
 }
 NEEDED_CODE = (
     "(COALESCE({r}.risk_outcome, '') = 'otp' OR EXISTS (SELECT 1 FROM otp_challenges c "
     "WHERE c.order_id = {r}.id AND c.purpose = 'order'))"
 )
-# counted table: (tally table, [(key column, expression)], [(count column, expression)],
-# columns whose change moves a row between tallies)
+# tally table: (counted table, the time its hour is of, [(key column, expression)],
+# [(count column, expression)], columns whose change moves a row between tallies, which rows
+# count)
 TALLIES = {
-    "orders": (
-        "order_tallies",
+    "order_tallies": (
+        "orders",
+        "created_at",
         [
             ("status", "{r}.status"),
             ("outcome", "COALESCE({r}.risk_outcome, '')"),
@@ -84,45 +90,67 @@ TALLIES = {
         ],
         [("orders", "1"), ("value_minor", "{r}.total_minor")],
         ["status", "risk_outcome", "step_up_verified_at", "total_minor"],
+        None,
     ),
-    "sms_messages": (
-        "sms_tallies",
+    "sms_tallies": (
+        "sms_messages",
+        "created_at",
         [("status", "{r}.status"), ("sent", "({r}.sent_at IS NOT NULL)")],
         [("messages", "1")],
         ["status", "sent_at"],
+        None,
     ),
-    "otp_challenges": (
-        "code_tallies",
+    "code_tallies": (
+        "otp_challenges",
+        "created_at",
         [("purpose", "{r}.purpose"), ("consumed", "({r}.consumed_at IS NOT NULL)")],
         [("codes", "1")],
         ["purpose", "consumed_at"],
+        None,
+    ),
+    "spend_tallies": (
+        "sms_messages",
+        "sent_at",
+        [],
+        [("messages", "1"), ("price_units", "{price_units}")],
+        ["sent_at", "provider_price"],
+        "{r}.sent_at IS NOT NULL AND {r}.provider_price IS NOT NULL",
     ),
 }
 
 
-def _append(dialect, table, row, sign):
+def _expression(dialect, template, row):
+    price_units = PRICE_UNITS[dialect].format(r=row)
+    return template.format(r=row, price_units=price_units)
+
+
+def _append(dialect, tally, row, sign):
     """INSERT of the tally row for `row` (NEW or OLD) counted `sign` times."""
-    tally, keys, counts, _ = TALLIES[table]
+    _, at, keys, counts, _, condition = TALLIES[tally]
     names = ["hour", *(name for name, _ in keys), *(name for name, _ in counts)]
-    values = [HOUR[dialect].format(r=row), *(expression.format(r=row) for _, expression in keys)]
-    values += [f"{sign} * {expression.format(r=row)}" for _, expression in counts]
-    return f"INSERT INTO {tally} ({', '.join(names)}) VALUES ({', '.join(values)})"
+    values = [HOUR[dialect].format(r=row, at=at)]
+    values += [_expression(dialect, expression, row) for _, expression in keys]
+    values += [f"{sign} * {_expression(dialect, expression, row)}" for _, expression in counts]
+    insert = f"INSERT INTO {tally} ({', '.join(names)}) SELECT {', '.join(values)}"
+    return insert + (f" WHERE {condition.format(r=row)}" if condition else " WHERE 1 = 1")
 
 
-def _backfill(dialect, table):
-    tally, keys, counts, _ = TALLIES[table]
+def _backfill(dialect, tally):
+    table, at, keys, counts, _, condition = TALLIES[tally]
     names = ["hour", *(name for name, _ in keys), *(name for name, _ in counts)]
-    groups = [HOUR[dialect].format(r="t"), *(expression.format(r="t") for _, expression in keys)]
-    sums = [f"SUM({expression.format(r='t')})" for _, expression in counts]
+    groups = [HOUR[dialect].format(r="t", at=at)]
+    groups += [_expression(dialect, expression, "t") for _, expression in keys]
+    sums = [f"SUM({_expression(dialect, expression, 't')})" for _, expression in counts]
     numbers = ", ".join(str(number) for number in range(1, len(groups) + 1))
+    where = f" WHERE {condition.format(r='t')}" if condition else ""
     return (
         f"INSERT INTO {tally} ({', '.join(names)}) SELECT {', '.join(groups + sums)} "
-        f"FROM {table} t GROUP BY {numbers}"
+        f"FROM {table} t{where} GROUP BY {numbers}"
     )
 
 
-def _changed(table, distinct):
-    watched = TALLIES[table][3]
+def _changed(tally, distinct):
+    watched = TALLIES[tally][4]
     return " OR ".join(f"OLD.{column} {distinct} NEW.{column}" for column in watched)
 
 
@@ -135,7 +163,7 @@ FIRST_ORDER_CODE = (
 
 
 def _needed_code_moves(dialect):
-    hour = HOUR[dialect].format(r="o")
+    hour = HOUR[dialect].format(r="o", at="created_at")
     moves = []
     for needed, sign in (("false", -1), ("true", 1)):
         flag = {"false": "0", "true": "1"}[needed] if dialect == "sqlite" else needed
@@ -149,20 +177,21 @@ def _needed_code_moves(dialect):
 
 
 def _create_tally_triggers(dialect):
+    """One set of triggers per tally, named after it: insert +1, delete -1, update -1/+1."""
     if dialect == "sqlite":
-        for table in TALLIES:
+        for tally, (table, _, _, _, watched, _) in TALLIES.items():
             op.execute(
-                f"CREATE TRIGGER {table}_tally_insert AFTER INSERT ON {table} "
-                f"BEGIN {_append(dialect, table, 'NEW', 1)}; END"
+                f"CREATE TRIGGER {tally}_on_insert AFTER INSERT ON {table} "
+                f"BEGIN {_append(dialect, tally, 'NEW', 1)}; END"
             )
             op.execute(
-                f"CREATE TRIGGER {table}_tally_delete AFTER DELETE ON {table} "
-                f"BEGIN {_append(dialect, table, 'OLD', -1)}; END"
+                f"CREATE TRIGGER {tally}_on_delete AFTER DELETE ON {table} "
+                f"BEGIN {_append(dialect, tally, 'OLD', -1)}; END"
             )
             op.execute(
-                f"CREATE TRIGGER {table}_tally_update AFTER UPDATE OF "
-                f"{', '.join(TALLIES[table][3])} ON {table} WHEN {_changed(table, 'IS NOT')} "
-                f"BEGIN {_append(dialect, table, 'OLD', -1)}; {_append(dialect, table, 'NEW', 1)}; END"
+                f"CREATE TRIGGER {tally}_on_update AFTER UPDATE OF {', '.join(watched)} "
+                f"ON {table} WHEN {_changed(tally, 'IS NOT')} BEGIN "
+                f"{_append(dialect, tally, 'OLD', -1)}; {_append(dialect, tally, 'NEW', 1)}; END"
             )
         moves = "; ".join(_needed_code_moves(dialect))
         op.execute(
@@ -170,46 +199,46 @@ def _create_tally_triggers(dialect):
             f"WHEN {FIRST_ORDER_CODE} BEGIN {moves}; END"
         )
         return
-    for table in TALLIES:
+    for tally, (table, _, _, _, watched, _) in TALLIES.items():
         op.execute(
-            f"CREATE FUNCTION tally_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            f"IF TG_OP <> 'INSERT' THEN {_append(dialect, table, 'OLD', -1)}; END IF; "
-            f"IF TG_OP <> 'DELETE' THEN {_append(dialect, table, 'NEW', 1)}; END IF; "
+            f"CREATE FUNCTION count_{tally}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF TG_OP <> 'INSERT' THEN {_append(dialect, tally, 'OLD', -1)}; END IF; "
+            f"IF TG_OP <> 'DELETE' THEN {_append(dialect, tally, 'NEW', 1)}; END IF; "
             "RETURN NULL; END $$"
         )
         op.execute(
-            f"CREATE TRIGGER {table}_tally AFTER INSERT OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION tally_{table}()"
+            f"CREATE TRIGGER {tally}_on_insert_delete AFTER INSERT OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION count_{tally}()"
         )
         op.execute(
-            f"CREATE TRIGGER {table}_tally_update AFTER UPDATE OF "
-            f"{', '.join(TALLIES[table][3])} ON {table} FOR EACH ROW "
-            f"WHEN ({_changed(table, 'IS DISTINCT FROM')}) EXECUTE FUNCTION tally_{table}()"
+            f"CREATE TRIGGER {tally}_on_update AFTER UPDATE OF {', '.join(watched)} "
+            f"ON {table} FOR EACH ROW WHEN ({_changed(tally, 'IS DISTINCT FROM')}) "
+            f"EXECUTE FUNCTION count_{tally}()"
         )
     moves = "; ".join(_needed_code_moves(dialect))
     op.execute(
-        "CREATE FUNCTION tally_order_needed_code() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "CREATE FUNCTION count_order_needed_code() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         f"IF {FIRST_ORDER_CODE} THEN {moves}; END IF; RETURN NULL; END $$"
     )
     op.execute(
         "CREATE TRIGGER otp_challenges_order_needed_code AFTER INSERT ON otp_challenges "
-        "FOR EACH ROW EXECUTE FUNCTION tally_order_needed_code()"
+        "FOR EACH ROW EXECUTE FUNCTION count_order_needed_code()"
     )
 
 
 def _drop_tally_triggers(dialect):
     if dialect == "sqlite":
         op.execute("DROP TRIGGER otp_challenges_order_needed_code")
-        for table in TALLIES:
+        for tally in TALLIES:
             for event in ("insert", "delete", "update"):
-                op.execute(f"DROP TRIGGER {table}_tally_{event}")
+                op.execute(f"DROP TRIGGER {tally}_on_{event}")
         return
     op.execute("DROP TRIGGER otp_challenges_order_needed_code ON otp_challenges")
-    op.execute("DROP FUNCTION tally_order_needed_code()")
-    for table in TALLIES:
-        op.execute(f"DROP TRIGGER {table}_tally_update ON {table}")
-        op.execute(f"DROP TRIGGER {table}_tally ON {table}")
-        op.execute(f"DROP FUNCTION tally_{table}()")
+    op.execute("DROP FUNCTION count_order_needed_code()")
+    for tally, (table, *_) in TALLIES.items():
+        op.execute(f"DROP TRIGGER {tally}_on_update ON {table}")
+        op.execute(f"DROP TRIGGER {tally}_on_insert_delete ON {table}")
+        op.execute(f"DROP FUNCTION count_{tally}()")
 
 
 def _create_tallies():
@@ -243,7 +272,15 @@ def _create_tallies():
         sa.Column("codes", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_code_tallies")),
     )
-    for tally in ("order_tallies", "sms_tallies", "code_tallies"):
+    op.create_table(
+        "spend_tallies",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("messages", sa.BigInteger(), nullable=False),
+        sa.Column("price_units", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_spend_tallies")),
+    )
+    for tally in TALLIES:
         op.create_index(f"ix_{tally}_hour", tally, ["hour"])
     op.create_table(
         "decision_inputs",
@@ -352,8 +389,8 @@ def upgrade():
         op.drop_index("ix_sms_messages_due", table_name="sms_messages")
 
     _create_tallies()
-    for table in TALLIES:
-        op.execute(_backfill(dialect, table))
+    for tally in TALLIES:
+        op.execute(_backfill(dialect, tally))
     _create_tally_triggers(dialect)
     _backfill_decision_inputs()
 
@@ -409,7 +446,7 @@ def downgrade():
     _drop_tally_triggers(dialect)
     op.drop_index("ix_decision_inputs_decided_at", table_name="decision_inputs")
     op.drop_table("decision_inputs")
-    for tally in ("code_tallies", "sms_tallies", "order_tallies"):
+    for tally in TALLIES:
         op.drop_index(f"ix_{tally}_hour", table_name=tally)
         op.drop_table(tally)
 

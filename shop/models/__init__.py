@@ -16,7 +16,7 @@ from shop.models.security import (
 )
 from shop.models.settings import OwnerAlert, ShopSettingsVersion
 from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
-from shop.models.tallies import CodeTally, OrderTally, SmsTally
+from shop.models.tallies import CodeTally, OrderTally, SmsTally, SpendTally
 from shop.models.user import KnownDevice, Role, User, UserSession
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "SmsMessage",
     "SmsStatus",
     "SmsTally",
+    "SpendTally",
     "User",
     "UserSession",
 ]

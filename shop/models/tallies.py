@@ -63,3 +63,17 @@ class CodeTally(db.Model):
     purpose: Mapped[str] = mapped_column(String(16))
     consumed: Mapped[bool] = mapped_column(Boolean)
     codes: Mapped[int] = mapped_column(BigInteger)
+
+
+class SpendTally(db.Model):
+    """Messages handed to the provider with a price, by hour of sending, and the sum of
+    their prices in units of 10⁻⁸ of the provider account's currency (prices have eight
+    decimals: whole numbers add up exactly on every database)."""
+
+    __tablename__ = "spend_tallies"
+    __table_args__ = (Index("ix_spend_tallies_hour", "hour"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger)
+    messages: Mapped[int] = mapped_column(BigInteger)
+    price_units: Mapped[int] = mapped_column(BigInteger)
