@@ -396,3 +396,26 @@ def test_by_default_a_process_reads_the_versions_once_a_second(app, client, monk
     now[0] += 0.6
     assert "Only 2 left" in card(catalog(client), socks)
     assert reads == [1]
+
+
+def test_a_plain_catalog_request_parses_no_arguments_and_no_form(app, client, monkeypatch):
+    """The input guard looks at what a request carries: GET / with no query string and no
+    body parses neither (it is the shop's busiest request), while a query string or a form
+    body with a NUL is still refused."""
+    from werkzeug.wrappers import Request
+
+    make_product("Enamel pin", stock=5)
+    client.get("/")
+    parsed = []
+    for name in ("args", "form"):
+        original = getattr(Request, name)
+
+        def spy(request, _name=name, _original=original):
+            parsed.append(_name)
+            return _original.__get__(request)
+
+        monkeypatch.setattr(Request, name, property(spy))
+    assert client.get("/").status_code == 200
+    assert parsed == []
+    assert client.get("/?q=pin%00").status_code == 400
+    assert client.post("/cart/add", data={"product_id": "1\x00"}).status_code == 400
