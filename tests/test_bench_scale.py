@@ -19,6 +19,7 @@ from shop.demo import DEMO_OWNER, DEMO_SHOPPER
 from shop.extensions import db
 from shop.models import (
     AuditEvent,
+    DecisionInputs,
     Order,
     OrderItem,
     OtpChallenge,
@@ -32,6 +33,7 @@ from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender
 from tests import postgres
 from tests.factories import make_user
+from tests.test_tallies import assert_figures_match_a_recount
 
 postgres_server = postgres.postgres_server
 pg_database = postgres.pg_database
@@ -65,6 +67,10 @@ def test_the_generated_rows_are_consistent(shop_app):
     assert count(AuditEvent) >= TINY.audit_events
     if db.engine.dialect.name == "sqlite":
         assert db.session.execute(text("PRAGMA foreign_key_check")).all() == []
+    # The figures' tallies, counted after the load, agree with the rows; and every order
+    # has what its decision saw.
+    assert_figures_match_a_recount()
+    assert count(DecisionInputs) == count(Order)
     # Every order's total is the sum of its lines.
     totals = dict(
         db.session.execute(
