@@ -124,7 +124,7 @@ def _hour(column) -> ColumnElement[int]:
     """The hour of a timestamp column, in SQL: whole hours since the epoch."""
     if db.session.get_bind().dialect.name == "postgresql":
         return cast(func.floor(extract("epoch", column) / HOUR_SECONDS), BigInteger)
-    return cast(func.strftime("%s", column), Integer) / HOUR_SECONDS
+    return cast(func.strftime("%s", column), Integer) // HOUR_SECONDS
 
 
 def rebuild() -> None:

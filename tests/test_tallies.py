@@ -155,6 +155,8 @@ def test_the_figures_equal_a_recount_through_an_orders_life(any_app, frozen_cloc
     assert db.session.scalar(select(func.count()).select_from(OrderTally)) < 40
     assert_figures_match_a_recount()
     tallies.rebuild()
+    hours = db.session.scalars(select(OrderTally.hour)).all()
+    assert len(hours) < 40 and all(float(hour).is_integer() for hour in hours)  # whole hours
     assert_figures_match_a_recount()
     assert_spend_matches_a_recount()
 
