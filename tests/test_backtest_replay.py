@@ -124,7 +124,10 @@ def test_the_sql_replay_decides_as_the_engine(any_app, current, proposed, decisi
             (before.outcome, after.outcome, frozenset(before.codes), frozenset(after.codes))
         ] += 1
     got: Counter = Counter()
+    changing = {}
     for group in replay(current, proposed, NOW - timedelta(days=30)):
+        if group.before != group.after:
+            changing[group.bits] = (group.before, group.after)
         key = (
             group.before,
             group.after,
@@ -135,7 +138,7 @@ def test_the_sql_replay_decides_as_the_engine(any_app, current, proposed, decisi
     assert got == expected
 
     changed = sum(n for (before, after, *_), n in expected.items() if before != after)
-    listed = changed_orders(current, proposed, NOW - timedelta(days=30), 200)
+    listed = changed_orders(current, proposed, NOW - timedelta(days=30), changing, 200)
     assert len(listed) == changed
     assert [at for _, at, *_ in listed] == sorted((at for _, at, *_ in listed), reverse=True)
     db.session.execute(delete(DecisionInputs))

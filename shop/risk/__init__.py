@@ -182,6 +182,7 @@ def backtest(proposed: RiskRules, current: RiskRules, *, now: datetime, days: in
     scan of a narrow table and a few dozen rows back."""
     since = now - timedelta(days=days)
     report = BacktestReport(since=since)
+    changing = {}
     for group in replay.replay(current, proposed, since):
         orders, value = group.orders, group.value_minor
         for figures in (report.current[group.before], report.proposed[group.after]):
@@ -192,11 +193,11 @@ def backtest(proposed: RiskRules, current: RiskRules, *, now: datetime, days: in
         report.orders += orders
         if group.before != group.after:
             report.changed += orders
-    if report.changed:
-        report.changed_orders = [
-            ChangedOrder(ref, at, total, before, after)
-            for ref, at, total, before, after in replay.changed_orders(
-                current, proposed, since, CHANGED_LISTED
-            )
-        ]
+            changing[group.bits] = (group.before, group.after)
+    report.changed_orders = [
+        ChangedOrder(ref, at, total, before, after)
+        for ref, at, total, before, after in replay.changed_orders(
+            current, proposed, since, changing, CHANGED_LISTED
+        )
+    ]
     return report

@@ -17,15 +17,21 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Integer,
     and_,
     case,
     cast,
     false,
     func,
+    literal,
+    literal_column,
     not_,
     or_,
     select,
+    true,
+    tuple_,
 )
+from sqlalchemy.sql.elements import False_
 
 from shop.extensions import db
 from shop.models import DecisionInputs, Order
@@ -68,44 +74,93 @@ def _at_least(threshold: int | None) -> ColumnElement[bool]:
     return false() if threshold is None else D.total_minor >= threshold
 
 
+# The conditions each row is tested for, once; every rule is a combination of them.
+CONDITIONS = (
+    "block_amount",
+    "hold_amount",
+    "otp_amount",
+    "new_account",
+    "new_device_or_address",
+    "velocity",
+    "phone_changed",
+    "small_since_code",
+    "step_up_locked",
+)
+
+
 @dataclass(frozen=True)
 class RuleExpressions:
-    """Each rule of one rule set as a SQL condition over `decision_inputs`, as
-    `engine.evaluate` applies it (same names, same order)."""
+    """Each rule of one rule set in SQL, as `engine.evaluate` applies it (same names, same
+    order). First the conditions each recorded decision is tested for (`conditions()`, one
+    bit each in `condition_bits()`); then the rules combined from those conditions, read
+    from the bits of `bits`, a column holding `condition_bits()` of a group of rows."""
 
     rules: RiskRules
+    bits: ColumnElement[int] | None = None
+
+    def conditions(self) -> dict[str, ColumnElement[bool]]:
+        rules = self.rules
+        young = D.account_age_seconds < rules.new_account_days * DAY
+        first = D.previous_orders == 0
+        velocity = false()
+        if rules.velocity_enabled:
+            velocity = or_(
+                D.orders_24h > rules.velocity_max_orders,
+                D.amount_24h_minor > rules.velocity_max_amount_minor,
+            )
+        small = false()
+        if rules.exemption_enabled:
+            small = and_(
+                D.total_minor < rules.exemption_under_minor,
+                D.orders_since_otp < rules.exemption_max_orders,
+                D.amount_since_otp_minor < rules.exemption_max_amount_minor,
+            )
+        return {
+            "block_amount": _at_least(rules.block_threshold_minor),
+            "hold_amount": _at_least(rules.hold_threshold_minor),
+            "otp_amount": _at_least(rules.otp_threshold_minor),
+            "new_account": and_(or_(first, young), _at_least(rules.new_account_threshold_minor)),
+            "new_device_or_address": and_(
+                or_(not_(D.device_known), not_(D.address_known)),
+                _at_least(rules.new_device_or_address_threshold_minor),
+            ),
+            "velocity": velocity,
+            "phone_changed": and_(
+                D.phone_changed_seconds.is_not(None),
+                D.phone_changed_seconds < rules.phone_change_hours * HOUR,
+            ),
+            "small_since_code": small,
+            "step_up_locked": D.step_up_locked == true(),
+        }
+
+    def condition_bits(self) -> ColumnElement[int]:
+        return _sum_of_bits(self.conditions(), CONDITIONS)
+
+    def _is(self, name: str) -> ColumnElement[bool]:
+        if self.bits is None:
+            return self.conditions()[name]
+        return self.bits.op("&")(1 << CONDITIONS.index(name)) != 0
 
     def block_threshold(self) -> ColumnElement[bool]:
-        return _at_least(self.rules.block_threshold_minor)
+        return self._is("block_amount")
 
     def hold_threshold(self) -> ColumnElement[bool]:
-        return _at_least(self.rules.hold_threshold_minor)
+        return self._is("hold_amount")
 
     def otp_threshold(self) -> ColumnElement[bool]:
-        return _at_least(self.rules.otp_threshold_minor)
+        return self._is("otp_amount")
 
     def new_account(self) -> ColumnElement[bool]:
-        young = D.account_age_seconds < self.rules.new_account_days * DAY
-        first = D.previous_orders == 0
-        return and_(or_(first, young), _at_least(self.rules.new_account_threshold_minor))
+        return self._is("new_account")
 
     def new_device_or_address(self) -> ColumnElement[bool]:
-        new = or_(not_(D.device_known), not_(D.address_known))
-        return and_(new, _at_least(self.rules.new_device_or_address_threshold_minor))
+        return self._is("new_device_or_address")
 
     def velocity(self) -> ColumnElement[bool]:
-        if not self.rules.velocity_enabled:
-            return false()
-        return or_(
-            D.orders_24h > self.rules.velocity_max_orders,
-            D.amount_24h_minor > self.rules.velocity_max_amount_minor,
-        )
+        return self._is("velocity")
 
     def phone_changed(self) -> ColumnElement[bool]:
-        return and_(
-            D.phone_changed_seconds.is_not(None),
-            D.phone_changed_seconds < self.rules.phone_change_hours * HOUR,
-        )
+        return self._is("phone_changed")
 
     def phone_changed_otp(self) -> ColumnElement[bool]:
         return self.phone_changed() if self.rules.phone_change_action == "otp" else false()
@@ -121,15 +176,7 @@ class RuleExpressions:
         )
 
     def low_value_exemption(self) -> ColumnElement[bool]:
-        rules = self.rules
-        if not rules.exemption_enabled:
-            return false()
-        return and_(
-            D.total_minor < rules.exemption_under_minor,
-            D.orders_since_otp < rules.exemption_max_orders,
-            D.amount_since_otp_minor < rules.exemption_max_amount_minor,
-            self.wants_code(),
-        )
+        return and_(self._is("small_since_code"), self.wants_code())
 
     def needs_code(self) -> ColumnElement[bool]:
         """A code is asked for once the exemption has had its say."""
@@ -146,7 +193,10 @@ class RuleExpressions:
 
     def step_up_locked(self) -> ColumnElement[bool]:
         return and_(
-            not_(self.block_threshold()), not_(self.held()), self.needs_code(), D.step_up_locked
+            not_(self.block_threshold()),
+            not_(self.held()),
+            self.needs_code(),
+            self._is("step_up_locked"),
         )
 
     def outcome(self) -> ColumnElement[int]:
@@ -177,11 +227,20 @@ class RuleExpressions:
         fired = self.fired()
         if set(fired) != set(RULE_NAMES):
             raise RuntimeError("every rule of the engine needs its SQL spelling here")
-        terms = [case((condition, BITS[code]), else_=0) for code, condition in fired.items()]
-        total = terms[0]
-        for term in terms[1:]:
-            total = total + term
-        return total
+        return _sum_of_bits(fired, tuple(RULE_NAMES))
+
+
+def _sum_of_bits(conditions: dict[str, ColumnElement[bool]], names: tuple[str, ...]):
+    # A condition that is a constant (a rule switched off) adds nothing: left out.
+    terms = [
+        cast(condition, Integer) * (1 << names.index(name))
+        for name, condition in conditions.items()
+        if not isinstance(condition, False_)
+    ] or [literal(0)]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 @dataclass(frozen=True)
@@ -194,6 +253,8 @@ class ReplayGroup:
     fired_after: tuple[str, ...]
     orders: int
     value_minor: int
+    # The conditions these orders met under each rule set (RuleExpressions.condition_bits).
+    bits: tuple[int, int] = (0, 0)
 
 
 def _codes(mask: int) -> tuple[str, ...]:
@@ -201,8 +262,22 @@ def _codes(mask: int) -> tuple[str, ...]:
 
 
 def replay(current: RiskRules, proposed: RiskRules, since: datetime) -> list[ReplayGroup]:
-    """The orders decided after `since`, grouped by how both rule sets decide them."""
-    before, after = RuleExpressions(current), RuleExpressions(proposed)
+    """The orders decided after `since`, grouped by how both rule sets decide them. Each row
+    is tested once for each rule set's conditions and grouped by those bits (the scan);
+    the rules are then combined over the few groups."""
+    tested = (
+        select(
+            RuleExpressions(current).condition_bits().label("bits_before"),
+            RuleExpressions(proposed).condition_bits().label("bits_after"),
+            func.count().label("orders"),
+            func.sum(D.total_minor).label("value_minor"),
+        )
+        .where(D.decided_at > since)
+        .group_by(literal_column("bits_before"), literal_column("bits_after"))
+        .subquery("tested")
+    )
+    before = RuleExpressions(current, tested.c.bits_before)
+    after = RuleExpressions(proposed, tested.c.bits_after)
     columns = (
         before.outcome().label("outcome_before"),
         after.outcome().label("outcome_after"),
@@ -210,29 +285,50 @@ def replay(current: RiskRules, proposed: RiskRules, since: datetime) -> list[Rep
         after.fired_mask().label("mask_after"),
     )
     rows = db.session.execute(
-        select(*columns, func.count(), cast(func.coalesce(func.sum(D.total_minor), 0), BigInteger))
-        .where(D.decided_at > since)
-        .group_by(*columns)
+        select(
+            *columns,
+            cast(tested.c.orders, BigInteger),
+            cast(func.coalesce(tested.c.value_minor, 0), BigInteger),
+            tested.c.bits_before,
+            tested.c.bits_after,
+        )
     )
     return [
         ReplayGroup(
-            OUTCOMES[row[0]], OUTCOMES[row[1]], _codes(row[2]), _codes(row[3]), row[4], row[5]
+            OUTCOMES[row[0]],
+            OUTCOMES[row[1]],
+            _codes(row[2]),
+            _codes(row[3]),
+            row[4],
+            row[5],
+            (row[6], row[7]),
         )
         for row in rows
     ]
 
 
 def changed_orders(
-    current: RiskRules, proposed: RiskRules, since: datetime, limit: int
+    current: RiskRules,
+    proposed: RiskRules,
+    since: datetime,
+    changing: dict[tuple[int, int], tuple[Outcome, Outcome]],
+    limit: int,
 ) -> list[tuple[str, datetime, int, Outcome, Outcome]]:
-    """The newest `limit` orders after `since` that the two rule sets decide otherwise:
-    (ref, decided at, total, outcome before, outcome after)."""
-    before, after = RuleExpressions(current).outcome(), RuleExpressions(proposed).outcome()
+    """The newest `limit` orders after `since` among those meeting one of the `changing`
+    pairs of conditions (condition bits under each rule set, from `replay`'s groups, with the
+    outcomes they lead to): (ref, decided at, total, outcome before, outcome after). Newest
+    first on the decided_at index, stopping at `limit`."""
+    if not changing:
+        return []
+    before, after = RuleExpressions(current), RuleExpressions(proposed)
+    pair = tuple_(before.condition_bits(), after.condition_bits())
     rows = db.session.execute(
-        select(Order.ref, D.decided_at, D.total_minor, before, after)
+        select(
+            Order.ref, D.decided_at, D.total_minor, before.condition_bits(), after.condition_bits()
+        )
         .join(Order, Order.id == D.order_id)
-        .where(D.decided_at > since, before != after)
+        .where(D.decided_at > since, pair.in_(list(changing)))
         .order_by(D.decided_at.desc(), D.order_id.desc())
         .limit(limit)
     )
-    return [(ref, at, total, OUTCOMES[b], OUTCOMES[a]) for ref, at, total, b, a in rows]
+    return [(ref, at, total, *changing[(b, a)]) for ref, at, total, b, a in rows]
