@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format install db seed clean bench screenshots
+.PHONY: run test lint format install db seed clean bench bench-scale wrk screenshots
 
 # Development: debug mode (plain-http cookies, the console SMS backend and its /dev/phone).
 run: export FLASK_DEBUG := 1
@@ -35,11 +35,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # SPEC section 8's figures as one JSON summary (about two minutes; not part of `make test`).
-bench: $(STAMP)
+bench: $(STAMP) wrk
+	$(BIN)/python -m bench.run
+
+# The pages and delivery rounds as the data grows: S (the demo), M and L on SQLite and
+# PostgreSQL, one JSON object per database (L takes a while; `make bench-scale SIZES=S,M`
+# is quicker). Not part of `make test`.
+bench-scale: $(STAMP) wrk
+	$(BIN)/python -m bench.scale $(if $(SIZES),--sizes $(SIZES)) $(BENCH_SCALE_ARGS)
+
+wrk:
 	@command -v wrk >/dev/null || { \
 	  SUDO=""; if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq wrk; }
-	$(BIN)/python -m bench.run
 
 # PNGs of every key page at desktop and phone widths, in Debian's Chromium (docs/screenshots).
 screenshots: $(STAMP)

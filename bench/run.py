@@ -95,9 +95,9 @@ def wait_until_up(url: str, child: subprocess.Popen, timeout: float = 30) -> Non
         if child.poll() is not None:
             raise RuntimeError(f"{url}: the server exited with {child.returncode}")
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still starting
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not come up within {timeout} s")

@@ -25,6 +25,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     check_sms_backend(app)
     register_proxies(app)
     register_input_guard(app)
+    register_early_answers(app)
     register_extensions(app)
     register_blueprints(app)
     register_api(app)
@@ -57,13 +58,22 @@ def register_input_guard(app: Flask) -> None:
     input_guard.register(app)
 
 
+def register_early_answers(app: Flask) -> None:
+    """Before-request hooks that must run before the extensions' own: the cached catalog."""
+    from shop.blueprints.catalog import answer_catalog_first
+
+    app.before_request(answer_catalog_first)
+
+
 def register_extensions(app: Flask) -> None:
     from shop import database
     from shop.accounts import sessions
     from shop.extensions import csrf, db, limiter, login_manager, migrate
     from shop.otp import Otp
     from shop.sms.sealing import BodySeal
+    from shop.web.cookie_session import RememberingSessionInterface
 
+    app.session_interface = RememberingSessionInterface()
     database.configure_engine(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))

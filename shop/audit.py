@@ -1,11 +1,15 @@
 """The audit trail: one row per security-relevant event, never with a secret in it."""
 
 import json
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import delete, select
+
 from shop.extensions import db
 from shop.models import AuditEvent
+from shop.retention import DEFAULT_BATCHES, Batches, delete_in_batches
 
 
 class Event(StrEnum):
@@ -54,6 +58,11 @@ def clean_note(note: str | None) -> str:
     return " ".join((note or "").split())[:NOTE_MAX_LENGTH]
 
 
+# Kept whatever their age: the history of the owner's risk rules (/admin/risk), which says
+# under which rules each past order was decided. A few rows a year.
+KEPT_FOREVER = (Event.RULES_CHANGED,)
+
+
 def record(
     event: Event,
     *,
@@ -76,3 +85,19 @@ def record(
     )
     db.session.add(row)
     return row
+
+
+def prune(before: datetime, batches: Batches = DEFAULT_BATCHES) -> int:
+    """Delete the events recorded before `before`, except those `KEPT_FOREVER`."""
+    old = (AuditEvent.at < before, AuditEvent.event.not_in(KEPT_FOREVER))
+
+    def delete_events(ids: list[int]) -> None:
+        db.session.execute(
+            delete(AuditEvent)
+            .where(AuditEvent.id.in_(ids), *old)
+            .execution_options(synchronize_session=False)
+        )
+
+    return delete_in_batches(
+        select(AuditEvent.id).where(*old).order_by(AuditEvent.at), delete_events, batches
+    )

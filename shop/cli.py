@@ -1,4 +1,5 @@
-"""Command-line tasks: `seed-demo`, `create-owner`, `sms worker` and `dev-server`."""
+"""Command-line tasks: `seed-demo`, `create-owner`, the SMS worker, pruning old SMS and audit
+events, and the development server (each `flask --app wsgi <command>`)."""
 
 import signal
 import threading
@@ -10,11 +11,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from werkzeug.serving import run_simple
 
-from shop import accounts, clock, demo, settings
+from shop import accounts, audit, clock, demo, settings, tallies
 from shop.extensions import db
 from shop.models import Role
 from shop.orders import expire_pending
 from shop.orders.review import cancel_held_too_long
+from shop.retention import DEFAULT_BATCHES, Batches
+from shop.sms import retention as sms_retention
 from shop.sms.backends import make_sender
 from shop.sms.delivery import DeliveryWorker, Every, start_in_thread
 from shop.sms.watch import watch_sms_abuse
@@ -65,11 +68,13 @@ sms_cli = AppGroup("sms", help="SMS delivery.")
 
 
 # Besides sending, the background process expires orders whose code lapsed (each round),
-# cancels orders held for review too long, and raises the SMS-abuse alarm.
+# cancels orders held for review too long, raises the SMS-abuse alarm, and folds the
+# figures' tallies.
 HOUSEKEEPING = (
     expire_pending,
     Every(60, cancel_held_too_long),
     Every(10, watch_sms_abuse),
+    Every(60, tallies.compact_all),
 )
 
 
@@ -108,6 +113,50 @@ def sms_worker_command(once: bool, batch: int) -> None:
         _close(worker)
 
 
+def _retention_days(days: int | None, setting: str, minimum: int) -> int:
+    days = current_app.config[setting] if days is None else days
+    if days < minimum:
+        raise click.BadParameter(
+            f"keep at least {minimum} days ({setting} is {current_app.config[setting]})",
+            param_hint="--days",
+        )
+    return days
+
+
+_batch_option = click.option(
+    "--batch",
+    type=click.IntRange(1, 10_000),
+    default=DEFAULT_BATCHES.size,
+    show_default=True,
+    help="Rows deleted per transaction; the web's writes get in between two.",
+)
+
+
+@sms_cli.command("prune")
+@click.option("--days", type=int, help="Days of SMS to keep (default: SMS_RETENTION_DAYS).")
+@_batch_option
+def sms_prune_command(days: int | None, batch: int) -> None:
+    """Delete sent and failed SMS, and refused sends, older than the retention."""
+    days = _retention_days(days, "SMS_RETENTION_DAYS", sms_retention.MIN_DAYS)
+    pruned = sms_retention.prune_sms(clock.now() - timedelta(days=days), Batches(size=batch))
+    click.echo(
+        f"Deleted {pruned.messages} SMS and {pruned.refusals} refused sends older than {days} days."
+    )
+
+
+audit_cli = AppGroup("audit", help="The audit trail.")
+
+
+@audit_cli.command("prune")
+@click.option("--days", type=int, help="Days of events to keep (default: AUDIT_RETENTION_DAYS).")
+@_batch_option
+def audit_prune_command(days: int | None, batch: int) -> None:
+    """Delete audit events older than the retention (rule changes are always kept)."""
+    days = _retention_days(days, "AUDIT_RETENTION_DAYS", 1)
+    deleted = audit.prune(clock.now() - timedelta(days=days), Batches(size=batch))
+    click.echo(f"Deleted {deleted} audit events older than {days} days.")
+
+
 @click.command("dev-server")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
@@ -131,4 +180,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(create_owner_command)
     app.cli.add_command(sms_cli)
+    app.cli.add_command(audit_cli)
     app.cli.add_command(dev_server_command)

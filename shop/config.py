@@ -110,6 +110,13 @@ class Config:
         self.WEBAUTHN_ORIGIN = env.get("WEBAUTHN_ORIGIN", "").rstrip("/")
         # Adding or removing a factor needs a step-up of the same session this recently.
         self.STEP_UP_FRESH_SECONDS = int(env.get("STEP_UP_FRESH_SECONDS", "300"))
+        # How often, at most, each web process reads the catalog's versions: a product's
+        # change (stock included) shows on the catalog pages within that many seconds.
+        self.CATALOG_RECHECK_SECONDS = float(env.get("CATALOG_RECHECK_SECONDS", "1"))
+        # Retention (`flask sms prune`, `flask audit prune`): days of SMS (with refused
+        # sends) and of audit events kept; see docs/decisions.md.
+        self.SMS_RETENTION_DAYS = int(env.get("SMS_RETENTION_DAYS", "90"))
+        self.AUDIT_RETENTION_DAYS = int(env.get("AUDIT_RETENTION_DAYS", "365"))
         for key, default in OTP_DEFAULTS.items():
             setattr(self, key, int(env.get(key, default)))
 

@@ -54,6 +54,9 @@ def config_for(database_path: Path) -> dict:
         "SHOP_NAME": "Shop",
         "SHOP_CURRENCY": "EUR",
         "SMS_ALLOWED_COUNTRIES": ("GB",),
+        # Every page sees a change at once: tests change data and look at the next page.
+        # (tests/test_catalog_cache.py checks the default of one second.)
+        "CATALOG_RECHECK_SECONDS": 0,
         # Told explicitly: the console backend outside debug mode, and its demo phone.
         "ALLOW_CONSOLE_SMS": True,
         "DEV_PHONE": True,

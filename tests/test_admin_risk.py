@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 
 from shop import risk
 from shop.extensions import db
-from shop.models import AuditEvent, Order, OrderStatus, RiskRuleSet, Role
+from shop.models import AuditEvent, DecisionInputs, Order, OrderStatus, RiskRuleSet, Role
 from shop.risk import RiskInputs, RiskRules
+from shop.risk.replay import record_inputs
 from tests.factories import ADDRESS, fill_cart, make_product, make_user
 
 _refs = count(1)
@@ -302,6 +303,8 @@ def past_order(user, total_minor: int, age: timedelta, *, now, **inputs) -> Orde
         created_at=at,
     )
     db.session.add(order)
+    db.session.flush()
+    db.session.add(record_inputs(order, RiskInputs(**values)))
     db.session.commit()
     return order
 
@@ -317,6 +320,7 @@ def known_orders(app, frozen_clock):
     past_order(user, 15_000, timedelta(days=31), now=now)  # too old
     untracked = past_order(user, 20_000, timedelta(days=4), now=now)
     untracked.risk_inputs = None  # placed before decisions were recorded
+    db.session.delete(db.session.get(DecisionInputs, untracked.id))
     db.session.commit()
 
 

@@ -149,19 +149,45 @@ def test_the_page_shows_both_windows(client, owner, frozen):
     }
 
 
-def test_fifty_per_page(client, owner):
+def link(page: str, rel: str) -> str:
+    """The href of the page's link to the `rel` ("next": older, "prev": newer) page."""
+    match = re.search(rf'<a href="([^"]+)" rel="{rel}">', page)
+    assert match, f"no {rel} link"
+    return match.group(1).replace("&amp;", "&")
+
+
+def test_fifty_per_page_by_keyset(client, owner):
     for number in range(120):
         add_sms(age=timedelta(minutes=number), body=f"Message number {number:03d}.")
     first = client.get("/admin/sms").get_data(as_text=True)
     assert "Message number 000." in first and "Message number 049." in first
     assert "Message number 050." not in first
-    assert "Page 1 of 3" in first
-    third = client.get("/admin/sms?page=3").get_data(as_text=True)
+    assert "120 messages" in first and 'rel="prev"' not in first
+    second = client.get(link(first, "next")).get_data(as_text=True)
+    assert "Message number 050." in second and "Message number 099." in second
+    third = client.get(link(second, "next")).get_data(as_text=True)
     assert "Message number 100." in third and "Message number 119." in third
-    assert "Message number 099." not in third
-    assert client.get("/admin/sms?page=4").status_code == 404
-    assert client.get("/admin/sms?page=0").status_code == 400
-    assert client.get("/admin/sms?page=two").status_code == 400
+    assert "Message number 099." not in third and 'rel="next"' not in third
+    # Back from the last page: the fifty messages just newer than it.
+    back = client.get(link(third, "prev")).get_data(as_text=True)
+    assert "Message number 050." in back and "Message number 099." in back
+    assert "Message number 049." not in back and "Message number 100." not in back
+    assert client.get("/admin/sms?before=99999999").status_code == 404
+    for query in ("before=0", "before=two", "after=-1", "before=1&after=2"):
+        assert client.get(f"/admin/sms?{query}").status_code == 400
+
+
+def test_messages_of_one_moment_are_neither_lost_nor_repeated_across_pages(client, owner):
+    """Rows created at the same instant are ordered by id: a page boundary among them
+    skips none and shows none twice."""
+    for number in range(75):
+        add_sms(age=timedelta(minutes=5), body=f"Same moment {number:03d}.")
+    first = client.get("/admin/sms").get_data(as_text=True)
+    second = client.get(link(first, "next")).get_data(as_text=True)
+    seen = re.findall(r"Same moment (\d{3})\.", first) + re.findall(
+        r"Same moment (\d{3})\.", second
+    )
+    assert sorted(seen) == [f"{number:03d}" for number in range(75)]
 
 
 def test_pages_keep_the_filter(client, owner):
@@ -169,5 +195,21 @@ def test_pages_keep_the_filter(client, owner):
         add_sms(SmsStatus.FAILED, age=timedelta(minutes=number))
     add_sms(SmsStatus.DELIVERED)
     page = client.get("/admin/sms?status=failed").get_data(as_text=True)
-    assert "Page 1 of 2" in page
-    assert "/admin/sms?page=2&amp;status=failed" in page
+    assert "55 messages" in page
+    assert re.search(r'/admin/sms\?before=\d+&amp;status=failed" rel="next"', page)
+
+
+def test_a_count_past_a_thousand_is_not_counted_on(client, owner):
+    db.session.add_all(
+        SmsMessage(
+            to_number="+447700900123",
+            kind=SmsKind.ALERT_ORDER_PLACED,
+            body="Shop: hello.",
+            status=SmsStatus.FAILED,
+            created_at=NOW - timedelta(seconds=number),
+        )
+        for number in range(1_001)
+    )
+    db.session.commit()
+    page = client.get("/admin/sms?status=failed").get_data(as_text=True)
+    assert "1,000+ messages" in page

@@ -1,7 +1,8 @@
-"""The cached catalog: never stale after a change, never one visitor's page for another.
+"""The cached catalog: never stale after a change, never one visitor's page for another,
+and an order changes the stock shown without rendering any page again.
 
 Two apps on one database stand for two web processes (two gunicorn workers, or a web
-worker and a CLI command): each keeps its own cached grid, and a change made through one
+worker and a CLI command): each keeps its own cached pages, and a change made through one
 must show on the other's next page.
 """
 
@@ -9,15 +10,18 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from flask import request
 from flask_login.utils import encode_cookie
 from sqlalchemy import select, text
 
-from shop import create_app
+from shop import catalog_cache, create_app
 from shop.accounts.client import Client
 from shop.accounts.sessions import open_session
+from shop.blueprints import catalog as catalog_views
 from shop.catalog_cache import CSRF_PLACEHOLDER, CatalogCache
+from shop.config import Config
 from shop.extensions import db
-from shop.models import CatalogVersion, Product
+from shop.models import CatalogVersion, Product, Role
 from shop.orders.lifecycle import cancel_open_orders
 from tests import postgres
 from tests.conftest import CSRF_FIELD, ShopClient
@@ -210,26 +214,121 @@ def test_without_a_version_row_every_page_is_rendered_afresh(client):
     assert "Only 1 left" in card(catalog(client), socks)
 
 
+class Renders:
+    """Counts the catalog's renders: listings (the products of a page) and pages around them."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.listings = self.pages = 0
+        render_listing, render_page = catalog_views.render_listing, catalog_views.render_page
+
+        def listing(*args):
+            self.listings += 1
+            return render_listing(*args)
+
+        def page(*args):
+            self.pages += 1
+            return render_page(*args)
+
+        monkeypatch.setattr(catalog_views, "render_listing", listing)
+        monkeypatch.setattr(catalog_views, "render_page", page)
+
+
+def test_an_order_changes_the_stock_shown_but_renders_no_page_again(
+    client, other_process, monkeypatch
+):
+    set_rules(**ALLOW_ALL.as_dict())
+    socks, scarf = make_product("Merino socks", stock=3), make_product("Wool scarf", stock=9)
+    renders = Renders(monkeypatch)
+    assert "Only 3 left" in card(catalog(client), socks)
+    assert (renders.listings, renders.pages) == (1, 1)
+
+    buy(other_process, make_user(), socks, quantity=3)
+    page = catalog(client)
+    assert "Sold out" in card(page, socks) and "In stock (9)" in card(page, scarf)
+    assert renders.listings == 1  # the products were not rendered again, only their stock
+
+    with other_process.application.app_context():
+        db.session.execute(
+            text("UPDATE products SET price_minor = 1234 WHERE id = :id"), {"id": scarf.id}
+        )
+        db.session.commit()
+    assert "€12.34" in card(catalog(client), scarf)
+    assert renders.listings == 2  # an edit renders the page again
+
+
+def test_each_page_and_search_is_kept_on_its_own_the_least_used_going_first(
+    app, client, monkeypatch
+):
+    for number in range(30):
+        make_product(f"Lamp {number:02d}")
+    app.extensions["catalog_cache"] = CatalogCache(size=2)
+    renders = Renders(monkeypatch)
+    for url in ("/", "/?page=2", "/", "/?page=2", "/?q=lamp+1"):
+        assert client.get(url).status_code == 200
+    assert renders.listings == 3 and len(app.extensions["catalog_cache"]) == 2
+    client.get("/?page=2")
+    assert renders.listings == 3  # still kept
+    client.get("/")  # the least recently used, it made way for the search
+    assert renders.listings == 4
+
+
+def test_signed_in_pages_are_kept_per_audience_with_their_own_navigation(app, monkeypatch):
+    make_product("Tablet", stock=9)
+    renders = Renders(monkeypatch)
+    shoppers, owners = [], []
+    for _ in range(2):
+        shopper, owner = app.test_client(), app.test_client()
+        shopper.sign_in_as(make_user())
+        owner.sign_in_as(make_user(role=Role.OWNER))
+        shoppers.append(catalog(shopper))
+        owners.append(catalog(owner))
+    assert renders.pages == 2  # one page around the grid for shoppers, one for owners
+    assert all('href="/admin"' in page and "Sign out" in page for page in owners)
+    assert all('href="/admin"' not in page and "Sign out" in page for page in shoppers)
+    assert len({frozenset(tokens(page)) for page in shoppers + owners}) == 4
+
+
+def test_a_visitor_keeps_one_token_for_a_minute_and_it_works(app, client):
+    pin = make_product("Enamel pin", stock=5)
+    first, again = tokens(catalog(client)), tokens(catalog(client))
+    assert first == again and len(first) == 1
+    added = client.post(
+        "/cart/add", data={"product_id": pin.id, "quantity": "1", "csrf_token": first.pop()}
+    )
+    assert added.status_code == 302
+
+
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
-def version() -> int:
+def versions() -> tuple[int, int]:
     with db.engine.connect() as connection:
-        return connection.scalar(select(CatalogVersion.version))
+        return tuple(
+            connection.execute(select(CatalogVersion.version, CatalogVersion.stock_version)).one()
+        )
 
 
-def test_on_postgresql_the_version_moves_when_the_change_commits(pg_app):
+def version() -> int:
+    return versions()[0]
+
+
+def test_on_postgresql_the_versions_move_when_the_change_commits(pg_app):
     socks = make_product("Merino socks", stock=3)
     client = pg_app.test_client()
     assert "Only 3 left" in card(catalog(client), socks)
-    before = version()
+    catalog_before, stock_before = versions()
 
     socks.stock = 2
     db.session.flush()
-    assert version() == before  # not yet: the trigger runs at commit
+    assert versions() == (catalog_before, stock_before)  # not yet: the trigger runs at commit
     db.session.commit()
-    assert version() > before
+    assert versions() == (catalog_before, stock_before + 1)
     assert "Only 2 left" in card(catalog(client), socks)
+
+    socks.price_minor = 1999
+    db.session.commit()
+    assert versions() == (catalog_before + 1, stock_before + 1)
+    assert "€19.99" in card(catalog(client), socks)
 
 
 def test_on_postgresql_overlapping_orders_in_parallel_never_deadlock(pg_app):
@@ -246,7 +345,7 @@ def test_on_postgresql_overlapping_orders_in_parallel_never_deadlock(pg_app):
         clients.append(each)
         key = f"key-{number:04d}-abcdefghijk"
         forms.append({**ADDRESS, "idempotency_key": key, "csrf_token": each.csrf_token()})
-    before = version()
+    before = versions()[1]
     db.session.commit()
 
     with ThreadPoolExecutor(max_workers=24) as pool:
@@ -255,5 +354,68 @@ def test_on_postgresql_overlapping_orders_in_parallel_never_deadlock(pg_app):
         )
 
     assert statuses == [302] * 24
-    assert version() >= before + 48
+    assert versions()[1] >= before + 48
     assert all("In stock (84)" in card(catalog(clients[0]), p) for p in products)
+
+
+def test_the_catalog_is_answered_before_the_extensions_hooks(app, client):
+    """Neither the rate limiter's nor CSRF's before-request hook applies to GET / (no limit,
+    no CSRF check on a GET), so it is answered before they run; every other page still goes
+    through them. Only the input guard comes first: a search for a NUL is still a 400."""
+    hooks = app.before_request_funcs[None]
+    names = [hook.__name__ for hook in hooks[:3]]
+    assert names == ["refuse_control_characters", "answer_catalog_first", "csrf_protect"]
+    assert client.get("/?q=pin%00").status_code == 400
+    seen = []
+    hooks.append(lambda: seen.append(request.endpoint))
+    make_product("Enamel pin", stock=5)
+    assert client.get("/").status_code == 200 and client.head("/").status_code == 200
+    assert seen == []
+    assert client.get("/cart").status_code == 200 and seen == ["cart.show"]
+    assert client.post("/", data={}).status_code == 405
+
+
+def test_by_default_a_process_reads_the_versions_once_a_second(app, client, monkeypatch):
+    """With CATALOG_RECHECK_SECONDS at its default (1), a change shows within a second;
+    in between, a cached page costs no query at all."""
+    app.config["CATALOG_RECHECK_SECONDS"] = Config().CATALOG_RECHECK_SECONDS
+    assert app.config["CATALOG_RECHECK_SECONDS"] == 1
+    now = [1000.0]
+    monkeypatch.setattr("shop.catalog_cache.time.monotonic", lambda: now[0])
+    socks = make_product("Merino socks", stock=3)
+    assert "Only 3 left" in card(catalog(client), socks)
+
+    reads = []
+    read_versions = catalog_cache.read_versions
+    monkeypatch.setattr(catalog_cache, "read_versions", lambda: reads.append(1) or read_versions())
+    socks.stock = 2
+    db.session.commit()
+    now[0] += 0.5
+    assert "Only 3 left" in card(catalog(client), socks)  # the versions read half a second ago
+    assert reads == []
+    now[0] += 0.6
+    assert "Only 2 left" in card(catalog(client), socks)
+    assert reads == [1]
+
+
+def test_a_plain_catalog_request_parses_no_arguments_and_no_form(app, client, monkeypatch):
+    """The input guard looks at what a request carries: GET / with no query string and no
+    body parses neither (it is the shop's busiest request), while a query string or a form
+    body with a NUL is still refused."""
+    from werkzeug.wrappers import Request
+
+    make_product("Enamel pin", stock=5)
+    client.get("/")
+    parsed = []
+    for name in ("args", "form"):
+        original = getattr(Request, name)
+
+        def spy(request, _name=name, _original=original):
+            parsed.append(_name)
+            return _original.__get__(request)
+
+        monkeypatch.setattr(Request, name, property(spy))
+    assert client.get("/").status_code == 200
+    assert parsed == []
+    assert client.get("/?q=pin%00").status_code == 400
+    assert client.post("/cart/add", data={"product_id": "1\x00"}).status_code == 400

@@ -39,6 +39,7 @@ from shop.orders.review import (
 )
 from shop.orders.timeline import TimelineEntry
 from shop.sms.watch import watch_sms_abuse
+from shop.tallies import compact_all
 from tests.factories import (
     last_code_sent_to,
     make_held_order,
@@ -326,8 +327,8 @@ def test_the_queue_is_oldest_first_a_page_at_a_time(app, frozen_clock):
 
 def test_the_delivery_process_runs_the_sweep_and_the_alarm():
     chores = [getattr(chore, "chore", chore) for chore in HOUSEKEEPING]
-    assert chores == [expire_pending, cancel_held_too_long, watch_sms_abuse]
-    assert [getattr(chore, "seconds", 0) for chore in HOUSEKEEPING] == [0, 60, 10]
+    assert chores == [expire_pending, cancel_held_too_long, watch_sms_abuse, compact_all]
+    assert [getattr(chore, "seconds", 0) for chore in HOUSEKEEPING] == [0, 60, 10, 60]
 
 
 @pytest.mark.parametrize(

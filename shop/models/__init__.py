@@ -4,7 +4,7 @@ from shop.models.cart import Cart, CartItem
 from shop.models.catalog import CatalogVersion, Product
 from shop.models.factors import AuthenticatorApp, Factor, Passkey, RecoveryCode, StepUp
 from shop.models.order import Order, OrderEvent, OrderEventKind, OrderItem, OrderStatus
-from shop.models.risk import RiskRuleSet
+from shop.models.risk import DecisionInputs, RiskRuleSet
 from shop.models.security import (
     ApiToken,
     AuditEvent,
@@ -17,6 +17,7 @@ from shop.models.security import (
 )
 from shop.models.settings import OwnerAlert, ShopSettingsVersion
 from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
+from shop.models.tallies import CodeTally, OrderTally, SmsTally, SpendTally
 from shop.models.user import KnownDevice, Role, User, UserSession
 
 __all__ = [
@@ -26,7 +27,9 @@ __all__ = [
     "Cart",
     "CartItem",
     "CatalogVersion",
+    "CodeTally",
     "ConsoleMessage",
+    "DecisionInputs",
     "Factor",
     "InboundMessage",
     "KnownDevice",
@@ -36,6 +39,7 @@ __all__ = [
     "OrderEventKind",
     "OrderItem",
     "OrderStatus",
+    "OrderTally",
     "OtpChallenge",
     "OtpFailure",
     "OtpPurpose",
@@ -51,6 +55,8 @@ __all__ = [
     "SmsKind",
     "SmsMessage",
     "SmsStatus",
+    "SmsTally",
+    "SpendTally",
     "StepUp",
     "User",
     "UserSession",

@@ -22,14 +22,18 @@ class Product(db.Model):
 
 
 class CatalogVersion(db.Model):
-    """One row whose number goes up with every change to `products`.
+    """One row whose numbers go up with every change to `products`.
 
-    Database triggers (see the migration) bump it in the transaction that changes a product,
-    whatever made the change: a checkout, a restock, an edit in a shell. Each web process keys
-    its cached product grid by it (`shop.catalog_cache`).
+    Database triggers (see the migrations) bump them in the transaction that changes a
+    product, whatever made the change: a checkout, a restock, an edit in a shell. `version`
+    moves when a product is added, removed, renamed, described or priced anew; `stock_version`
+    when only its stock changes. Each web process keys its rendered catalog pages by the
+    first and the stock it shows on them by the second (`shop.catalog_cache`), so that an
+    order does not make it render anything again.
     """
 
     __tablename__ = "catalog_version"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(default=0)
+    stock_version: Mapped[int] = mapped_column(default=0, server_default="0")

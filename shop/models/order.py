@@ -4,11 +4,19 @@ import json
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.extensions import db
-from shop.models.types import UTCDateTime, current_time
+from shop.models.types import UTCDateTime, current_time, literal_in
 from shop.models.user import User
 
 
@@ -30,8 +38,18 @@ class Order(db.Model):
         UniqueConstraint("user_id", "idempotency_key"),
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
+        # Orders waiting for their code, by when it lapses: the delivery process expires
+        # them every round, and they are a handful among millions.
+        Index(
+            "ix_orders_pending_expiry",
+            "expires_at",
+            sqlite_where=db.column("status") == OrderStatus.PENDING_VERIFICATION.value,
+            postgresql_where=db.column("status") == OrderStatus.PENDING_VERIFICATION.value,
+        ),
         # The review queue (held orders, oldest first) and the sweep of held orders too old.
         Index("ix_orders_status_created_at", "status", "created_at"),
+        # The owner's orders filtered by risk outcome, newest first.
+        Index("ix_orders_risk_outcome_created_at", "risk_outcome", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -78,6 +96,11 @@ class Order(db.Model):
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )
+
+
+def pending() -> ColumnElement[bool]:
+    """Waiting for its code, spelled as `ix_orders_pending_expiry` is."""
+    return literal_in(Order.status, [OrderStatus.PENDING_VERIFICATION])
 
 
 class OrderItem(db.Model):

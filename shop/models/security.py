@@ -34,6 +34,8 @@ class OtpChallenge(db.Model):
         Index("ix_otp_challenges_phone_created", "phone", "created_at"),
         Index("ix_otp_challenges_ip_created", "client_ip", "created_at"),
         Index("ix_otp_challenges_order_id", "order_id"),
+        # Pruning old SMS lets go of them here, and deleting a message checks this column.
+        Index("ix_otp_challenges_sms_id", "sms_id"),
         # The SMS console counts sends per hour and day, by country.
         Index("ix_otp_challenges_created_at", "created_at"),
         # One live code per account and purpose, whatever races the application loses.
@@ -158,7 +160,11 @@ class AuditEvent(db.Model):
 
     __tablename__ = "audit_events"
     # An account's own events, newest first (the owner's account page, keyset by id).
-    __table_args__ = (Index("ix_audit_events_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_events_user_id_id", "user_id", "id"),
+        # The audit trail filtered by event, newest first (keyset pages).
+        Index("ix_audit_events_event_at", "event", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time, index=True)

@@ -3,11 +3,11 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.extensions import db
-from shop.models.types import UTCDateTime, current_time
+from shop.models.types import UTCDateTime, current_time, literal_in
 
 
 class SmsStatus(StrEnum):
@@ -46,6 +46,10 @@ class SmsKind(StrEnum):
 
 
 _STATUSES = ", ".join(f"'{status}'" for status in SmsStatus)
+# Still to be sent, or being sent: the delivery workers' queue, a handful of rows however
+# long the history. The partial indexes below hold only such rows, so a worker's every
+# round costs the same at 2 million messages as at 200.
+OUTBOX = (SmsStatus.QUEUED.value, SmsStatus.SENDING.value)
 
 
 class SmsMessage(db.Model):
@@ -54,9 +58,25 @@ class SmsMessage(db.Model):
     __tablename__ = "sms_messages"
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
-        Index("ix_sms_messages_due", "status", "next_attempt_at"),
+        # The claim: due messages in the order they fell due (shop.sms.delivery).
+        Index(
+            "ix_sms_messages_outbox",
+            "next_attempt_at",
+            "id",
+            sqlite_where=db.column("status").in_(OUTBOX),
+            postgresql_where=db.column("status").in_(OUTBOX),
+        ),
+        # The sweep: queued codes whose code has expired.
+        Index(
+            "ix_sms_messages_queued_expiry",
+            "expires_at",
+            sqlite_where=db.column("status") == SmsStatus.QUEUED.value,
+            postgresql_where=db.column("status") == SmsStatus.QUEUED.value,
+        ),
         # Provider spend per hour and per day is summed over a window of send times.
         Index("ix_sms_messages_sent_at", "sent_at"),
+        # The SMS console filtered by status, newest first, a keyset page at a time.
+        Index("ix_sms_messages_status_created_at", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,10 +112,29 @@ class SmsMessage(db.Model):
         return self.kind.startswith("otp_")
 
 
+def in_outbox() -> ColumnElement[bool]:
+    """Queued or being sent, spelled as `ix_sms_messages_outbox` is."""
+    return literal_in(SmsMessage.status, OUTBOX)
+
+
+def queued() -> ColumnElement[bool]:
+    """Queued, spelled as `ix_sms_messages_queued_expiry` is."""
+    return literal_in(SmsMessage.status, [SmsStatus.QUEUED])
+
+
 class ConsoleMessage(db.Model):
     """What the console backend "sent": the demo phone at /dev/phone shows these."""
 
     __tablename__ = "console_messages"
+    __table_args__ = (
+        # The sweep: copies whose code is still readable (a handful at any time).
+        Index(
+            "ix_console_messages_readable",
+            "expires_at",
+            sqlite_where=db.column("body") != db.column("redacted_body"),
+            postgresql_where=db.column("body") != db.column("redacted_body"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sms_id: Mapped[int] = mapped_column(ForeignKey("sms_messages.id"), unique=True)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, update
 from shop import alerts, clock
 from shop.extensions import db
 from shop.models import Cart, CartItem, Order, OrderEventKind, OrderStatus, Product, User
+from shop.models.order import pending
 from shop.orders import timeline
 from shop.risk import RiskDecision
 
@@ -149,11 +150,7 @@ def hold(order: Order, user: User, *, reason: str) -> bool:
 def expire_pending(now=None) -> int:
     """Expire pending orders whose code lapsed and give their stock back; commit."""
     now = now or clock.now()
-    stale = db.session.scalars(
-        select(Order).where(
-            Order.status == OrderStatus.PENDING_VERIFICATION, Order.expires_at <= now
-        )
-    ).all()
+    stale = db.session.scalars(select(Order).where(pending(), Order.expires_at <= now)).all()
     expired = sum(
         release(order, OrderStatus.EXPIRED, allowed_from=[OrderStatus.PENDING_VERIFICATION])
         for order in stale

@@ -182,6 +182,7 @@ def place_order(
         if existing is None:
             raise
         return Placement(_replay(existing, contents, address), replayed=True)
+    db.session.add(risk.replay.record_inputs(order, inputs))
 
     for line in priced.lines:
         order.items.append(

@@ -1,18 +1,9 @@
 """The backtest's friction per factor: of the replayed orders, how many each rule set would
 send to a passkey, to a code (authenticator app or SMS), or hold because a rule asks for a
-passkey the account lacks. A pass of its own over the same window as `backtest`, so that the
-figures per outcome and per rule stay as they are."""
+passkey the account lacks. Counted over the same replay groups as the figures per outcome
+and per rule (`shop.risk.replay`, `RuleExpressions.friction`), so it costs no extra pass."""
 
-import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-
-from sqlalchemy import select
-
-from shop.extensions import db
-from shop.models import Order
-from shop.risk.engine import Outcome, RiskDecision, RiskInputs, evaluate
-from shop.risk.rules import RiskRules
 
 FRICTION_KINDS = {
     "passkey": "Confirm with a passkey",
@@ -36,31 +27,9 @@ class FrictionReport:
     current: dict[str, FrictionFigures] = field(default_factory=_kinds)
     proposed: dict[str, FrictionFigures] = field(default_factory=_kinds)
 
-
-def friction_kind(decision: RiskDecision, inputs: RiskInputs) -> str | None:
-    """What the shopper would be asked for: a passkey (required, or offered first because
-    the account has one), a code, or nothing of the kind (None)."""
-    if decision.held_for_passkey:
-        return "held_for_passkey"
-    if decision.outcome != Outcome.OTP:
-        return None
-    return "passkey" if decision.passkey_only or inputs.has_passkey else "code"
-
-
-def factor_friction(
-    proposed: RiskRules, current: RiskRules, *, now: datetime, days: int = 30
-) -> FrictionReport:
-    report = FrictionReport()
-    rows = db.session.execute(
-        select(Order.risk_inputs, Order.created_at).where(
-            Order.created_at > now - timedelta(days=days), Order.risk_inputs.is_not(None)
-        )
-    )
-    for raw, created_at in rows:
-        inputs = RiskInputs.from_json(json.loads(raw))
-        for rules, figures in ((current, report.current), (proposed, report.proposed)):
-            kind = friction_kind(evaluate(inputs, rules, created_at), inputs)
+    def add(self, friction: tuple[str | None, str | None], orders: int, value_minor: int) -> None:
+        """A replay group's orders, under the kinds each rule set asks of them."""
+        for kind, figures in zip(friction, (self.current, self.proposed), strict=True):
             if kind is not None:
-                figures[kind].orders += 1
-                figures[kind].value_minor += inputs.total_minor
-    return report
+                figures[kind].orders += orders
+                figures[kind].value_minor += value_minor

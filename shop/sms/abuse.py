@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Numeric, and_, case, cast, func, select
+from sqlalchemy import Numeric, cast, func, select
 
+from shop import tallies
 from shop.extensions import db
-from shop.models import OtpChallenge, SendRefusal, SmsMessage
+from shop.models import OtpChallenge, SendRefusal, SmsMessage, SpendTally
 from shop.otp.limits import Refusal
 
 TOP = 10
@@ -171,28 +172,30 @@ class DaySpend:
 
 
 def spend_per_day(now: datetime, days: int = 14) -> list[DaySpend]:
-    """Provider spend per UTC day, today and the `days - 1` before, newest first; one query
-    whose columns are the days (a calendar day is spelled differently on each database)."""
+    """Provider spend per UTC day, today and the `days - 1` before, newest first: whole
+    days are whole hours, read from the hourly spend tallies (shop/tallies.py)."""
     today = now.astimezone(UTC).date()
-    starts = [
-        datetime.combine(today - timedelta(days=offset), time.min, tzinfo=UTC)
+    spent = {
+        today - timedelta(days=offset): DaySpend(today - timedelta(days=offset))
         for offset in range(days)
-    ]
-    columns = []
-    for start in starts:
-        in_day = and_(SmsMessage.sent_at >= start, SmsMessage.sent_at < start + timedelta(days=1))
-        columns += [func.count(case((in_day, 1))), func.sum(case((in_day, PRICE)))]
-    row = db.session.execute(
-        select(*columns).where(
-            SmsMessage.sent_at >= starts[-1],
-            SmsMessage.sent_at < starts[0] + timedelta(days=1),
-            SmsMessage.provider_price.is_not(None),
-        )
-    ).one()
-    return [
-        DaySpend(start.date(), row[2 * index] or 0, Decimal(row[2 * index + 1] or 0))
-        for index, start in enumerate(starts)
-    ]
+    }
+    first = tallies.hour_of(
+        datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
+    )
+    last = tallies.hour_of(datetime.combine(today, time.min, tzinfo=UTC)) + 23
+    rows = tallies.summed(
+        SpendTally,
+        "messages",
+        "price_units",
+        where=[SpendTally.hour >= first, SpendTally.hour <= last],
+        group_by=["hour"],
+    )
+    for hour, messages, units in rows:
+        day = spent.get(tallies.hour_start(hour).date())
+        if day is not None:
+            day.messages += messages
+            day.spend += Decimal(units) / tallies.PRICE_UNITS_PER_UNIT
+    return list(spent.values())
 
 
 # Refused sends, newest first ---------------------------------------------------------------

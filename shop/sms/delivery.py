@@ -27,6 +27,7 @@ from sqlalchemy import and_, any_, case, func, insert, literal, or_, select, upd
 from shop import clock
 from shop.extensions import db
 from shop.models import ConsoleMessage, OrderEvent, OrderEventKind, SmsMessage, SmsStatus
+from shop.models.sms import in_outbox, queued
 from shop.sms.receipts import FINAL_RECEIPTS
 from shop.sms.senders import SendFailure, SmsSender
 
@@ -108,7 +109,7 @@ class DeliveryWorker:
     def sweep(self) -> None:
         """Codes that expired while waiting are dropped, and no copy keeps them readable."""
         now = clock.now()
-        expired = and_(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.expires_at <= now)
+        expired = and_(queued(), SmsMessage.expires_at <= now)
         if _any(SmsMessage.id, expired):
             _note_dropped_on_timelines(expired, now)
             db.session.execute(
@@ -140,9 +141,14 @@ class DeliveryWorker:
         """Take up to `batch_size` due messages; return detached snapshots of them."""
         now = clock.now()
         claim_id = f"{self.name}:{secrets.token_hex(6)}"
-        due = or_(
-            and_(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.next_attempt_at <= now),
-            and_(SmsMessage.status == SmsStatus.SENDING, SmsMessage.lease_expires_at < now),
+        # Queued and due, or claimed by a worker whose lease ran out. A message being sent
+        # fell due before it was claimed, so both kinds are found on one range of
+        # `ix_sms_messages_outbox` (next_attempt_at <= now), in the order they fell due,
+        # whatever the size of the history.
+        due = and_(
+            in_outbox(),
+            SmsMessage.next_attempt_at <= now,
+            or_(SmsMessage.status == SmsStatus.QUEUED, SmsMessage.lease_expires_at < now),
         )
         if not _any(SmsMessage.id, due):
             db.session.commit()
@@ -165,7 +171,9 @@ class DeliveryWorker:
             picked = SmsMessage.id == any_(func.array(batch))
         else:
             picked = SmsMessage.id.in_(batch)
-        db.session.execute(
+        # RETURNING hands back the claimed rows: reading them again by claim id would scan
+        # the whole table (claimed_by has no index, and needs none).
+        claimed = db.session.scalars(
             update(SmsMessage)
             .where(picked, due)
             .values(
@@ -174,23 +182,15 @@ class DeliveryWorker:
                 lease_expires_at=now + self.lease,
                 attempts=SmsMessage.attempts + 1,
             )
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
-        claimed = list(
-            db.session.scalars(
-                select(SmsMessage)
-                .where(SmsMessage.claimed_by == claim_id)
-                .order_by(SmsMessage.id)
-                .execution_options(populate_existing=True)
-            )
-        )
+            .returning(SmsMessage),
+            execution_options={"synchronize_session": False, "populate_existing": True},
+        ).all()
         # Snapshots: a commit while sending one message must not reload the next one, which
         # by then may hold another worker's claim.
         for message in claimed:
             db.session.expunge(message)
         db.session.commit()
-        return claimed
+        return sorted(claimed, key=lambda message: message.id)
 
     def deliver(self, message: SmsMessage) -> None:
         """Send one claimed message (from `claim()`) and record the outcome."""

@@ -52,7 +52,14 @@ def register_converters(app: Flask) -> None:
 
 def has_control_characters() -> bool:
     texts: list[str] = []
-    for source in (request.args, request.form):
+    # A request with no query string and no body has nothing to look at: the cached
+    # catalog's GET / is answered without parsing either (SPEC section 8's throughput).
+    sources = []
+    if request.query_string:
+        sources.append(request.args)
+    if request.content_length or "chunked" in request.headers.get("Transfer-Encoding", ""):
+        sources.append(request.form)
+    for source in sources:
         for name, values in source.lists():
             texts.append(name)
             texts.extend(values)

@@ -1,7 +1,6 @@
 """The shop owner's pages. Every view of this blueprint is owner-only, by the guard below."""
 
 import json
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -24,12 +23,13 @@ from shop.risk.figures import (
     orders_per_day,
     step_up_figures,
 )
-from shop.risk.friction import FRICTION_KINDS, factor_friction
+from shop.risk.friction import FRICTION_KINDS
 from shop.sms.figures import sms_figures
 from shop.sms.watch import recent_alarms
 from shop.stepup.figures import factor_figures
 from shop.web.client import client_ip
 from shop.web.forms import error_messages
+from shop.web.keyset import newest_first
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -38,7 +38,6 @@ FIGURE_WINDOWS = (("Last 24 hours", timedelta(hours=24)), ("Last 7 days", timede
 CHART_DAYS = 14
 FACTOR_WINDOW = timedelta(days=7)
 RULE_HISTORY_ROWS = 50
-PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
 
 
 @bp.before_request
@@ -56,13 +55,6 @@ def owner_navigation() -> dict[str, Any]:
     return {"held_total": review.held_count(), "alarms": recent_alarms()}
 
 
-def page_number() -> int:
-    raw = request.args.get("page", "1").strip()
-    if not PAGE_NUMBER.fullmatch(raw):
-        abort(400, description="The page number must be a whole number from 1.")
-    return int(raw)
-
-
 def choice_arg(name: str, choices: list[str]) -> str:
     """The query argument `name`: empty, or one of `choices` (anything else is a 400)."""
     value = request.args.get(name, "").strip()
@@ -72,10 +64,6 @@ def choice_arg(name: str, choices: list[str]) -> str:
             description=f"Unknown {name} “{value[:20]}”. Choose one of: {', '.join(choices)}.",
         )
     return value
-
-
-def paginate(query):
-    return db.paginate(query, page=page_number(), per_page=PER_PAGE, max_per_page=PER_PAGE)
 
 
 def emails_of(user_ids: set[int | None]) -> dict[int, str]:
@@ -205,7 +193,7 @@ def backtest() -> tuple[str, int]:
         "admin/backtest.html",
         form=form,
         report=report,
-        friction=factor_friction(proposed, current, now=clock.now()),
+        friction=report.friction,
         friction_kinds=FRICTION_KINDS,
         outcomes=[outcome.value for outcome in Outcome],
         changes=proposed.changes_from(current),
@@ -236,18 +224,14 @@ def orders() -> str:
     outcomes = [outcome.value for outcome in Outcome]
     status = choice_arg("status", statuses)
     outcome = choice_arg("outcome", outcomes)
-    query = (
-        select(Order)
-        .options(selectinload(Order.user))
-        .order_by(Order.created_at.desc(), Order.id.desc())
-    )
+    query = select(Order).options(selectinload(Order.user))
     if status:
         query = query.where(Order.status == status)
     if outcome:
         query = query.where(Order.risk_outcome == outcome)
     return render_template(
         "admin/orders.html",
-        page=paginate(query),
+        page=newest_first(query, Order, Order.created_at, PER_PAGE),
         status=status,
         outcome=outcome,
         statuses=statuses,
@@ -273,10 +257,10 @@ def pretty_detail(detail: str) -> str:
 def audit_trail() -> str:
     events = [event.value for event in audit.Event]
     event = choice_arg("event", events)
-    query = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+    query = select(AuditEvent)
     if event:
         query = query.where(AuditEvent.event == event)
-    page = paginate(query)
+    page = newest_first(query, AuditEvent, AuditEvent.at, PER_PAGE)
     emails = emails_of({row.user_id for row in page.items} | {row.actor_id for row in page.items})
     return render_template(
         "admin/audit.html",

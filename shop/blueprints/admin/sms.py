@@ -8,11 +8,12 @@ from flask import abort, render_template, request
 from sqlalchemy import select
 
 from shop import clock, otp, settings
-from shop.blueprints.admin import FIGURE_WINDOWS, bp, choice_arg, paginate
+from shop.blueprints.admin import FIGURE_WINDOWS, PER_PAGE, bp, choice_arg
 from shop.models import SmsMessage, SmsStatus
 from shop.otp.limits import owner_label
 from shop.sms import abuse
 from shop.sms.figures import sms_figures
+from shop.web.keyset import newest_first
 
 ABUSE_WINDOWS = (("Last hour", timedelta(hours=1)), ("Last 24 hours", timedelta(hours=24)))
 REFUSALS_PAGE = 50
@@ -34,7 +35,7 @@ def sms() -> str:
     before = request.args.get("refusals_before", "").strip() or None
     if before is not None and not REFUSAL_ID.fullmatch(before):
         abort(400, description="“refusals_before” must be a refusal number.")
-    query = select(SmsMessage).order_by(SmsMessage.created_at.desc(), SmsMessage.id.desc())
+    query = select(SmsMessage)
     if status:
         query = query.where(SmsMessage.status == status)
     now = clock.now()
@@ -43,7 +44,7 @@ def sms() -> str:
     policy = otp.service().policy
     return render_template(
         "admin/sms.html",
-        page=paginate(query),
+        page=newest_first(query, SmsMessage, SmsMessage.created_at, PER_PAGE),
         status=status,
         statuses=statuses,
         figures=[(label, sms_figures(now - window)) for label, window in FIGURE_WINDOWS],

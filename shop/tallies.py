@@ -1,0 +1,179 @@
+"""Reading and folding the hourly tallies that triggers keep (shop/models/tallies.py).
+
+A figure "since <moment>" is the tallies of the whole hours from the first hour boundary at
+or after that moment, plus the rows created in the stretch before that boundary counted
+directly (at most an hour of rows, on the counted table's created_at index): exact, and the
+same cost whatever the length of the history.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Numeric,
+    cast,
+    delete,
+    extract,
+    func,
+    insert,
+    select,
+)
+
+from shop.extensions import db
+from shop.models import (
+    CodeTally,
+    Order,
+    OrderTally,
+    OtpChallenge,
+    SmsMessage,
+    SmsTally,
+    SpendTally,
+)
+
+HOUR_SECONDS = 3600
+# Each tally: the columns that say what is counted, then the counts.
+KEYS = {
+    OrderTally: ("hour", "status", "outcome", "needed_code", "verified"),
+    SmsTally: ("hour", "status", "sent"),
+    CodeTally: ("hour", "purpose", "consumed"),
+    SpendTally: ("hour",),
+}
+COUNTS = {
+    OrderTally: ("orders", "value_minor"),
+    SmsTally: ("messages",),
+    CodeTally: ("codes",),
+    SpendTally: ("messages", "price_units"),
+}
+# Provider prices have eight decimals: tallied as whole units of 10⁻⁸.
+PRICE_UNITS_PER_UNIT = 100_000_000
+
+
+def hour_of(moment: datetime) -> int:
+    return math.floor(moment.timestamp() / HOUR_SECONDS)
+
+
+def hour_start(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * HOUR_SECONDS, UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Everything created at or after `since`: the tallies of hours from `first_hour` on,
+    and the rows created in [since, `edge_end`) counted directly."""
+
+    since: datetime
+    first_hour: int
+
+    @classmethod
+    def starting(cls, since: datetime) -> "Window":
+        return cls(since, math.ceil(since.timestamp() / HOUR_SECONDS))
+
+    @property
+    def edge_end(self) -> datetime:
+        return hour_start(self.first_hour)
+
+
+def compact(model: type[OrderTally | SmsTally | CodeTally | SpendTally]) -> None:
+    """Fold every row of one tally into one row per hour and values (groups that count
+    nothing go). Rows appended meanwhile are left for the next time. Safe from several
+    processes at once: a row is folded by whoever deletes it, once."""
+    table = model.__table__
+    keys = [table.c[name] for name in KEYS[model]]
+    counts = [table.c[name] for name in COUNTS[model]]
+    newest = db.session.scalar(select(func.max(table.c.id)))
+    if newest is None:
+        return
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One statement: the rows deleted are the rows summed, whatever runs meanwhile.
+        source = delete(table).where(table.c.id <= newest).returning(*keys, *counts).cte("gone")
+        columns = [source.c[column.name] for column in keys]
+        sums = [func.sum(source.c[column.name]) for column in counts]
+        folded = select(*columns, *sums).group_by(*columns).having(sums[0] != 0)
+        db.session.execute(insert(table).from_select([*keys, *counts], folded))
+    else:
+        # SQLite: one writer at a time, so the two statements see the same rows.
+        sums = [func.sum(column) for column in counts]
+        folded = (
+            select(*keys, *sums).where(table.c.id <= newest).group_by(*keys).having(sums[0] != 0)
+        )
+        db.session.execute(insert(table).from_select([*keys, *counts], folded))
+        db.session.execute(delete(table).where(table.c.id <= newest))
+    db.session.commit()
+
+
+def compact_all() -> None:
+    """The delivery process's minute job: fold every tally."""
+    for model in KEYS:
+        compact(model)
+
+
+def summed(model, *columns, where=(), group_by=()):
+    """SELECT group columns and the sums of `columns` over the tally rows matching `where`."""
+    table = model.__table__
+    # PostgreSQL sums bigints as numeric: cast back, so that Python sees ints.
+    sums = [cast(func.coalesce(func.sum(table.c[name]), 0), BigInteger) for name in columns]
+    groups = [table.c[name] if isinstance(name, str) else name for name in group_by]
+    return db.session.execute(select(*groups, *sums).where(*where).group_by(*groups)).all()
+
+
+def _hour(column) -> ColumnElement[int]:
+    """The hour of a timestamp column, in SQL: whole hours since the epoch."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(extract("epoch", column) / HOUR_SECONDS), BigInteger)
+    return cast(func.strftime("%s", column), Integer) // HOUR_SECONDS
+
+
+def rebuild() -> None:
+    """Count every tally again from the counted tables (committed): for rows written with
+    the triggers off, such as a bulk load (bench/scale). Not for a live shop: changes made
+    meanwhile would be lost or counted twice."""
+    from shop.risk.figures import NEEDED_CODE  # the one definition of "needed a code"
+
+    price_units = cast(
+        func.round(cast(SmsMessage.provider_price, Numeric(16, 8)) * PRICE_UNITS_PER_UNIT),
+        BigInteger,
+    )
+    # tally: (the time its hour is of, key expressions, count expressions, which rows)
+    sources = {
+        OrderTally: (
+            Order.created_at,
+            [
+                Order.status,
+                func.coalesce(Order.risk_outcome, ""),
+                NEEDED_CODE,
+                Order.step_up_verified_at.is_not(None),
+            ],
+            [func.count(), func.sum(Order.total_minor)],
+            [],
+        ),
+        SmsTally: (
+            SmsMessage.created_at,
+            [SmsMessage.status, SmsMessage.sent_at.is_not(None)],
+            [func.count()],
+            [],
+        ),
+        CodeTally: (
+            OtpChallenge.created_at,
+            [OtpChallenge.purpose, OtpChallenge.consumed_at.is_not(None)],
+            [func.count()],
+            [],
+        ),
+        SpendTally: (
+            SmsMessage.sent_at,
+            [],
+            [func.count(), func.sum(price_units)],
+            [SmsMessage.sent_at.is_not(None), SmsMessage.provider_price.is_not(None)],
+        ),
+    }
+    for model, (at, keys, counts, where) in sources.items():
+        table = model.__table__
+        groups = [_hour(at), *keys]
+        columns = [table.c[name] for name in (*KEYS[model], *COUNTS[model])]
+        counted = select(*groups, *counts).where(*where).group_by(*groups)
+        db.session.execute(delete(table))
+        db.session.execute(insert(table).from_select(columns, counted))
+    db.session.commit()

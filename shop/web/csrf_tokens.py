@@ -1,0 +1,37 @@
+"""The CSRF token of a cached page: one signed token per session, reused for a minute.
+
+Flask-WTF signs the session's token afresh (an HMAC and a timestamp) for every request that
+shows a form; on a cached catalog page that signing was a sixth of the request. A token
+signed a minute ago is as good as a new one (tokens last `WTF_CSRF_TIME_LIMIT`, 8 hours),
+so each web process keeps the last one it signed for each session token, briefly.
+"""
+
+import time
+
+from flask import current_app, g, session
+from flask_wtf.csrf import generate_csrf
+
+REUSE_SECONDS = 60
+KEPT = 4096
+
+
+class TokenMemo:
+    """Signed tokens by session token, each reused for `REUSE_SECONDS` at most."""
+
+    def __init__(self) -> None:
+        self._signed: dict[str, tuple[float, str]] = {}
+
+    def token(self) -> str:
+        """This visitor's signed CSRF token, as `flask_wtf.csrf.generate_csrf` gives it."""
+        field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        raw = session.get(field)
+        now = time.monotonic()
+        if isinstance(raw, str) and (kept := self._signed.get(raw)) and kept[0] > now:
+            # The same token for every form of this request, as generate_csrf would give.
+            setattr(g, field, kept[1])
+            return kept[1]
+        token = generate_csrf()
+        if len(self._signed) >= KEPT:
+            self._signed.clear()  # rather than an LRU: a minute's worth comes back at once
+        self._signed[session[field]] = (now + REUSE_SECONDS, token)
+        return token

@@ -1,0 +1,77 @@
+"""Newest-first pages of a long table by keyset: a page starts after the row the previous
+page ended on (`?before=<id>`), or ends before the row the next one started on
+(`?after=<id>`), so page 1,000 costs what page 1 costs; and a count that stops at
+`COUNT_CAP` ("1,000+"), so that a filter matching most of a million rows does not count
+them all on every page (SPEC section 8).
+
+Rows are ordered by (time, id), newest first: the ids break ties between rows of the same
+moment, and an index on (filter columns..., time, id) serves every page.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flask import abort, request
+from sqlalchemy import Select, func, select, tuple_
+
+from shop.extensions import db
+
+COUNT_CAP = 1_000
+ROW_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    items: list[Any]
+    older: int | None  # the id to ask `before=` for the next, older page; None at the end
+    newer: int | None  # the id to ask `after=` for the previous, newer page; None at the start
+    count: int  # rows matching, up to COUNT_CAP + 1
+    cap: int = COUNT_CAP
+
+    @property
+    def count_text(self) -> str:
+        return f"{self.cap:,}+" if self.count > self.cap else f"{self.count:,}"
+
+
+def _cursor(name: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not ROW_ID.fullmatch(raw):
+        abort(400, description=f"“{name}” must be a row number from a page's link.")
+    return int(raw)
+
+
+def newest_first(query: Select, model: Any, time_column: Any, per_page: int) -> KeysetPage:
+    """One page of `query` (rows of `model`, filtered, unordered) from the request's
+    `before`/`after` cursor; an unknown cursor row is a 404."""
+    before, after = _cursor("before"), _cursor("after")
+    if before is not None and after is not None:
+        abort(400, description="Give “before” or “after”, not both.")
+    key = tuple_(time_column, model.id)
+    anchor_id = before if before is not None else after
+    page_query = query
+    if anchor_id is not None:
+        anchor = db.session.execute(
+            select(time_column, model.id).where(model.id == anchor_id)
+        ).one_or_none()
+        if anchor is None:
+            abort(404, description="That page is gone: start again from the newest.")
+        bound = tuple_(*anchor)
+        page_query = query.where(key < bound) if before is not None else query.where(key > bound)
+    if after is None:
+        ordered = page_query.order_by(time_column.desc(), model.id.desc())
+    else:
+        ordered = page_query.order_by(time_column, model.id)
+    rows = list(db.session.scalars(ordered.limit(per_page + 1)))
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if after is not None:
+        rows.reverse()
+    # Going back ("after"), there are older rows by construction; going on, there are newer.
+    older = rows[-1].id if rows and (more or after is not None) else None
+    newer = rows[0].id if rows and ((after is not None and more) or before is not None) else None
+    counted = query.with_only_columns(model.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+    count = db.session.scalar(select(func.count()).select_from(counted))
+    return KeysetPage(rows, older, newer, count)

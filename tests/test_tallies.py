@@ -1,0 +1,233 @@
+"""The owner's figures read from the tallies the database keeps equal a recount of the orders,
+codes and SMS themselves: after orders placed, held, confirmed, expired and sent back for a
+code, SMS sent, failed and pruned; for windows that start on or between hour boundaries;
+before and after the tallies are folded; and after parallel checkouts racing a delivery
+worker. On SQLite and PostgreSQL."""
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from decimal import Decimal
+from threading import Barrier
+
+import pytest
+from sqlalchemy import func, select, update
+
+from shop import clock, tallies
+from shop.accounts.client import Client
+from shop.extensions import db
+from shop.models import OrderTally, SmsKind, SmsMessage, SmsStatus, SmsTally
+from shop.orders import ShippingAddress, expire_pending, review
+from shop.orders.checkout import start_checkout
+from shop.orders.confirmation import confirm_order
+from shop.retention import Batches
+from shop.risk import figures as step_up
+from shop.sms import abuse
+from shop.sms import figures as sms
+from shop.sms.delivery import DeliveryWorker
+from shop.sms.retention import prune_sms
+from shop.sms.senders import ConsoleSender
+from tests import postgres
+from tests.factories import (
+    ADDRESS,
+    fill_cart,
+    make_held_order,
+    make_product,
+    make_user,
+    set_rules,
+    sms_text,
+)
+from tests.test_query_plans import Statements
+
+postgres_server = postgres.postgres_server
+pg_database = postgres.pg_database
+pg_app = postgres.pg_app
+
+CLIENT = Client("203.0.113.9", device_id="d" * 32)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_app(request):
+    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
+
+
+def assert_figures_match_a_recount() -> None:
+    """Every window the pages use, and windows starting between hour boundaries."""
+    now = clock.now()
+    starts = [
+        now - timedelta(hours=24),
+        now - timedelta(days=7),
+        now - timedelta(minutes=10),
+        now - timedelta(minutes=95),
+        now - timedelta(hours=5, seconds=1),
+        tallies.hour_start(tallies.hour_of(now) - 3),  # on a boundary: no part-hour
+    ]
+    for since in starts:
+        figures = step_up.step_up_figures(since)
+        counted = step_up.counted(since)
+        assert (
+            figures.orders,
+            figures.decided,
+            figures.challenged,
+            figures.abandoned,
+            figures.held,
+            figures.blocked,
+            figures.codes_sent,
+            figures.codes_verified,
+        ) == counted, since
+        messages = sms.sms_figures(since)
+        assert (
+            messages.total,
+            messages.sent,
+            messages.delivered,
+            messages.failed,
+            messages.pending,
+            messages.dropped,
+        ) == sms.counted(since), since
+
+
+def order_code(order_id: int) -> str:
+    message = db.session.scalar(
+        select(SmsMessage)
+        .where(SmsMessage.order_id == order_id, SmsMessage.kind == SmsKind.OTP_ORDER)
+        .order_by(SmsMessage.id.desc())
+    )
+    return re.search(r"(\d{6,8}) is your code", sms_text(message)).group(1)
+
+
+def assert_spend_matches_a_recount() -> None:
+    days = {day.day: (day.messages, day.spend) for day in abuse.spend_per_day(clock.now(), 14)}
+    recount: dict = {day: (0, Decimal(0)) for day in days}
+    priced = select(SmsMessage.sent_at, SmsMessage.provider_price).where(
+        SmsMessage.sent_at.is_not(None), SmsMessage.provider_price.is_not(None)
+    )
+    for sent_at, price in db.session.execute(priced):
+        if sent_at.date() in recount:
+            messages, spend = recount[sent_at.date()]
+            recount[sent_at.date()] = (messages + 1, spend + Decimal(price))
+    assert days == recount
+
+
+def checkout(user, product, key: str):
+    fill_cart(user, (product, 1))
+    return start_checkout(user, ShippingAddress(**ADDRESS), key, CLIENT).order
+
+
+def test_the_figures_equal_a_recount_through_an_orders_life(any_app, frozen_clock):
+    owner = make_user(role="owner")
+    set_rules(otp_threshold_minor=10_000, new_device_or_address_threshold_minor=None)
+    cheap, dear = make_product(price_minor=2_000, stock=50), make_product(price_minor=20_000)
+    worker = DeliveryWorker(ConsoleSender())
+    for step in range(6):
+        shopper = make_user()
+        checkout(shopper, cheap, f"cheap-{step}-" + "k" * 20)  # placed
+        pending = checkout(shopper, dear, f"dear-{step}-" + "k" * 20)  # waits for its code
+        code = order_code(pending.id)  # read before the worker sends it and masks it
+        worker.run_once()
+        if step % 2 == 0:
+            assert confirm_order(shopper, pending.ref, code, CLIENT).order.status == "placed"
+        held = make_held_order()
+        if step % 3 == 0:  # the owner sends it back for a code: it needed one after all
+            assert review.approve(held.ref, owner, "call first", CLIENT, ask_code=True).done
+        frozen_clock.advance(minutes=47)
+        expire_pending(clock.now())
+    worker.run_once()
+    # A receipt turns a sent message into a failed one; pruning deletes old messages.
+    db.session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.id == db.session.scalar(select(func.min(SmsMessage.id))))
+        .values(status=SmsStatus.FAILED)
+    )
+    db.session.commit()
+    # Prices come with the provider's answer, or later with its receipt.
+    sent = db.session.scalars(select(SmsMessage.id).where(SmsMessage.sent_at.is_not(None))).all()
+    for number, message_id in enumerate(sent):
+        price = ("0.03330000", "0.05000000", None)[number % 3]
+        db.session.execute(
+            update(SmsMessage).where(SmsMessage.id == message_id).values(provider_price=price)
+        )
+    db.session.commit()
+    assert_spend_matches_a_recount()
+    prune_sms(clock.now() - timedelta(hours=3), Batches(size=2))
+    assert_figures_match_a_recount()
+    assert_spend_matches_a_recount()
+
+    tallies.compact_all()
+    assert db.session.scalar(select(func.count()).select_from(OrderTally)) < 40
+    assert_figures_match_a_recount()
+    tallies.rebuild()
+    hours = db.session.scalars(select(OrderTally.hour)).all()
+    assert len(hours) < 40 and all(float(hour).is_integer() for hour in hours)  # whole hours
+    assert_figures_match_a_recount()
+    assert_spend_matches_a_recount()
+
+
+def test_parallel_checkouts_and_a_worker_keep_the_tallies_exact(any_app):
+    set_rules(otp_threshold_minor=10_000, new_device_or_address_threshold_minor=None)
+    cheap, dear = make_product(price_minor=2_000, stock=100), make_product(price_minor=20_000)
+    shoppers = [make_user() for _ in range(12)]
+    for number, shopper in enumerate(shoppers):
+        fill_cart(shopper, (cheap if number % 2 else dear, 1))
+    user_ids = [shopper.id for shopper in shoppers]
+    db.session.commit()
+    start = Barrier(len(shoppers) + 1, timeout=60)
+
+    def buy(index: int) -> str:
+        with any_app.app_context():
+            from shop.models import User
+
+            user = db.session.get(User, user_ids[index])
+            db.session.commit()  # its connection back to the pool while the others gather
+            start.wait()
+            client = Client(f"203.0.113.{index + 10}", device_id=f"{index:02d}" * 16)
+            result = start_checkout(
+                user, ShippingAddress(**ADDRESS), f"race-{index:04d}" * 3, client
+            )
+            status = result.order.status if result.order else str(result)
+            db.session.remove()
+            return status
+
+    def deliver() -> None:
+        with any_app.app_context():
+            start.wait()
+            worker = DeliveryWorker(ConsoleSender())
+            for _ in range(10):
+                worker.run_once()
+                tallies.compact_all()
+            db.session.remove()
+
+    with ThreadPoolExecutor(max_workers=len(shoppers) + 1) as pool:
+        delivering = pool.submit(deliver)
+        buying = [pool.submit(buy, index) for index in range(len(shoppers))]
+        delivering.result()
+        statuses = [future.result() for future in buying]
+    assert sorted(set(statuses)) == ["pending_verification", "placed"]
+    db.session.expire_all()
+    assert_figures_match_a_recount()
+    tallies.compact_all()
+    assert_figures_match_a_recount()
+
+
+def test_the_dashboard_asks_the_same_statements_however_many_orders(any_app, frozen_clock):
+    """The figures come from the tallies and at most an hour of rows: the dashboard runs
+    the same statements for one order as for a hundred (none of them per order)."""
+    owner = make_user(role="owner")
+    client = any_app.test_client()
+    client.sign_in_as(owner)
+    set_rules(otp_threshold_minor=10_000, new_device_or_address_threshold_minor=None)
+    product = make_product(price_minor=2_000, stock=500)
+    shopper = make_user()
+
+    def statements() -> int:
+        client.sign_in_as(owner)  # a fresh session: the clock moves days
+        with Statements() as seen:
+            assert client.get("/admin").status_code == 200
+        return len(seen.seen)
+
+    checkout(shopper, product, "first-" + "k" * 20)
+    few = statements()
+    for number in range(40):
+        frozen_clock.advance(hours=3)
+        checkout(make_user(), product, f"more-{number}-" + "k" * 20)
+    assert statements() == few
+    assert db.session.scalar(select(func.count()).select_from(SmsTally)) > 0
