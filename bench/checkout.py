@@ -45,11 +45,14 @@ class Checkout:
 
 
 def make_accounts(database_url: str, secret_key: str, count: int) -> tuple[list[str], int]:
-    """`count` shoppers with verified phones; their signed session cookies and the product id.
+    """`count` shoppers with verified phones, each signed in (a server-side session); their
+    signed session cookies and the product id.
 
     The product gets stock enough for every order, so that no checkout fails on stock.
     """
     from shop import clock, create_app
+    from shop.accounts.client import Client
+    from shop.accounts.sessions import open_session
     from shop.extensions import db
     from shop.models import Product, User
 
@@ -70,7 +73,9 @@ def make_accounts(database_url: str, secret_key: str, count: int) -> tuple[list[
         db.session.execute(update(Product).where(Product.id == product.id).values(stock=100_000))
         db.session.commit()
         serializer = app.session_interface.get_signing_serializer(app)
-        cookies = [serializer.dumps({"_user_id": user.get_id(), "_fresh": True}) for user in users]
+        # Sessions live on the server: each shopper gets one, named in its signed cookie.
+        sessions = [open_session(user, Client("127.0.0.1")) for user in users]
+        cookies = [serializer.dumps({"_user_id": sid, "_fresh": True}) for sid in sessions]
         product_id = product.id
         db.session.remove()
         db.engine.dispose()

@@ -18,36 +18,44 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from shop.extensions import db
 from shop.models import Passkey, User
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 
 # How long the browser may take over a ceremony; the server's challenge lives as long.
 CEREMONY_SECONDS = 300
 MAX_CREDENTIAL_JSON = 16 * 1024
 # Errors a hostile or broken client can provoke inside the parsers, beside the library's own.
-PARSE_ERRORS = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, binascii.Error)
+
+
+def _webauthn():
+    """The webauthn library, imported at the first ceremony rather than at start-up: it adds
+    about 6 MB to every web worker (SPEC section 8 caps a worker at 120 MB) and most requests
+    never run a ceremony."""
+    import webauthn
+    import webauthn.helpers.exceptions
+    import webauthn.helpers.structs
+
+    return webauthn
+
+
+def _parse_errors() -> tuple[type[Exception], ...]:
+    return (
+        _webauthn().helpers.exceptions.WebAuthnException,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        binascii.Error,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,14 +107,14 @@ def passkeys_of(user: User) -> list[Passkey]:
     )
 
 
-def _descriptor(passkey: Passkey) -> PublicKeyCredentialDescriptor:
+def _descriptor(passkey: Passkey) -> "PublicKeyCredentialDescriptor":
     transports = []
     for name in filter(None, passkey.transports.split(",")):
         try:
-            transports.append(AuthenticatorTransport(name))
+            transports.append(_webauthn().helpers.structs.AuthenticatorTransport(name))
         except ValueError:
             continue
-    return PublicKeyCredentialDescriptor(
+    return _webauthn().helpers.structs.PublicKeyCredentialDescriptor(
         id=_raw_id(passkey.credential_id), transports=transports or None
     )
 
@@ -116,7 +124,7 @@ def _raw_id(credential_id: str) -> bytes:
 
 
 def _as_json(options) -> dict[str, Any]:
-    return json.loads(options_to_json(options))
+    return json.loads(_webauthn().options_to_json(options))
 
 
 # Registration ----------------------------------------------------------------------------------
@@ -125,16 +133,16 @@ def _as_json(options) -> dict[str, Any]:
 def registration_options(user: User, binding: str, nonce: str) -> dict[str, Any]:
     """`PublicKeyCredentialCreationOptionsJSON` for a new passkey of `user`."""
     party = relying_party()
-    options = generate_registration_options(
+    options = _webauthn().generate_registration_options(
         rp_id=party.id,
         rp_name=party.name,
         user_name=user.email,
         user_id=user_handle(user),
         challenge=challenge_for(binding, nonce),
         timeout=CEREMONY_SECONDS * 1000,
-        authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.PREFERRED,
-            user_verification=UserVerificationRequirement.REQUIRED,
+        authenticator_selection=_webauthn().helpers.structs.AuthenticatorSelectionCriteria(
+            resident_key=_webauthn().helpers.structs.ResidentKeyRequirement.PREFERRED,
+            user_verification=_webauthn().helpers.structs.UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[_descriptor(passkey) for passkey in passkeys_of(user)],
     )
@@ -179,19 +187,19 @@ def verify_registration(credential: str | dict, binding: str, nonce: str) -> New
     data = _parsed(credential)
     party = relying_party()
     try:
-        verified = verify_registration_response(
+        verified = _webauthn().verify_registration_response(
             credential=data,
             expected_challenge=challenge_for(binding, nonce),
             expected_rp_id=party.id,
             expected_origin=party.origin,
             require_user_verification=True,
         )
-    except PARSE_ERRORS as error:
+    except _parse_errors() as error:
         raise Refused(_why(error, "The passkey could not be added")) from None
     transports = data.get("response", {}).get("transports") if isinstance(data, dict) else None
     names = [name for name in transports or [] if isinstance(name, str) and len(name) < 20]
     return NewPasskey(
-        credential_id=bytes_to_base64url(verified.credential_id),
+        credential_id=_webauthn().helpers.bytes_to_base64url(verified.credential_id),
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
         transports=",".join(names)[:200],
@@ -204,12 +212,12 @@ def verify_registration(credential: str | dict, binding: str, nonce: str) -> New
 
 def request_options(user: User, binding: str, nonce: str) -> dict[str, Any]:
     """`PublicKeyCredentialRequestOptionsJSON` for proving `binding` with a passkey of `user`."""
-    options = generate_authentication_options(
+    options = _webauthn().generate_authentication_options(
         rp_id=relying_party().id,
         challenge=challenge_for(binding, nonce),
         timeout=CEREMONY_SECONDS * 1000,
         allow_credentials=[_descriptor(passkey) for passkey in passkeys_of(user)],
-        user_verification=UserVerificationRequirement.REQUIRED,
+        user_verification=_webauthn().helpers.structs.UserVerificationRequirement.REQUIRED,
     )
     return _as_json(options)
 
@@ -251,7 +259,7 @@ def check_assertion(user: User, credential: str | dict, binding: str, nonce: str
     try:
         # The counter is checked below, once the signature is known to be good: a stale
         # counter under a good signature is the mark of a cloned credential.
-        verified = verify_authentication_response(
+        verified = _webauthn().verify_authentication_response(
             credential=data,
             expected_challenge=challenge_for(binding, nonce),
             expected_rp_id=party.id,
@@ -260,7 +268,7 @@ def check_assertion(user: User, credential: str | dict, binding: str, nonce: str
             credential_current_sign_count=0,
             require_user_verification=True,
         )
-    except PARSE_ERRORS as error:
+    except _parse_errors() as error:
         return Assertion(AssertionOutcome.INVALID, _why(error, "The passkey did not confirm this"))
     new_count = verified.new_sign_count
     if (new_count > 0 or passkey.sign_count > 0) and new_count <= passkey.sign_count:

@@ -195,7 +195,6 @@ def backtest() -> tuple[str, int]:
         report=report,
         friction=report.friction,
         friction_kinds=FRICTION_KINDS,
-        outcomes=[outcome.value for outcome in Outcome],
         changes=proposed.changes_from(current),
         rule_names=risk.RULE_NAMES,
         rule_labels=RULE_LABELS,
