@@ -19,9 +19,10 @@ from shop.accounts.tokens import TokenOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome
 from shop.api import challenge_links, errors
 from shop.api.auth import api_user
+from shop.api.challenge_schemas import ChallengeSchema, VerifySchema
 from shop.api.problems import ApiProblem, code_not_sent
 from shop.api.representations import challenge_of, order_of
-from shop.api.schemas import ChallengeSchema, VerifiedSchema, VerifySchema
+from shop.api.schemas import VerifiedSchema
 from shop.extensions import db
 from shop.models import Factor, Order, OtpChallenge, OtpPurpose, StepUp
 from shop.orders.confirmation import ConfirmOutcome, ResendOutcome, confirm_order, resend_order_code

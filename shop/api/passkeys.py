@@ -7,9 +7,10 @@ from flask_smorest import Blueprint
 
 from shop.api import errors
 from shop.api.auth import require_user
+from shop.api.challenge_schemas import PasskeyAssertionSchema, PasskeyOptionsSchema
 from shop.api.challenges import SECURITY, confirmed, find_challenge
 from shop.api.problems import ApiProblem
-from shop.api.schemas import PasskeyAssertionSchema, PasskeyOptionsSchema, VerifiedSchema
+from shop.api.schemas import VerifiedSchema
 from shop.extensions import db
 from shop.models import Factor, Order, OtpPurpose
 from shop.orders.confirmation import OptionsOutcome, order_passkey_options

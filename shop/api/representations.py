@@ -3,7 +3,7 @@
 from typing import Any
 
 from shop import accounts, clock, otp
-from shop.api.schemas import challenge_data
+from shop.api.challenge_schemas import challenge_data
 from shop.extensions import db
 from shop.models import Order, OtpChallenge, StepUp, User
 from shop.money import format_money

@@ -4,66 +4,15 @@ Input schemas refuse unknown fields and text with control characters; integers m
 integers. Money is integer minor units with its currency, plus the amount as shown.
 """
 
-import re
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import validate
 
+from shop.api.challenge_schemas import ChallengeSchema
+from shop.api.fields import IDEMPOTENCY_KEY, MAX_ID, PRINTABLE, encodable, text, whole
 from shop.countries import InvalidPostcode, check_postcode, country_choices
 from shop.money import format_money
-from shop.otp import ChallengeStatus
-
-MAX_ID = 2**31 - 1
-PRINTABLE = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Control characters are not allowed.")
-LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def encodable(value: str) -> None:
-    """JSON can carry a lone surrogate ("\\ud800"); UTF-8, and so the database, cannot."""
-    if LONE_SURROGATE.search(value):
-        raise ma.ValidationError("Invalid characters.")
-
-
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-def _not_blank(value: str) -> None:
-    if not value.strip():
-        raise ma.ValidationError("Must not be blank.")
-
-
-def text(maximum: int, *, minimum: int = 1, **kwargs: Any) -> ma.fields.String:
-    return ma.fields.String(
-        validate=[validate.Length(minimum, maximum), PRINTABLE, encodable, _not_blank], **kwargs
-    )
-
-
-class JsonInteger(ma.fields.Integer):
-    """A JSON integer: 2 or 2.0 (JSON Schema's "integer"), never "2", 2.5 or true."""
-
-    def _deserialize(self, value: Any, attr, data, **kwargs) -> int:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.make_error("invalid")
-        if isinstance(value, float) and not value.is_integer():
-            raise self.make_error("invalid")
-        return super()._deserialize(int(value), attr, data, **kwargs)
-
-
-def whole(minimum: int, maximum: int, *, strict: bool = True, **kwargs: Any) -> ma.fields.Integer:
-    """A whole number in range: a JSON integer in a body (`strict`), digits in a query."""
-    field = JsonInteger if strict else ma.fields.Integer
-    return field(validate=validate.Range(minimum, maximum), **kwargs)
-
-
-def money_fields(prefix: str, description: str) -> dict[str, ma.fields.Field]:
-    return {
-        f"{prefix}_minor": ma.fields.Integer(
-            required=True, metadata={"description": f"{description}, in minor units"}
-        ),
-        prefix: ma.fields.String(required=True, metadata={"description": f"{description}, shown"}),
-    }
-
 
 # Catalog -------------------------------------------------------------------------------------
 
@@ -121,100 +70,6 @@ class AddItemSchema(ma.Schema):
 
 class SetQuantitySchema(ma.Schema):
     quantity = whole(0, 99, required=True, metadata={"description": "0 removes the item"})
-
-
-# Challenges ----------------------------------------------------------------------------------
-
-
-FACTORS = ["passkey", "totp", "sms", "recovery"]
-CODE_FACTORS = ["sms", "totp", "recovery"]
-
-
-class ChallengeSchema(ma.Schema):
-    """A step-up as its owner may see it: a code sent by SMS (never the code), or an order's
-    step-up that a passkey, an app code or a recovery code may answer before any SMS is sent
-    (then `send_at` and `delivery` are null until the shopper asks for the SMS: resend)."""
-
-    id = ma.fields.String(required=True)
-    purpose = ma.fields.String(required=True, validate=validate.OneOf(["login", "phone", "order"]))
-    masked_phone = ma.fields.String(required=True)
-    live = ma.fields.Boolean(required=True, metadata={"description": "It can still be entered"})
-    end_reason = ma.fields.String(allow_none=True, required=True)
-    send_at = ma.fields.AwareDateTime(required=True, allow_none=True)
-    expires_at = ma.fields.AwareDateTime(required=True)
-    queued_seconds = ma.fields.Integer(
-        required=True, metadata={"description": "Seconds before it goes out (cool-down)"}
-    )
-    expires_in_seconds = ma.fields.Integer(required=True)
-    resend_in_seconds = ma.fields.Integer(required=True)
-    tries_left = ma.fields.Integer(required=True)
-    delivery = ma.fields.String(
-        allow_none=True,
-        required=True,
-        metadata={"description": "SMS status: queued, sending, sent, delivered, failed, ..."},
-    )
-    order_ref = ma.fields.String(allow_none=True, required=True)
-    factors = ma.fields.List(
-        ma.fields.String(validate=validate.OneOf(FACTORS)),
-        required=True,
-        metadata={
-            "description": "What may answer it, strongest first: `passkey` (see .../passkey), "
-            "`totp`, `sms`, `recovery` (the `factor` of .../verify)"
-        },
-    )
-
-
-def challenge_data(
-    status: ChallengeStatus, order_ref: str | None, factors: list[str]
-) -> dict[str, Any]:
-    return {
-        "id": status.public_id,
-        "purpose": str(status.purpose),
-        "masked_phone": status.masked_phone,
-        "live": status.live,
-        "end_reason": status.end_reason,
-        "send_at": status.send_at,
-        "expires_at": status.expires_at,
-        "queued_seconds": status.queued_seconds,
-        "expires_in_seconds": status.expires_in_seconds,
-        "resend_in_seconds": status.resend_in_seconds,
-        "tries_left": status.tries_left,
-        "delivery": str(status.delivery) if status.delivery else None,
-        "order_ref": order_ref,
-        "factors": factors,
-    }
-
-
-class VerifySchema(ma.Schema):
-    code = ma.fields.String(
-        required=True,
-        validate=[validate.Length(1, 64), encodable],
-        metadata={"description": "The digits from the SMS or the app, or a recovery code"},
-    )
-    factor = ma.fields.String(
-        load_default="sms",
-        validate=validate.OneOf(CODE_FACTORS),
-        metadata={"description": "Where the code comes from: `sms` (default), `totp`, `recovery`"},
-    )
-
-
-class PasskeyOptionsSchema(ma.Schema):
-    public_key = ma.fields.Dict(
-        data_key="publicKey",
-        required=True,
-        metadata={
-            "description": "PublicKeyCredentialRequestOptionsJSON for navigator.credentials.get: "
-            "single use, 5 minutes, its challenge derived from the order and a nonce"
-        },
-    )
-
-
-class PasskeyAssertionSchema(ma.Schema):
-    credential = ma.fields.Dict(
-        keys=ma.fields.String(),
-        required=True,
-        metadata={"description": "The PublicKeyCredential's toJSON(): id, rawId, response..."},
-    )
 
 
 # Orders --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from wtforms import Form
 
 from shop import clock
 from shop.accounts import InvalidPhone, normalise_phone
-from shop.api import schemas
+from shop.api import challenge_schemas, schemas
 from shop.blueprints.admin.rules_form import MoneyField
 from shop.blueprints.auth import safe_next
 from shop.money import format_money
@@ -180,7 +180,7 @@ def test_raw_webhook_bodies_over_http(app, client, body, path):
     [
         schemas.AddItemSchema,
         schemas.SetQuantitySchema,
-        schemas.VerifySchema,
+        challenge_schemas.VerifySchema,
         schemas.ShippingAddressSchema,
         schemas.TokenRequestSchema,
     ],
