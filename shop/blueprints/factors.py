@@ -14,7 +14,7 @@ from wtforms.validators import InputRequired, Length
 from shop import otp
 from shop.models import OtpPurpose
 from shop.otp import Check
-from shop.stepup import Answer, Factor, enrolment, passkeys
+from shop.stepup import Answer, Factor, enrolment, passkeys, security_check
 from shop.stepup.enrolment import FactorOutcome, FactorResult
 from shop.web.client import current_client
 from shop.web.code_page import (
@@ -87,7 +87,7 @@ def _outcome(result: FactorResult, *, codes_title: str = "Your recovery codes"):
 @bp.post("/confirm/start")
 @login_required
 def start_confirm() -> Response:
-    check = enrolment.start_security_check(_user(), current_client())
+    check = security_check.start_security_check(_user(), current_client())
     if check.send is not None and check.send.refused is not None:
         flash(check.send.message, "error")
     return redirect(url_for("factors.confirm"))
@@ -95,7 +95,7 @@ def start_confirm() -> Response:
 
 def _confirm_page(form: CodeForm, error: str | None = None, failed: bool = False):
     user = _user()
-    step_up = enrolment.security_step_up(user)
+    step_up = security_check.security_step_up(user)
     if step_up is None:
         flash("Start again: confirm it is you.", "info")
         return redirect(url_for("account.security"))
@@ -107,7 +107,7 @@ def _confirm_page(form: CodeForm, error: str | None = None, failed: bool = False
         form=form,
         resend_url=url_for("factors.resend"),
         status_url=url_for("factors.confirm_status"),
-        blocker=enrolment.security_resend_blocker(user, current_client()),
+        blocker=security_check.security_resend_blocker(user, current_client()),
         status=422 if failed else 200,
         error=error,
         extra=factor_forms(
@@ -134,7 +134,7 @@ def _after_check(result) -> Response | None:
 def confirm():
     form = CodeForm()
     if form.validate_on_submit():
-        result = enrolment.confirm_security_check(
+        result = security_check.confirm_security_check(
             _user(), Answer(Factor.SMS, form.code.data), current_client()
         )
         return _after_check(result) or _confirm_page(form, result.message, True)
@@ -150,7 +150,7 @@ def confirm_factor():
         return _confirm_page(
             CodeForm(formdata=None), "Fill in the code, or use your passkey.", True
         )
-    result = enrolment.confirm_security_check(
+    result = security_check.confirm_security_check(
         _user(), Answer(submitted_factor(form), form.answer.data), current_client()
     )
     return _after_check(result) or _confirm_page(CodeForm(formdata=None), result.message, True)
@@ -160,7 +160,7 @@ def confirm_factor():
 @login_required
 @limit_code_entry
 def confirm_passkey_options() -> Response:
-    options = enrolment.security_passkey_options(_user())
+    options = security_check.security_passkey_options(_user())
     return options_response(options, "There is no passkey to confirm with: use another way.", 409)
 
 
@@ -170,14 +170,14 @@ def confirm_status() -> Response:
     user = _user()
     return status_response(
         otp.service().live_challenge(user, OtpPurpose.SECURITY),
-        enrolment.security_resend_blocker(user, current_client()),
+        security_check.security_resend_blocker(user, current_client()),
     )
 
 
 @bp.post("/confirm/resend")
 @login_required
 def resend() -> Response:
-    flash_send(enrolment.send_security_code(_user(), current_client(), resend=True))
+    flash_send(security_check.send_security_code(_user(), current_client(), resend=True))
     return redirect(url_for("factors.confirm"))
 
 

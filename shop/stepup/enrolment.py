@@ -1,5 +1,5 @@
 """The account's factors as use cases: add and remove passkeys and the authenticator app,
-make new recovery codes, and the step-up that must come before any of these.
+make new recovery codes (the step-up that must come before any of these: `security_check`).
 
 Adding or removing a factor needs a step-up of this very sign-in in the last
 `STEP_UP_FRESH_SECONDS` (5 minutes): a stolen session alone cannot add the thief's own
@@ -9,7 +9,6 @@ authenticator). Every change sends the always-on security alert with its "not me
 or app comes with ten recovery codes, shown once.
 """
 
-import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,12 +17,12 @@ from enum import StrEnum
 from flask import current_app
 from sqlalchemy import delete, select
 
-from shop import alerts, audit, clock, otp
+from shop import alerts, audit, clock
 from shop.accounts import sessions
 from shop.accounts.client import Client
 from shop.extensions import db
-from shop.models import Factor, OtpPurpose, Passkey, RecoveryCode, StepUp, User
-from shop.otp import CodeSend, SendRefused, Verification, binding_for, texts
+from shop.models import Passkey, RecoveryCode, User
+from shop.otp import binding_for
 from shop.stepup import passkeys, recovery, steps, totp
 
 ENROLMENT = "enrolment"  # the purpose of a passkey registration's server-side challenge
@@ -37,7 +36,7 @@ def is_fresh(user: User) -> bool:
 
 class FactorOutcome(StrEnum):
     DONE = "done"
-    NOT_FRESH = "not_fresh"  # prove it is you first (`start_security_check`)
+    NOT_FRESH = "not_fresh"  # prove it is you first (`security_check.start_security_check`)
     REFUSED = "refused"  # the browser's or the app's answer does not verify: see `message`
     NOT_FOUND = "not_found"
 
@@ -266,87 +265,6 @@ def remove_recent(user: User, now: datetime) -> list[str]:
         removed.append("recovery codes")
     db.session.flush()
     return removed
-
-
-# Proving it is you before a change -------------------------------------------------------------
-
-
-def security_binding(user: User) -> str:
-    """What the security step-up proves: this account, in this very sign-in."""
-    session_key = hashlib.sha256((user.session_id or "").encode()).hexdigest()
-    return binding_for("security", user.id, session_key)
-
-
-@dataclass(frozen=True)
-class SecurityCheck:
-    step_up: StepUp
-    send: CodeSend | None = None  # the SMS, when it is the only factor or was asked for
-
-
-def start_security_check(user: User, client: Client) -> SecurityCheck:
-    """A step-up of this sign-in with any factor; the SMS goes at once only if it is the
-    only one."""
-    factors = steps.allowed_factors(user)
-    step_up = steps.open_step_up(
-        user,
-        OtpPurpose.SECURITY,
-        security_binding(user),
-        factors,
-        expires_at=clock.now() + otp.service().policy.validity,
-    )
-    db.session.commit()
-    send = send_security_code(user, client, resend=False) if steps.sms_at_once(factors) else None
-    return SecurityCheck(step_up, send)
-
-
-def security_step_up(user: User) -> StepUp | None:
-    return steps.live_step_up(user, OtpPurpose.SECURITY, security_binding(user))
-
-
-def security_passkey_options(user: User) -> dict | None:
-    """A passkey challenge for the security step-up; None if no passkey may answer it."""
-    step_up = security_step_up(user)
-    if step_up is None or Factor.PASSKEY not in step_up.factor_list:
-        return None
-    options = steps.passkey_options(user, step_up)
-    db.session.commit()
-    return options
-
-
-def send_security_code(user: User, client: Client, *, resend: bool) -> CodeSend:
-    step_up = security_step_up(user)
-    send = otp.service().send(
-        user,
-        OtpPurpose.SECURITY,
-        security_binding(user),
-        client_ip=client.ip,
-        text=texts.security_code(),
-        resend=resend,
-    )
-    if step_up is not None and send.challenge is not None:
-        steps.extend(step_up, send.challenge.expires_at)
-        db.session.commit()
-    return send
-
-
-def security_resend_blocker(user: User, client: Client) -> SendRefused | None:
-    return otp.service().resend_blocker(
-        user, OtpPurpose.SECURITY, security_binding(user), client_ip=client.ip
-    )
-
-
-def confirm_security_check(user: User, given: steps.Answer, client: Client) -> Verification:
-    """Check the answer; on success the caller renews the session as stepped up."""
-    result = steps.verify_any(
-        user,
-        security_step_up(user),
-        OtpPurpose.SECURITY,
-        security_binding(user),
-        given,
-        client_ip=client.ip,
-    )
-    db.session.commit()
-    return result
 
 
 def factors_overview(user: User) -> dict:
