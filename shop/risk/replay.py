@@ -2,7 +2,7 @@
 
 `engine.evaluate` decides one order in Python; replaying it over a month of orders at a
 million orders a month would take half a minute and a gigabyte. Here the same rules are
-spelled as SQL expressions over the narrow `decision_inputs` rows, one small function per
+spelled as SQL expressions over the narrow `decision_inputs` rows (`shop.risk.sql_rules`), one per
 rule, and the database groups the orders by (outcome before, outcome after, rules fired
 before, rules fired after): a few dozen groups, whatever the number of orders.
 
@@ -16,38 +16,25 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
-    Integer,
-    and_,
-    case,
     cast,
-    false,
     func,
-    literal,
     literal_column,
-    not_,
-    or_,
     select,
-    true,
     tuple_,
 )
-from sqlalchemy.sql.elements import False_
 
 from shop.extensions import db
 from shop.models import DecisionInputs, Order
-from shop.risk.engine import PASSKEY, RULE_NAMES, SEVERITY, Outcome, RiskInputs
+from shop.risk.engine import RULE_NAMES, SEVERITY, Outcome, RiskInputs
 from shop.risk.rules import RiskRules
+from shop.risk.sql_rules import FRICTION, RuleExpressions
 
-DAY = 86_400
-HOUR = 3_600
+D = DecisionInputs
+
 # Severity numbers in SQL, outcomes back in Python.
 OUTCOMES = {severity: outcome for outcome, severity in SEVERITY.items()}
 # One bit per rule in the "fired" masks, in the engine's order.
 BITS = {code: 1 << index for index, code in enumerate(RULE_NAMES)}
-
-D = DecisionInputs
-# What a decision asks of the shopper (`RuleExpressions.friction`); index 0 is nothing of it.
-FRICTION = (None, "passkey", "code", "held_for_passkey")
 
 
 def record_inputs(order: Order, inputs: RiskInputs) -> DecisionInputs:
@@ -71,238 +58,6 @@ def record_inputs(order: Order, inputs: RiskInputs) -> DecisionInputs:
         step_up_locked=inputs.step_up_locked,
         has_passkey=inputs.has_passkey,
     )
-
-
-def _at_least(threshold: int | None) -> ColumnElement[bool]:
-    return false() if threshold is None else D.total_minor >= threshold
-
-
-# The conditions each row is tested for, once; every rule is a combination of them.
-CONDITIONS = (
-    "block_amount",
-    "hold_amount",
-    "otp_amount",
-    "new_account",
-    "new_device_or_address",
-    "velocity",
-    "phone_changed",
-    "small_since_code",
-    "step_up_locked",
-    "has_passkey",
-)
-
-
-@dataclass(frozen=True)
-class RuleExpressions:
-    """Each rule of one rule set in SQL, as `engine.evaluate` applies it (same names, same
-    order). First the conditions each recorded decision is tested for (`conditions()`, one
-    bit each in `condition_bits()`); then the rules combined from those conditions, read
-    from the bits of `bits`, a column holding `condition_bits()` of a group of rows."""
-
-    rules: RiskRules
-    bits: ColumnElement[int] | None = None
-
-    def conditions(self) -> dict[str, ColumnElement[bool]]:
-        rules = self.rules
-        young = D.account_age_seconds < rules.new_account_days * DAY
-        first = D.previous_orders == 0
-        velocity = false()
-        if rules.velocity_enabled:
-            velocity = or_(
-                D.orders_24h > rules.velocity_max_orders,
-                D.amount_24h_minor > rules.velocity_max_amount_minor,
-            )
-        small = false()
-        if rules.exemption_enabled:
-            small = and_(
-                D.total_minor < rules.exemption_under_minor,
-                D.orders_since_otp < rules.exemption_max_orders,
-                D.amount_since_otp_minor < rules.exemption_max_amount_minor,
-            )
-        return {
-            "block_amount": _at_least(rules.block_threshold_minor),
-            "hold_amount": _at_least(rules.hold_threshold_minor),
-            "otp_amount": _at_least(rules.otp_threshold_minor),
-            "new_account": and_(or_(first, young), _at_least(rules.new_account_threshold_minor)),
-            "new_device_or_address": and_(
-                or_(not_(D.device_known), not_(D.address_known)),
-                _at_least(rules.new_device_or_address_threshold_minor),
-            ),
-            "velocity": velocity,
-            "phone_changed": and_(
-                D.phone_changed_seconds.is_not(None),
-                D.phone_changed_seconds < rules.phone_change_hours * HOUR,
-            ),
-            "small_since_code": small,
-            "step_up_locked": D.step_up_locked == true(),
-            "has_passkey": D.has_passkey == true(),
-        }
-
-    def condition_bits(self) -> ColumnElement[int]:
-        return _sum_of_bits(self.conditions(), CONDITIONS)
-
-    def _is(self, name: str) -> ColumnElement[bool]:
-        if self.bits is None:
-            return self.conditions()[name]
-        return self.bits.op("&")(1 << CONDITIONS.index(name)) != 0
-
-    def block_threshold(self) -> ColumnElement[bool]:
-        return self._is("block_amount")
-
-    def hold_threshold(self) -> ColumnElement[bool]:
-        return self._is("hold_amount")
-
-    def otp_threshold(self) -> ColumnElement[bool]:
-        return self._is("otp_amount")
-
-    def new_account(self) -> ColumnElement[bool]:
-        return self._is("new_account")
-
-    def new_device_or_address(self) -> ColumnElement[bool]:
-        return self._is("new_device_or_address")
-
-    def velocity(self) -> ColumnElement[bool]:
-        return self._is("velocity")
-
-    def phone_changed(self) -> ColumnElement[bool]:
-        return self._is("phone_changed")
-
-    def phone_changed_otp(self) -> ColumnElement[bool]:
-        return self.phone_changed() if self.rules.phone_change_action == "otp" else false()
-
-    def hold_threshold_otp(self) -> ColumnElement[bool]:
-        """The hold threshold when the owner lets a passkey confirm instead of a review."""
-        return self.hold_threshold() if self.rules.hold_threshold_action == PASSKEY else false()
-
-    def hold_threshold_hold(self) -> ColumnElement[bool]:
-        return self.hold_threshold() if self.rules.hold_threshold_action != PASSKEY else false()
-
-    def code_rules(self) -> list[tuple[str, ColumnElement[bool], str]]:
-        """The rules that ask for a step-up: (code, when it fires, what may answer it)."""
-        rules = self.rules
-        return [
-            ("hold_threshold", self.hold_threshold_otp(), PASSKEY),
-            ("otp_threshold", self.otp_threshold(), rules.otp_threshold_factor),
-            ("new_account", self.new_account(), rules.new_account_factor),
-            (
-                "new_device_or_address",
-                self.new_device_or_address(),
-                rules.new_device_or_address_factor,
-            ),
-            ("velocity", self.velocity(), rules.velocity_factor),
-            ("phone_changed", self.phone_changed_otp(), rules.phone_changed_factor),
-        ]
-
-    def wants_code(self) -> ColumnElement[bool]:
-        """Some rule asks for a step-up (before the low-value exemption)."""
-        return or_(*(fires for _, fires, _ in self.code_rules()))
-
-    def low_value_exemption(self) -> ColumnElement[bool]:
-        return and_(self._is("small_since_code"), self.wants_code())
-
-    def _kept(self, fires: ColumnElement[bool]) -> ColumnElement[bool]:
-        return and_(fires, not_(self.low_value_exemption()))
-
-    def needs_code(self) -> ColumnElement[bool]:
-        """A step-up is asked for once the exemption has had its say and rules that want a
-        passkey from an account without one have turned into holds."""
-        has_passkey = self._is("has_passkey")
-        return or_(
-            *(
-                self._kept(fires) if factor != PASSKEY else and_(self._kept(fires), has_passkey)
-                for _, fires, factor in self.code_rules()
-            )
-        )
-
-    def held_for_passkey(self) -> ColumnElement[bool]:
-        return and_(
-            not_(self._is("has_passkey")),
-            or_(
-                *(
-                    self._kept(fires) if factor == PASSKEY else false()
-                    for _, fires, factor in self.code_rules()
-                )
-            ),
-        )
-
-    def phone_changed_hold(self) -> ColumnElement[bool]:
-        if self.rules.phone_change_action != "hold":
-            return false()
-        return and_(self.phone_changed(), self.needs_code())
-
-    def held(self) -> ColumnElement[bool]:
-        """Hold before the step-up lock: by amount, for want of a passkey, or a code to a
-        number that just changed."""
-        return or_(self.hold_threshold_hold(), self.held_for_passkey(), self.phone_changed_hold())
-
-    def step_up_locked(self) -> ColumnElement[bool]:
-        return and_(
-            not_(self.block_threshold()),
-            not_(self.held()),
-            self.needs_code(),
-            self._is("step_up_locked"),
-        )
-
-    def outcome(self) -> ColumnElement[int]:
-        """The decision's severity (engine.SEVERITY)."""
-        return case(
-            (self.block_threshold(), SEVERITY[Outcome.BLOCK]),
-            (or_(self.held(), self.step_up_locked()), SEVERITY[Outcome.HOLD]),
-            (self.needs_code(), SEVERITY[Outcome.OTP]),
-            else_=SEVERITY[Outcome.ALLOW],
-        )
-
-    def friction(self) -> ColumnElement[int]:
-        """What the shopper is asked for (an index of FRICTION): nothing of the kind, a
-        passkey (required, or offered first as the account has one), a code (app or SMS), or
-        a hold because a rule asks for a passkey the account lacks."""
-        return case(
-            (self.block_threshold(), 0),
-            (self.held_for_passkey(), FRICTION.index("held_for_passkey")),
-            (or_(self.held(), self.step_up_locked()), 0),
-            (
-                self.needs_code(),
-                case(
-                    (self._is("has_passkey"), FRICTION.index("passkey")),
-                    else_=FRICTION.index("code"),
-                ),
-            ),
-            else_=0,
-        )
-
-    def fired(self) -> dict[str, ColumnElement[bool]]:
-        """Each reason code of the engine: when it is among the decision's reasons."""
-        fired = {code: self._kept(fires) for code, fires, _ in self.code_rules()}
-        return {
-            "block_threshold": self.block_threshold(),
-            "hold_threshold": or_(self.hold_threshold_hold(), fired["hold_threshold"]),
-            "otp_threshold": fired["otp_threshold"],
-            "new_account": fired["new_account"],
-            "new_device_or_address": fired["new_device_or_address"],
-            "velocity": fired["velocity"],
-            "phone_changed": or_(fired["phone_changed"], self.phone_changed_hold()),
-            "low_value_exemption": self.low_value_exemption(),
-            "step_up_locked": self.step_up_locked(),
-        }
-
-    def fired_mask(self) -> ColumnElement[int]:
-        fired = self.fired()
-        if set(fired) != set(RULE_NAMES):
-            raise RuntimeError("every rule of the engine needs its SQL spelling here")
-        return _sum_of_bits(fired, tuple(RULE_NAMES))
-
-
-def _sum_of_bits(conditions: dict[str, ColumnElement[bool]], names: tuple[str, ...]):
-    # A condition that is a constant (a rule switched off) adds nothing: left out.
-    terms = [
-        cast(condition, Integer) * (1 << names.index(name))
-        for name, condition in conditions.items()
-        if not isinstance(condition, False_)
-    ] or [literal(0)]
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
 
 
 @dataclass(frozen=True)
