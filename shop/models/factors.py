@@ -6,11 +6,11 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, and_
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.extensions import db
-from shop.models.types import UTCDateTime, current_time
+from shop.models.types import UTCDateTime, current_time, one_live_per_account_and_purpose
 
 
 class Factor(StrEnum):
@@ -94,16 +94,7 @@ class StepUp(db.Model):
         Index("ix_step_ups_order_id", "order_id"),
         # The owner's figures per factor count step-ups over a window of creation times.
         Index("ix_step_ups_created_at", "created_at"),
-        Index(
-            "uq_step_ups_one_live",
-            "user_id",
-            "purpose",
-            unique=True,
-            sqlite_where=and_(db.column("consumed_at").is_(None), db.column("ended_at").is_(None)),
-            postgresql_where=and_(
-                db.column("consumed_at").is_(None), db.column("ended_at").is_(None)
-            ),
-        ),
+        one_live_per_account_and_purpose("uq_step_ups_one_live"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

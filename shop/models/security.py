@@ -5,11 +5,11 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, and_
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.extensions import db
-from shop.models.types import UTCDateTime, current_time
+from shop.models.types import UTCDateTime, current_time, one_live_per_account_and_purpose
 
 
 class OtpPurpose(StrEnum):
@@ -39,16 +39,7 @@ class OtpChallenge(db.Model):
         # The SMS console counts sends per hour and day, by country.
         Index("ix_otp_challenges_created_at", "created_at"),
         # One live code per account and purpose, whatever races the application loses.
-        Index(
-            "uq_otp_challenges_one_live",
-            "user_id",
-            "purpose",
-            unique=True,
-            sqlite_where=and_(db.column("consumed_at").is_(None), db.column("ended_at").is_(None)),
-            postgresql_where=and_(
-                db.column("consumed_at").is_(None), db.column("ended_at").is_(None)
-            ),
-        ),
+        one_live_per_account_and_purpose("uq_otp_challenges_one_live"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement, DateTime, literal
+from sqlalchemy import ColumnElement, DateTime, Index, and_, column, literal
 from sqlalchemy.types import TypeDecorator
 
 from shop import clock
@@ -41,3 +41,10 @@ def literal_in(column, values: Iterable[str]) -> ColumnElement[bool]:
     prove nothing from a bound value either."""
     literals = [literal(str(value), literal_execute=True) for value in values]
     return column == literals[0] if len(literals) == 1 else column.in_(literals)
+
+
+def one_live_per_account_and_purpose(name: str) -> Index:
+    """At most one live row (neither consumed nor ended) per account and purpose, whatever
+    races the application loses: a partial unique index on both databases."""
+    live = and_(column("consumed_at").is_(None), column("ended_at").is_(None))
+    return Index(name, "user_id", "purpose", unique=True, sqlite_where=live, postgresql_where=live)
