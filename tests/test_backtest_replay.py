@@ -148,7 +148,7 @@ def test_the_sql_replay_decides_as_the_engine(any_app, current, proposed, decisi
     changing = {}
     for group in replay(current, proposed, NOW - timedelta(days=30)):
         if group.before != group.after:
-            changing[group.bits] = (group.before, group.after)
+            changing[group.seen] = (group.before, group.after)
         key = (
             group.before,
             group.after,

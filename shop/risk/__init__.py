@@ -198,7 +198,7 @@ def backtest(proposed: RiskRules, current: RiskRules, *, now: datetime, days: in
         report.orders += orders
         if group.before != group.after:
             report.changed += orders
-            changing[group.bits] = (group.before, group.after)
+            changing[group.seen] = (group.before, group.after)
     report.changed_orders = [
         ChangedOrder(ref, at, total, before, after)
         for ref, at, total, before, after in replay.changed_orders(

@@ -3,8 +3,9 @@
 `engine.evaluate` decides one order in Python; replaying it over a month of orders at a
 million orders a month would take half a minute and a gigabyte. Here the same rules are
 spelled as SQL expressions over the narrow `decision_inputs` rows (`shop.risk.sql_rules`), one per
-rule, and the database groups the orders by (outcome before, outcome after, rules fired
-before, rules fired after): a few dozen groups, whatever the number of orders.
+rule, and the database groups the orders by the conditions they meet under either rule set
+(one integer per row; a condition both rule sets spell alike is tested once): a few dozen
+groups, whatever the number of orders, read back with each rule set's outcome and reasons.
 
 The two spellings must agree: tests/test_backtest_replay.py replays random inputs under
 random rules through both, on SQLite and PostgreSQL. A new rule in the engine needs its
@@ -16,23 +17,26 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     cast,
+    false,
     func,
     literal_column,
     select,
-    tuple_,
 )
+from sqlalchemy.sql.elements import False_
 
 from shop.extensions import db
 from shop.models import DecisionInputs, Order
 from shop.risk.engine import RULE_NAMES, SEVERITY, Outcome, RiskInputs
 from shop.risk.rules import RiskRules
-from shop.risk.sql_rules import FRICTION, RuleExpressions
+from shop.risk.sql_rules import CONDITIONS, FRICTION, RuleExpressions, sum_of_bits
 
 D = DecisionInputs
 
 # Severity numbers in SQL, outcomes back in Python.
 OUTCOMES = {severity: outcome for outcome, severity in SEVERITY.items()}
+LITERAL = {"literal_binds": True}
 # One bit per rule in the "fired" masks, in the engine's order.
 BITS = {code: 1 << index for index, code in enumerate(RULE_NAMES)}
 
@@ -70,8 +74,8 @@ class ReplayGroup:
     fired_after: tuple[str, ...]
     orders: int
     value_minor: int
-    # The conditions these orders met under each rule set (RuleExpressions.condition_bits).
-    bits: tuple[int, int] = (0, 0)
+    # The conditions these orders meet (`Tested.seen`): the key of `changed_orders`.
+    seen: int = 0
     # What each rule set asks of the shopper (FRICTION; None: no passkey, code or hold).
     friction: tuple[str | None, str | None] = (None, None)
 
@@ -80,23 +84,65 @@ def _codes(mask: int) -> tuple[str, ...]:
     return tuple(code for code, bit in BITS.items() if mask & bit)
 
 
+@dataclass(frozen=True)
+class Tested:
+    """The conditions two rule sets test, each distinct one once, as one integer per row
+    (`seen`, a bit per distinct condition): a proposal usually moves a threshold or two, so
+    most conditions are common to both sets, and the scan computes and groups by one number.
+    `bits(seen, rules)` gives back the rule set's own condition bits (as `condition_bits`)."""
+
+    terms: tuple[ColumnElement[bool], ...]
+    positions: tuple[dict[str, int], dict[str, int]]  # condition name -> bit in `seen`
+
+    @classmethod
+    def of(cls, current: RiskRules, proposed: RiskRules) -> "Tested":
+        dialect = db.session.get_bind().dialect
+        spelled: dict[str, int] = {}
+        terms: list[ColumnElement[bool]] = []
+        positions: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        for rules, position in zip((current, proposed), positions, strict=True):
+            for name, condition in RuleExpressions(rules).conditions().items():
+                if isinstance(condition, False_):
+                    continue  # a rule switched off: never met
+                sql = str(condition.compile(dialect=dialect, compile_kwargs=LITERAL))
+                if sql not in spelled:
+                    spelled[sql] = len(terms)
+                    terms.append(condition)
+                position[name] = spelled[sql]
+        return cls(tuple(terms), positions)
+
+    def seen(self) -> ColumnElement[int]:
+        return sum_of_bits(self.terms)
+
+    def bits(self, seen: ColumnElement[int], which: int) -> ColumnElement[int]:
+        """Of a `seen` column, the condition bits of the current (0) or proposed (1) rules."""
+        return sum_of_bits(
+            [
+                seen.op("&")(1 << self.positions[which][name]) != 0
+                if name in self.positions[which]
+                else false()
+                for name in CONDITIONS
+            ]
+        )
+
+
 def replay(current: RiskRules, proposed: RiskRules, since: datetime) -> list[ReplayGroup]:
     """The orders decided after `since`, grouped by how both rule sets decide them. Each row
-    is tested once for each rule set's conditions and grouped by those bits (the scan);
-    the rules are then combined over the few groups."""
-    tested = (
+    is tested once for the conditions of both rule sets and grouped by them (the scan); the
+    rules are then combined over the few groups."""
+    tested = Tested.of(current, proposed)
+    groups = (
         select(
-            RuleExpressions(current).condition_bits().label("bits_before"),
-            RuleExpressions(proposed).condition_bits().label("bits_after"),
+            tested.seen().label("seen"),
             func.count().label("orders"),
             func.sum(D.total_minor).label("value_minor"),
         )
         .where(D.decided_at > since)
-        .group_by(literal_column("bits_before"), literal_column("bits_after"))
+        .group_by(literal_column("seen"))
         .subquery("tested")
     )
-    before = RuleExpressions(current, tested.c.bits_before)
-    after = RuleExpressions(proposed, tested.c.bits_after)
+    before = RuleExpressions(current, tested.bits(groups.c.seen, 0))
+    after = RuleExpressions(proposed, tested.bits(groups.c.seen, 1))
     columns = (
         before.outcome().label("outcome_before"),
         after.outcome().label("outcome_after"),
@@ -108,10 +154,9 @@ def replay(current: RiskRules, proposed: RiskRules, since: datetime) -> list[Rep
     rows = db.session.execute(
         select(
             *columns,
-            cast(tested.c.orders, BigInteger),
-            cast(func.coalesce(tested.c.value_minor, 0), BigInteger),
-            tested.c.bits_before,
-            tested.c.bits_after,
+            cast(groups.c.orders, BigInteger),
+            cast(func.coalesce(groups.c.value_minor, 0), BigInteger),
+            groups.c.seen,
         )
     )
     return [
@@ -122,7 +167,7 @@ def replay(current: RiskRules, proposed: RiskRules, since: datetime) -> list[Rep
             _codes(row[3]),
             row[6],
             row[7],
-            (row[8], row[9]),
+            row[8],
             (FRICTION[row[4]], FRICTION[row[5]]),
         )
         for row in rows
@@ -133,24 +178,21 @@ def changed_orders(
     current: RiskRules,
     proposed: RiskRules,
     since: datetime,
-    changing: dict[tuple[int, int], tuple[Outcome, Outcome]],
+    changing: dict[int, tuple[Outcome, Outcome]],
     limit: int,
 ) -> list[tuple[str, datetime, int, Outcome, Outcome]]:
     """The newest `limit` orders after `since` among those meeting one of the `changing`
-    pairs of conditions (condition bits under each rule set, from `replay`'s groups, with the
-    outcomes they lead to): (ref, decided at, total, outcome before, outcome after). Newest
-    first on the decided_at index, stopping at `limit`."""
+    sets of conditions (`ReplayGroup.seen` of `replay`'s groups, with the outcomes they lead
+    to): (ref, decided at, total, outcome before, outcome after). Newest first on the
+    decided_at index, stopping at `limit`."""
     if not changing:
         return []
-    before, after = RuleExpressions(current), RuleExpressions(proposed)
-    pair = tuple_(before.condition_bits(), after.condition_bits())
+    seen = Tested.of(current, proposed).seen()
     rows = db.session.execute(
-        select(
-            Order.ref, D.decided_at, D.total_minor, before.condition_bits(), after.condition_bits()
-        )
+        select(Order.ref, D.decided_at, D.total_minor, seen)
         .join(Order, Order.id == D.order_id)
-        .where(D.decided_at > since, pair.in_(list(changing)))
+        .where(D.decided_at > since, seen.in_(list(changing)))
         .order_by(D.decided_at.desc(), D.order_id.desc())
         .limit(limit)
     )
-    return [(ref, at, total, *changing[(b, a)]) for ref, at, total, b, a in rows]
+    return [(ref, at, total, *changing[key]) for ref, at, total, key in rows]
