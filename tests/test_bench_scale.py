@@ -26,6 +26,7 @@ from shop.models import (
     Product,
     Role,
     SmsMessage,
+    StepUp,
     User,
 )
 from shop.risk import RiskInputs, RiskRules, backtest, evaluate
@@ -99,6 +100,20 @@ def test_the_generated_rows_are_consistent(shop_app):
             OtpChallenge.sms_id == SmsMessage.id, SmsMessage.kind.like("otp_%")
         )
     ) == count(OtpChallenge)
+    # Each code answers its step-up (SMS, the one factor of these customers), ended alike.
+    pairs = db.session.execute(
+        select(OtpChallenge, StepUp).join(
+            StepUp,
+            (StepUp.user_id == OtpChallenge.user_id)
+            & (StepUp.purpose == OtpChallenge.purpose)
+            & (StepUp.created_at == OtpChallenge.created_at),
+        )
+    ).all()
+    assert len(pairs) == count(OtpChallenge) == count(StepUp)
+    for code, step_up in pairs:
+        assert step_up.order_id == code.order_id and step_up.factors == "sms"
+        assert step_up.consumed_at == code.consumed_at
+        assert step_up.factor == ("sms" if code.consumed_at else None)
     # The backtest replays the recorded inputs to the recorded outcomes.
     report = backtest(rules, rules, now=clock.now())
     assert report.orders == TINY.orders and report.changed == 0

@@ -10,10 +10,12 @@ import pytest
 from sqlalchemy import select
 
 from shop import risk
+from shop.blueprints import admin
 from shop.extensions import db
 from shop.models import AuditEvent, Factor, Role
 from shop.orders.confirmation import ConfirmOutcome, confirm_order, resend_order_code
 from shop.risk import Outcome, RiskInputs, RiskRules
+from shop.stepup import figures as figures_module
 from shop.stepup.figures import factor_figures
 from tests.factories import last_code_sent_to, make_user
 from tests.test_admin_risk import figures_of, form_data, past_order, text_of
@@ -129,7 +131,9 @@ def test_the_backtest_counts_friction_per_factor(client, owner, frozen_clock):
     assert figures_of(page)["hold"] == ["0", "€0.00", "1", "€300.00"]
 
 
-def test_the_dashboard_counts_step_ups_by_factor_with_conversion(client, owner, frozen_clock):
+def test_the_dashboard_counts_step_ups_by_factor_with_conversion(
+    client, owner, frozen_clock, monkeypatch
+):
     # A passkey holder confirms with the passkey; another falls back to SMS; an app user
     # confirms with the app; an SMS-only shopper gives up.
     with_passkey = make_user("passkey@example.com", phone="+447700900201")
@@ -161,7 +165,9 @@ def test_the_dashboard_counts_step_ups_by_factor_with_conversion(client, owner, 
     sms_only = make_user("sms@example.com", phone="+447700900204")
     checkout(sms_only, key="factor-order-000004")
 
-    figures = {row.factor: row for row in factor_figures(frozen_clock.now - timedelta(days=7))}
+    rows, sampled = factor_figures(frozen_clock.now - timedelta(days=7))
+    figures = {row.factor: row for row in rows}
+    assert not sampled
     assert (figures["passkey"].offered_first, figures["passkey"].confirmed) == (2, 2)
     assert figures["passkey"].fell_back_to_sms == 1 and figures["passkey"].answered_with == 1
     assert (figures["totp"].offered_first, figures["totp"].answered_with) == (1, 1)
@@ -179,3 +185,11 @@ def test_the_dashboard_counts_step_ups_by_factor_with_conversion(client, owner, 
         "1",
     ]
     assert 'data-figure="conversion">0.0%<' in rows["sms"]
+    assert "Read from the latest" not in page
+
+    # Past the sample, the figures read the latest step-ups only, and the page says so.
+    monkeypatch.setattr(figures_module, "SAMPLE", 3)
+    monkeypatch.setattr(admin, "FACTOR_SAMPLE", 3)
+    rows, sampled = factor_figures(frozen_clock.now - timedelta(days=7))
+    assert sampled and sum(row.offered_first for row in rows) == 3
+    assert "Read from the latest 3 order step-ups of the 7 days." in client.get("/admin").text

@@ -321,7 +321,9 @@ def test_the_queue_is_oldest_first_a_page_at_a_time(app, frozen_clock):
     assert [order.ref for order in page] == held[2:4] and more
     page, more = held_orders(held[3], 2)
     assert [order.ref for order in page] == held[4:] and not more
-    assert held_count() == 5
+    assert held_count().count == 5 and str(held_count()) == "5"
+    assert str(held_count(cap=4)) == "4+"  # the count stops one past its cap
+    assert str(held_count(cap=5)) == "5"
     assert held_orders("SH-NOSUCH00", 2) == ([], False)
 
 

@@ -157,6 +157,31 @@ def test_top_sources_are_counted_exactly_on_both_sides(app, frozen_clock):
     assert (busiest.key, busiest.sent, busiest.refused) == ("192.0.2.99", 12, 1)
 
 
+def test_destinations_and_sources_read_the_latest_codes_and_refusals_only(
+    client, owner, frozen_clock, monkeypatch
+):
+    """Past `SAMPLE` codes (or refusals) in the day, the per-country and busiest-source
+    figures read the latest ones, and the page says so; the totals stay exact (tallies)."""
+    monkeypatch.setattr(abuse, "SAMPLE", 3)
+    sent_code(3 * HOURS, country="FR", phone="+33612345600", ip="198.18.0.1")
+    for minutes in (1, 2, 3):
+        sent_code(minutes * MINUTES, verified=True)
+    refusal(4 * HOURS, phone="+2348021234500", country="NG")
+    for minutes in (1, 2, 3):
+        refusal(minutes * MINUTES, "ip_numbers", phone="+447700900111", country="GB")
+    countries = {row.country: row for row in abuse.by_country(NOW - 24 * HOURS)}
+    assert list(countries) == ["GB"]  # the French code and the Nigerian refusal are older
+    assert (countries["GB"].sent, countries["GB"].refused) == (3, 3)
+    [number] = abuse.top_numbers(NOW - 24 * HOURS)
+    assert (number.key, number.sent, number.refused) == ("+447700900111", 3, 3)
+    day = abuse.send_figures(NOW - 24 * HOURS)
+    assert (day.sent, day.verified, day.refused) == (4, 3, 4)  # exact, from the tallies
+    page = text_of(client.get("/admin/sms"))
+    assert "read the latest 3 codes and the latest 3 refusals of the last 24 hours" in page
+    monkeypatch.setattr(abuse, "SAMPLE", 4)
+    assert "read the latest" not in text_of(client.get("/admin/sms"))
+
+
 def test_provider_spend_per_day_adds_the_prices(app, frozen_clock):
     priced(1 * HOURS, "0.03330000")
     priced(2 * HOURS, "0.05000000")

@@ -70,7 +70,14 @@ def leave_work_for_the_worker(connection, now: datetime) -> None:
             )
 
 
-BIG_TABLES = ("orders", "order_items", "otp_challenges", "sms_messages", "audit_events")
+BIG_TABLES = (
+    "orders",
+    "order_items",
+    "otp_challenges",
+    "step_ups",
+    "sms_messages",
+    "audit_events",
+)
 
 
 def _indexes_set_aside(cursor, dialect: str) -> list[str]:

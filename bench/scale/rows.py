@@ -27,6 +27,7 @@ from shop.models import (
     SendRefusal,
     SmsMessage,
     SmsStatus,
+    StepUp,
     User,
 )
 from shop.models import Order as OrderRow
@@ -66,6 +67,7 @@ MODELS = (
     DecisionInputs,
     SmsMessage,
     OtpChallenge,
+    StepUp,
     OtpFailure,
     SendRefusal,
     AuditEvent,
@@ -371,6 +373,7 @@ class Rows:
                 None if end in ("verified", "live") else end,
             ),
         )
+        self.step_up(at, user, purpose, order_id, end, consumed, ended)
         self.audit_event(at, "code_sent", user, detail(purpose=purpose, queued=False))
         for _ in range(failures):
             failed_at = at + rng.uniform(5, 20)
@@ -388,6 +391,40 @@ class Rows:
                 user,
                 detail(purpose=purpose, reason="changed after the code was sent"),
             )
+
+    def step_up(
+        self,
+        at: float,
+        user: Customer,
+        purpose: str,
+        order_id: int | None,
+        end: str,
+        consumed: float | None,
+        ended: float | None,
+    ) -> None:
+        """The step-up a code answers (the customers of the data set have no passkey or
+        app: SMS is the one factor offered)."""
+        self.writer.add(
+            "step_ups",
+            (
+                self.new_id("step_ups"),
+                self.random_token(16),
+                user.id,
+                purpose,
+                self.random_hex(),
+                order_id,
+                "sms",
+                at,
+                at + CODE_SECONDS if end != "live" else self.now + 7200,
+                0,
+                None,
+                None,
+                consumed,
+                "sms" if consumed is not None else None,
+                ended,
+                None if end in ("verified", "live") else end,
+            ),
+        )
 
     def refusal(self, at: float, user: Customer, reason: str) -> None:
         """A sign-in code that was not sent, and why."""

@@ -191,9 +191,27 @@ def cancel_held_too_long(now: datetime | None = None) -> int:
 # The queue -------------------------------------------------------------------------------------
 
 
-def held_count() -> int:
-    """How many orders wait for review (an index range over the held orders only)."""
-    return db.session.scalar(select(func.count(Order.id)).where(Order.status == OrderStatus.HELD))
+# The queue's count stops here ("1,000+"): every owner page shows it, and a queue that long
+# reads the same whether it holds a thousand orders or twenty thousand.
+HELD_COUNT_CAP = 1_000
+
+
+@dataclass(frozen=True)
+class HeldCount:
+    """How many orders wait for review, counted up to one past `cap`."""
+
+    count: int
+    cap: int = HELD_COUNT_CAP
+
+    def __str__(self) -> str:
+        return f"{self.cap:,}+" if self.count > self.cap else f"{self.count:,}"
+
+
+def held_count(cap: int = HELD_COUNT_CAP) -> HeldCount:
+    """How many orders wait for review: an index range over the held orders only, which
+    stops one past `cap`."""
+    held = select(Order.id).where(Order.status == OrderStatus.HELD).limit(cap + 1).subquery()
+    return HeldCount(db.session.scalar(select(func.count()).select_from(held)), cap)
 
 
 def held_orders(after_ref: str | None, limit: int) -> tuple[list[Order], bool]:

@@ -5,6 +5,11 @@ enter their code, from many addresses: refusals pile up by reason, a country's c
 (codes entered ÷ codes sent) falls towards zero, and provider spend climbs. Every figure is
 an aggregate over a time window read through an index on its time column (`otp_challenges.
 created_at`, `sms_refusals.at`, `sms_messages.sent_at`); nothing counts a whole table.
+
+What would grow with a busy day is bounded: codes sent and entered come from the hourly
+tallies (exact); destinations and sources are read from the latest `SAMPLE` codes and the
+latest `SAMPLE` refusals of the window (pumping shows in the latest traffic, and a day of a
+million-order shop holds some 30,000 codes), and the page says so when the window holds more.
 """
 
 from dataclasses import dataclass, field
@@ -15,11 +20,13 @@ from sqlalchemy import Numeric, cast, func, select
 
 from shop import tallies
 from shop.extensions import db
-from shop.models import OtpChallenge, SendRefusal, SmsMessage, SpendTally
+from shop.models import CodeTally, OtpChallenge, SendRefusal, SmsMessage, SpendTally
 from shop.otp.limits import Refusal
 
 TOP = 10
 UNKNOWN_COUNTRY = "??"
+# The latest codes (and, apart, refusals) that the per-country and busiest-source figures read.
+SAMPLE = 2_000
 
 
 @dataclass(frozen=True)
@@ -36,12 +43,26 @@ class SendFigures:
         return sum(self.refused_by_reason.values())
 
 
-def send_figures(since: datetime) -> SendFigures:
-    sent, verified = db.session.execute(
+def codes_sent(since: datetime) -> tuple[int, int]:
+    """Codes sent since `since`, and how many of them were entered: the tallies of the whole
+    hours, and the rows of the part-hour before them counted directly (shop/tallies.py)."""
+    window = tallies.Window.starting(since)
+    sent = verified = 0
+    for consumed, codes in tallies.summed(
+        CodeTally, "codes", where=[CodeTally.hour >= window.first_hour], group_by=["consumed"]
+    ):
+        sent += codes
+        verified += codes if consumed else 0
+    edge_sent, edge_verified = db.session.execute(
         select(func.count(OtpChallenge.id), func.count(OtpChallenge.consumed_at)).where(
-            OtpChallenge.created_at >= since
+            OtpChallenge.created_at >= since, OtpChallenge.created_at < window.edge_end
         )
     ).one()
+    return sent + edge_sent, verified + edge_verified
+
+
+def send_figures(since: datetime) -> SendFigures:
+    sent, verified = codes_sent(since)
     by_reason = dict.fromkeys((reason.value for reason in Refusal), 0)
     rows = db.session.execute(
         select(SendRefusal.reason, func.count(SendRefusal.id))
@@ -66,30 +87,49 @@ class CountryFigures:
         return self.verified / self.sent if self.sent else None
 
 
+def _latest_codes(since: datetime, *columns):
+    """The latest `SAMPLE` codes sent since `since` (newest first on the time index)."""
+    return (
+        select(*columns)
+        .where(OtpChallenge.created_at >= since)
+        .order_by(OtpChallenge.created_at.desc())
+        .limit(SAMPLE)
+        .subquery()
+    )
+
+
+def _latest_refusals(since: datetime, *columns):
+    """The latest `SAMPLE` refusals since `since`."""
+    return (
+        select(*columns)
+        .where(SendRefusal.at >= since)
+        .order_by(SendRefusal.at.desc())
+        .limit(SAMPLE)
+        .subquery()
+    )
+
+
 def by_country(since: datetime) -> list[CountryFigures]:
-    """Codes sent, entered and refused per destination country, busiest first."""
+    """Codes sent, entered and refused per destination country, busiest first, among the
+    latest `SAMPLE` codes and `SAMPLE` refusals since `since`."""
     countries: dict[str, CountryFigures] = {}
 
     def row(country: str | None) -> CountryFigures:
         code = country or UNKNOWN_COUNTRY
         return countries.setdefault(code, CountryFigures(code))
 
+    codes = _latest_codes(since, OtpChallenge.country, OtpChallenge.consumed_at)
     sends = db.session.execute(
-        select(
-            OtpChallenge.country,
-            func.count(OtpChallenge.id),
-            func.count(OtpChallenge.consumed_at),
+        select(codes.c.country, func.count(), func.count(codes.c.consumed_at)).group_by(
+            codes.c.country
         )
-        .where(OtpChallenge.created_at >= since)
-        .group_by(OtpChallenge.country)
     )
     for country, sent, verified in sends:
         figures = row(country)
         figures.sent, figures.verified = sent, verified
+    refused = _latest_refusals(since, SendRefusal.country)
     refusals = db.session.execute(
-        select(SendRefusal.country, func.count(SendRefusal.id))
-        .where(SendRefusal.at >= since)
-        .group_by(SendRefusal.country)
+        select(refused.c.country, func.count()).group_by(refused.c.country)
     )
     for country, refused in refusals:
         row(country).refused += refused
@@ -110,29 +150,31 @@ class SourceFigures:
 
 
 def _top(sent_column, refused_column, since: datetime, limit: int) -> list[SourceFigures]:
-    """The busiest keys over sends and refusals: each side's busiest few are the candidates,
-    then both are counted exactly for the candidates only."""
-    sides = ((sent_column, OtpChallenge.created_at), (refused_column, SendRefusal.at))
+    """The busiest keys among the latest `SAMPLE` codes and `SAMPLE` refusals since
+    `since`: each side's busiest few are the candidates, then both sides are counted for
+    the candidates."""
+    sides = (
+        _latest_codes(since, sent_column.label("key")),
+        _latest_refusals(since, refused_column.label("key")),
+    )
     candidates: set[str] = set()
-    for column, time_column in sides:
+    for side in sides:
         count = func.count()
         candidates.update(
             db.session.scalars(
-                select(column)
-                .where(time_column >= since)
-                .group_by(column)
-                .order_by(count.desc(), column)
+                select(side.c.key)
+                .group_by(side.c.key)
+                .order_by(count.desc(), side.c.key)
                 .limit(limit)
             )
         )
+    candidates.discard(None)
     if not candidates:
         return []
     figures = {key: SourceFigures(key) for key in candidates}
-    for (column, time_column), attribute in zip(sides, ("sent", "refused"), strict=True):
+    for side, attribute in zip(sides, ("sent", "refused"), strict=True):
         rows = db.session.execute(
-            select(column, func.count())
-            .where(time_column >= since, column.in_(candidates))
-            .group_by(column)
+            select(side.c.key, func.count()).where(side.c.key.in_(candidates)).group_by(side.c.key)
         )
         for key, number in rows:
             setattr(figures[key], attribute, number)

@@ -42,13 +42,17 @@ def sms() -> str:
     refusals, more_refusals = abuse.refusals_before(int(before) if before else None, REFUSALS_PAGE)
     day_ago = now - timedelta(hours=24)
     policy = otp.service().policy
+    sends = [(label, abuse.send_figures(now - window)) for label, window in ABUSE_WINDOWS]
+    day = sends[-1][1]
     return render_template(
         "admin/sms.html",
         page=newest_first(query, SmsMessage, SmsMessage.created_at, PER_PAGE),
         status=status,
         statuses=statuses,
         figures=[(label, sms_figures(now - window)) for label, window in FIGURE_WINDOWS],
-        sends=[(label, abuse.send_figures(now - window)) for label, window in ABUSE_WINDOWS],
+        sends=sends,
+        # Destinations and sources are read from the latest codes and refusals only.
+        sample=abuse.SAMPLE if max(day.sent, day.refused) > abuse.SAMPLE else None,
         countries=abuse.by_country(day_ago),
         top_numbers=abuse.top_numbers(day_ago),
         top_addresses=abuse.top_addresses(day_ago),
