@@ -170,8 +170,9 @@ def test_the_sql_replay_decides_as_the_engine(any_app, current, proposed, decisi
 
 
 def test_the_backtest_reads_one_narrow_table_in_two_statements(any_app, frozen_clock):
-    """However many orders, the backtest is one aggregate over `decision_inputs` and, when
-    some order changes, one look-up of the newest changed ones: no order's JSON is read."""
+    """However many orders, the backtest is one aggregate over `decision_inputs`, the rules
+    combined over its few groups (given back as VALUES, no table read) and, when some order
+    changes, one look-up of the newest changed ones: no order's JSON is read."""
 
     user = make_user()
     for days in range(1, 20):
@@ -198,6 +199,8 @@ def test_the_backtest_reads_one_narrow_table_in_two_statements(any_app, frozen_c
     assert report.orders == 19 and report.changed == 8
     assert len(report.changed_orders) == 8
     statements = [sql for sql, _ in seen.seen]
-    assert len(statements) == 2
-    assert all("FROM decision_inputs" in sql for sql in statements)
+    assert len(statements) == 3
+    scan, combined, changed = statements
+    assert "FROM decision_inputs" in scan and "FROM decision_inputs" in changed
+    assert "VALUES" in combined and "FROM decision_inputs" not in combined
     assert not any("risk_inputs" in sql for sql in statements)

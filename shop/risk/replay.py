@@ -18,11 +18,13 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Integer,
     cast,
-    false,
+    column,
     func,
     literal_column,
     select,
+    values,
 )
 from sqlalchemy.sql.elements import False_
 
@@ -114,63 +116,76 @@ class Tested:
     def seen(self) -> ColumnElement[int]:
         return sum_of_bits(self.terms)
 
-    def bits(self, seen: ColumnElement[int], which: int) -> ColumnElement[int]:
-        """Of a `seen` column, the condition bits of the current (0) or proposed (1) rules."""
-        return sum_of_bits(
-            [
-                seen.op("&")(1 << self.positions[which][name]) != 0
-                if name in self.positions[which]
-                else false()
-                for name in CONDITIONS
-            ]
+    def bits(self, seen: int, which: int) -> int:
+        """Of a `seen` value, the condition bits of the current (0) or proposed (1) rules."""
+        return sum(
+            1 << CONDITIONS.index(name)
+            for name, position in self.positions[which].items()
+            if seen >> position & 1
         )
 
 
 def replay(current: RiskRules, proposed: RiskRules, since: datetime) -> list[ReplayGroup]:
     """The orders decided after `since`, grouped by how both rule sets decide them. Each row
     is tested once for the conditions of both rule sets and grouped by them (the scan); the
-    rules are then combined over the few groups."""
+    rules are then combined over the few groups, given back to the database as a VALUES
+    list of each rule set's condition bits (an expression over a grouped column would be
+    spelled out again in every rule, and planning it cost more than a small scan)."""
     tested = Tested.of(current, proposed)
-    groups = (
+    groups = db.session.execute(
         select(
             tested.seen().label("seen"),
-            func.count().label("orders"),
-            func.sum(D.total_minor).label("value_minor"),
+            func.count(),
+            cast(func.coalesce(func.sum(D.total_minor), 0), BigInteger),
         )
         .where(D.decided_at > since)
         .group_by(literal_column("seen"))
-        .subquery("tested")
+    ).all()
+    if not groups:
+        return []
+    decoded = (
+        values(
+            column("seen", BigInteger),
+            column("bits_before", Integer),
+            column("bits_after", Integer),
+            name="decoded",
+        )
+        .data([(seen, tested.bits(seen, 0), tested.bits(seen, 1)) for seen, _, _ in groups])
+        .cte()
     )
-    before = RuleExpressions(current, tested.bits(groups.c.seen, 0))
-    after = RuleExpressions(proposed, tested.bits(groups.c.seen, 1))
-    columns = (
-        before.outcome().label("outcome_before"),
-        after.outcome().label("outcome_after"),
-        before.fired_mask().label("mask_before"),
-        after.fired_mask().label("mask_after"),
-        before.friction().label("friction_before"),
-        after.friction().label("friction_after"),
-    )
-    rows = db.session.execute(
+    before = RuleExpressions(current, decoded.c.bits_before)
+    after = RuleExpressions(proposed, decoded.c.bits_after)
+    decided = db.session.execute(
         select(
-            *columns,
-            cast(groups.c.orders, BigInteger),
-            cast(func.coalesce(groups.c.value_minor, 0), BigInteger),
-            groups.c.seen,
+            decoded.c.seen,
+            before.outcome(),
+            after.outcome(),
+            before.fired_mask(),
+            after.fired_mask(),
+            before.friction(),
+            after.friction(),
         )
     )
+    counted = {seen: (orders, value) for seen, orders, value in groups}
     return [
         ReplayGroup(
-            OUTCOMES[row[0]],
-            OUTCOMES[row[1]],
-            _codes(row[2]),
-            _codes(row[3]),
-            row[6],
-            row[7],
-            row[8],
-            (FRICTION[row[4]], FRICTION[row[5]]),
+            OUTCOMES[outcome_before],
+            OUTCOMES[outcome_after],
+            _codes(mask_before),
+            _codes(mask_after),
+            *counted[seen],
+            seen,
+            (FRICTION[friction_before], FRICTION[friction_after]),
         )
-        for row in rows
+        for (
+            seen,
+            outcome_before,
+            outcome_after,
+            mask_before,
+            mask_after,
+            friction_before,
+            friction_after,
+        ) in decided
     ]
 
 

@@ -3,6 +3,7 @@ each rule one small method, the conditions each recorded decision is tested for 
 `shop.risk.replay` groups a month of decisions by these bits; tests/test_backtest_replay.py
 checks that both spellings decide alike on SQLite and PostgreSQL."""
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -51,6 +52,21 @@ CONDITIONS = (
 )
 
 
+def _built_once(method):
+    """Rules combine one another (every outcome asks "needs a code?" several times): each
+    expression is built once per `RuleExpressions` and shared, not built again each time."""
+
+    @functools.wraps(method)
+    def built(self, *args):
+        memo = self.__dict__.setdefault("_built", {})
+        key = (method.__name__, *args)
+        if key not in memo:
+            memo[key] = method(self, *args)
+        return memo[key]
+
+    return built
+
+
 @dataclass(frozen=True)
 class RuleExpressions:
     """Each rule of one rule set in SQL, as `engine.evaluate` applies it (same names, same
@@ -61,6 +77,7 @@ class RuleExpressions:
     rules: RiskRules
     bits: ColumnElement[int] | None = None
 
+    @_built_once
     def conditions(self) -> dict[str, ColumnElement[bool]]:
         rules = self.rules
         young = D.account_age_seconds < rules.new_account_days * DAY
@@ -101,6 +118,7 @@ class RuleExpressions:
         conditions = self.conditions()
         return sum_of_bits([conditions[name] for name in CONDITIONS])
 
+    @_built_once
     def _is(self, name: str) -> ColumnElement[bool]:
         if self.bits is None:
             return self.conditions()[name]
@@ -137,6 +155,7 @@ class RuleExpressions:
     def hold_threshold_hold(self) -> ColumnElement[bool]:
         return self.hold_threshold() if self.rules.hold_threshold_action != PASSKEY else false()
 
+    @_built_once
     def code_rules(self) -> list[tuple[str, ColumnElement[bool], str]]:
         """The rules that ask for a step-up: (code, when it fires, what may answer it)."""
         rules = self.rules
@@ -153,16 +172,19 @@ class RuleExpressions:
             ("phone_changed", self.phone_changed_otp(), rules.phone_changed_factor),
         ]
 
+    @_built_once
     def wants_code(self) -> ColumnElement[bool]:
         """Some rule asks for a step-up (before the low-value exemption)."""
         return or_(*(fires for _, fires, _ in self.code_rules()))
 
+    @_built_once
     def low_value_exemption(self) -> ColumnElement[bool]:
         return and_(self._is("small_since_code"), self.wants_code())
 
     def _kept(self, fires: ColumnElement[bool]) -> ColumnElement[bool]:
         return and_(fires, not_(self.low_value_exemption()))
 
+    @_built_once
     def needs_code(self) -> ColumnElement[bool]:
         """A step-up is asked for once the exemption has had its say and rules that want a
         passkey from an account without one have turned into holds."""
@@ -174,6 +196,7 @@ class RuleExpressions:
             )
         )
 
+    @_built_once
     def held_for_passkey(self) -> ColumnElement[bool]:
         return and_(
             not_(self._is("has_passkey")),
@@ -185,16 +208,19 @@ class RuleExpressions:
             ),
         )
 
+    @_built_once
     def phone_changed_hold(self) -> ColumnElement[bool]:
         if self.rules.phone_change_action != "hold":
             return false()
         return and_(self.phone_changed(), self.needs_code())
 
+    @_built_once
     def held(self) -> ColumnElement[bool]:
         """Hold before the step-up lock: by amount, for want of a passkey, or a code to a
         number that just changed."""
         return or_(self.hold_threshold_hold(), self.held_for_passkey(), self.phone_changed_hold())
 
+    @_built_once
     def step_up_locked(self) -> ColumnElement[bool]:
         return and_(
             not_(self.block_threshold()),
@@ -203,6 +229,7 @@ class RuleExpressions:
             self._is("step_up_locked"),
         )
 
+    @_built_once
     def outcome(self) -> ColumnElement[int]:
         """The decision's severity (engine.SEVERITY)."""
         return case(
@@ -212,6 +239,7 @@ class RuleExpressions:
             else_=SEVERITY[Outcome.ALLOW],
         )
 
+    @_built_once
     def friction(self) -> ColumnElement[int]:
         """What the shopper is asked for (an index of FRICTION): nothing of the kind, a
         passkey (required, or offered first as the account has one), a code (app or SMS), or
@@ -230,6 +258,7 @@ class RuleExpressions:
             else_=0,
         )
 
+    @_built_once
     def fired(self) -> dict[str, ColumnElement[bool]]:
         """Each reason code of the engine: when it is among the decision's reasons."""
         fired = {code: self._kept(fires) for code, fires, _ in self.code_rules()}

@@ -12,6 +12,7 @@ latest `SAMPLE` refusals of the window (pumping shows in the latest traffic, and
 million-order shop holds some 30,000 codes), and the page says so when the window holds more.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -87,52 +88,52 @@ class CountryFigures:
         return self.verified / self.sent if self.sent else None
 
 
-def _latest_codes(since: datetime, *columns):
-    """The latest `SAMPLE` codes sent since `since` (newest first on the time index)."""
-    return (
-        select(*columns)
+@dataclass(frozen=True)
+class Latest:
+    """The latest `SAMPLE` codes sent since a moment, as (country, number, client address,
+    entered), and the latest `SAMPLE` refusals, as (country, number, client address): what
+    the per-country and busiest-source figures are counted from, read once for all three."""
+
+    codes: list[tuple[str | None, str, str | None, bool]]
+    refusals: list[tuple[str | None, str | None, str | None]]
+
+
+def latest(since: datetime) -> Latest:
+    """Newest first on the time indexes, stopping at `SAMPLE` rows each."""
+    codes = db.session.execute(
+        select(
+            OtpChallenge.country,
+            OtpChallenge.phone,
+            OtpChallenge.client_ip,
+            OtpChallenge.consumed_at.is_not(None),
+        )
         .where(OtpChallenge.created_at >= since)
         .order_by(OtpChallenge.created_at.desc())
         .limit(SAMPLE)
-        .subquery()
     )
-
-
-def _latest_refusals(since: datetime, *columns):
-    """The latest `SAMPLE` refusals since `since`."""
-    return (
-        select(*columns)
+    refusals = db.session.execute(
+        select(SendRefusal.country, SendRefusal.phone, SendRefusal.client_ip)
         .where(SendRefusal.at >= since)
         .order_by(SendRefusal.at.desc())
         .limit(SAMPLE)
-        .subquery()
     )
+    return Latest([tuple(row) for row in codes], [tuple(row) for row in refusals])
 
 
-def by_country(since: datetime) -> list[CountryFigures]:
-    """Codes sent, entered and refused per destination country, busiest first, among the
-    latest `SAMPLE` codes and `SAMPLE` refusals since `since`."""
+def by_country(latest: Latest) -> list[CountryFigures]:
+    """Codes sent, entered and refused per destination country, busiest first."""
     countries: dict[str, CountryFigures] = {}
 
     def row(country: str | None) -> CountryFigures:
         code = country or UNKNOWN_COUNTRY
         return countries.setdefault(code, CountryFigures(code))
 
-    codes = _latest_codes(since, OtpChallenge.country, OtpChallenge.consumed_at)
-    sends = db.session.execute(
-        select(codes.c.country, func.count(), func.count(codes.c.consumed_at)).group_by(
-            codes.c.country
-        )
-    )
-    for country, sent, verified in sends:
+    for country, _, _, entered in latest.codes:
         figures = row(country)
-        figures.sent, figures.verified = sent, verified
-    refused = _latest_refusals(since, SendRefusal.country)
-    refusals = db.session.execute(
-        select(refused.c.country, func.count()).group_by(refused.c.country)
-    )
-    for country, refused in refusals:
-        row(country).refused += refused
+        figures.sent += 1
+        figures.verified += entered
+    for country, _, _ in latest.refusals:
+        row(country).refused += 1
     return sorted(countries.values(), key=lambda item: (-(item.sent + item.refused), item.country))
 
 
@@ -149,45 +150,25 @@ class SourceFigures:
         return self.sent + self.refused
 
 
-def _top(sent_column, refused_column, since: datetime, limit: int) -> list[SourceFigures]:
-    """The busiest keys among the latest `SAMPLE` codes and `SAMPLE` refusals since
-    `since`: each side's busiest few are the candidates, then both sides are counted for
-    the candidates."""
-    sides = (
-        _latest_codes(since, sent_column.label("key")),
-        _latest_refusals(since, refused_column.label("key")),
+def _top(latest: Latest, field: int, limit: int) -> list[SourceFigures]:
+    """The busiest values of one field (1: number, 2: client address), sends and refusals
+    each counted exactly."""
+    sent = Counter(code[field] for code in latest.codes)
+    refused = Counter(refusal[field] for refusal in latest.refusals)
+    keys = (sent.keys() | refused.keys()) - {None}
+    ranked = sorted(
+        (SourceFigures(key, sent[key], refused[key]) for key in keys),
+        key=lambda item: (-item.attempts, item.key),
     )
-    candidates: set[str] = set()
-    for side in sides:
-        count = func.count()
-        candidates.update(
-            db.session.scalars(
-                select(side.c.key)
-                .group_by(side.c.key)
-                .order_by(count.desc(), side.c.key)
-                .limit(limit)
-            )
-        )
-    candidates.discard(None)
-    if not candidates:
-        return []
-    figures = {key: SourceFigures(key) for key in candidates}
-    for side, attribute in zip(sides, ("sent", "refused"), strict=True):
-        rows = db.session.execute(
-            select(side.c.key, func.count()).where(side.c.key.in_(candidates)).group_by(side.c.key)
-        )
-        for key, number in rows:
-            setattr(figures[key], attribute, number)
-    ranked = sorted(figures.values(), key=lambda item: (-item.attempts, item.key))
     return ranked[:limit]
 
 
-def top_numbers(since: datetime, limit: int = TOP) -> list[SourceFigures]:
-    return _top(OtpChallenge.phone, SendRefusal.phone, since, limit)
+def top_numbers(latest: Latest, limit: int = TOP) -> list[SourceFigures]:
+    return _top(latest, 1, limit)
 
 
-def top_addresses(since: datetime, limit: int = TOP) -> list[SourceFigures]:
-    return _top(OtpChallenge.client_ip, SendRefusal.client_ip, since, limit)
+def top_addresses(latest: Latest, limit: int = TOP) -> list[SourceFigures]:
+    return _top(latest, 2, limit)
 
 
 # Provider spend ----------------------------------------------------------------------------

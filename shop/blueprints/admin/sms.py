@@ -44,6 +44,7 @@ def sms() -> str:
     policy = otp.service().policy
     sends = [(label, abuse.send_figures(now - window)) for label, window in ABUSE_WINDOWS]
     day = sends[-1][1]
+    latest = abuse.latest(day_ago)
     return render_template(
         "admin/sms.html",
         page=newest_first(query, SmsMessage, SmsMessage.created_at, PER_PAGE),
@@ -53,9 +54,9 @@ def sms() -> str:
         sends=sends,
         # Destinations and sources are read from the latest codes and refusals only.
         sample=abuse.SAMPLE if max(day.sent, day.refused) > abuse.SAMPLE else None,
-        countries=abuse.by_country(day_ago),
-        top_numbers=abuse.top_numbers(day_ago),
-        top_addresses=abuse.top_addresses(day_ago),
+        countries=abuse.by_country(latest),
+        top_numbers=abuse.top_numbers(latest),
+        top_addresses=abuse.top_addresses(latest),
         spend=abuse.spend_per_day(now, SPEND_DAYS),
         refusals=refusals,
         more_refusals=more_refusals,
