@@ -62,3 +62,30 @@ def test_a_new_secret_key_is_a_new_serializer(app):
         assert dict(other.session_interface.open_session(other, context.request)) == {}
     with other.app_context():
         db.engine.dispose()
+
+
+def test_a_page_that_read_the_session_varies_on_the_cookie_once(app):
+    """A shared cache must not hand one visitor's page to another: `Vary: Cookie` when the
+    session was read and left unchanged, added once to any Vary the view set."""
+
+    @app.get("/reads")
+    def reads() -> str:
+        return str(session.get("seen"))
+
+    @app.get("/reads-and-varies")
+    def reads_and_varies():
+        session.get("seen")
+        return "x", 200, {"Vary": "Accept-Encoding"}
+
+    @app.get("/reads-and-varies-on-cookie")
+    def reads_and_varies_on_cookie():
+        session.get("seen")
+        return "x", 200, {"Vary": "accept-encoding, cookie"}
+
+    client = app.test_client()
+    client.get("/reads")  # a first visit sets no session; the second reads one unchanged
+    assert client.get("/reads").headers.get_all("Vary") == ["Cookie"]
+    assert client.get("/reads-and-varies").headers.get_all("Vary") == ["Accept-Encoding, Cookie"]
+    assert client.get("/reads-and-varies-on-cookie").headers.get_all("Vary") == [
+        "accept-encoding, cookie"
+    ]

@@ -6,6 +6,8 @@ and other control characters, and overlong text; every query string, form and JS
 gets a NUL: the answer is a 404 (no such route) or a 400, and nothing changes.
 """
 
+import io
+
 import pytest
 from werkzeug.routing import IntegerConverter
 
@@ -104,3 +106,19 @@ def test_tabs_and_line_breaks_are_still_welcome(client, world):
         "/account/phone", {"phone": "+44 7700\t900555\r\n", "password": "wrong password"}
     )
     assert response.status_code == 422  # judged on its merits, not refused as hostile
+
+
+def test_a_chunked_form_body_is_read_and_refused_too(client):
+    """A form sent without a length (`Transfer-Encoding: chunked`) is looked at like any
+    other: the guard does not take a missing Content-Length for an empty body."""
+    response = client.post(
+        "/auth/login",
+        input_stream=io.BytesIO(b"email=a%00b%40example.com&password=x"),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Transfer-Encoding": "Chunked",
+        },
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 400
+    assert "control character" in response.get_data(as_text=True)
