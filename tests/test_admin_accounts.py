@@ -106,7 +106,7 @@ def test_unlocking_needs_a_note_alerts_the_holder_and_lets_codes_go_again(
     shopper.sms_stopped = False
     db.session.commit()
     lock(shopper, frozen_clock.now)
-    assert otp.service().is_locked(shopper)
+    assert otp.service().lockout.is_locked(shopper)
     client.sign_in_as(owner)
     page = text_of(client.get(f"/admin/accounts/{shopper.id}"))
     assert "Locked" in page and "10 of 10 wrong codes counted" in page
@@ -114,7 +114,7 @@ def test_unlocking_needs_a_note_alerts_the_holder_and_lets_codes_go_again(
     missing = client.post_form(f"/admin/accounts/{shopper.id}/unlock", {"note": " "})
     assert missing.status_code == 422
     db.session.expire_all()
-    assert otp.service().is_locked(db.session.get(User, shopper.id))
+    assert otp.service().lockout.is_locked(db.session.get(User, shopper.id))
 
     frozen_clock.advance(minutes=1)
     done = client.post_form(
@@ -124,7 +124,7 @@ def test_unlocking_needs_a_note_alerts_the_holder_and_lets_codes_go_again(
     db.session.expire_all()
     user = db.session.get(User, shopper.id)
     assert user.step_up_unlocked_at == frozen_clock.now
-    assert not otp.service().is_locked(user)
+    assert not otp.service().lockout.is_locked(user)
     [alert] = db.session.scalars(
         select(SmsMessage).where(SmsMessage.kind == SmsKind.ALERT_STEP_UP_UNLOCKED)
     )

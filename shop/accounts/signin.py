@@ -306,7 +306,7 @@ def login_challenge(attempt: LoginAttempt) -> OtpChallenge | None:
     user = db.session.get(User, attempt.user_id)
     if user is None:
         return None
-    challenge = otp.service().live_challenge(user, OtpPurpose.LOGIN)
+    challenge = otp.live_challenge(user, OtpPurpose.LOGIN)
     if challenge is None or challenge.binding != attempt.binding:
         return None
     return challenge

@@ -4,7 +4,7 @@ strongest factor the account has and the owner's rules allow.
 A `StepUp` row is opened with the factors it may be answered with, strongest first. An SMS
 code answers it through `shop.otp` as before (its own row, its own tries); an app code, a
 recovery code or a passkey answers it here. Either way a wrong answer counts in the account's
-24-hour failures (`Otp.count_failure`), the same count and lockout as wrong SMS codes, and a
+24-hour failures (`shop.otp.lockout`), the same count and lockout as wrong SMS codes, and a
 right one is consumed by one conditional UPDATE in the caller's transaction.
 """
 
@@ -184,7 +184,7 @@ def answer(
     The order of checks is the SMS code's: locked, dead, expired, changed, then the answer.
     """
     service = otp.service()
-    if service.is_locked(user):
+    if service.lockout.is_locked(user):
         return Verification(Check.LOCKED)
     if step_up.consumed_at is not None or step_up.ended_at is not None:
         return Verification(Check.NO_CODE)
@@ -279,7 +279,7 @@ def _fail(
         .values(failed_attempts=StepUp.failed_attempts + 1)
         .execution_options(synchronize_session=False)
     )
-    locked = otp.service().count_failure(
+    locked = otp.service().lockout.count_failure(
         user, str(factor), client_ip=client_ip, purpose=step_up.purpose
     )
     db.session.refresh(step_up)
