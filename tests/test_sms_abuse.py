@@ -24,7 +24,7 @@ from shop.models import (
     SmsStatus,
 )
 from shop.otp import Otp
-from shop.sms import abuse, delivery
+from shop.sms import abuse, attempts, delivery
 from shop.sms.delivery import Every
 from shop.sms.watch import recent_alarms, watch_sms_abuse
 from tests.factories import make_user
@@ -172,9 +172,9 @@ def test_provider_spend_per_day_adds_the_prices(app, frozen_clock):
 
 
 def test_a_price_that_is_not_a_number_is_not_kept(app):
-    assert delivery._price("0.03330000") == "0.03330000"
+    assert attempts.provider_price("0.03330000") == "0.03330000"
     for odd in ("free", "1e3", "-0.5", "0.0333 EUR", "12345678.0"):
-        assert delivery._price(odd) is None
+        assert attempts.provider_price(odd) is None
 
 
 def test_refused_sends_page_newest_first_by_keyset(client, owner, frozen_clock):
