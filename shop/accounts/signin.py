@@ -22,7 +22,7 @@ from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import Factor, OtpChallenge, OtpPurpose, StepUp, User
 from shop.otp import Check, CodeSend, SendRefused, binding_for, texts
-from shop.stepup import Answer, steps
+from shop.stepup import Answer, answers, steps
 
 WRONG_CREDENTIALS = "The e-mail or password is not right."
 
@@ -239,7 +239,7 @@ def check_login_code(
             return CodeResult(
                 CodeOutcome.CODE_DEAD, user, message="This sign-in expired. Sign in again."
             )
-        result = steps.answer(
+        result = answers.answer(
             user, step_up, attempt.binding, Answer(factor, code), client_ip=client.ip
         )
     elif login_challenge(attempt) is None:
@@ -248,7 +248,7 @@ def check_login_code(
             CodeOutcome.CODE_DEAD, user, message="There is no code waiting. Ask for a new one."
         )
     else:
-        result = steps.verify_any(
+        result = answers.verify_any(
             user,
             step_up,
             OtpPurpose.LOGIN,
