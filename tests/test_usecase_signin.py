@@ -11,15 +11,17 @@ from shop import cart as carts
 from shop import otp
 from shop.accounts.client import Client
 from shop.accounts.signin import (
-    CodeOutcome,
-    LoginAttempt,
     PasswordOutcome,
     finish_sign_in,
-    login_challenge,
-    resend_login_code,
     sign_in_with_code,
     sign_in_with_password,
     sign_out,
+)
+from shop.accounts.signin_stepup import (
+    CodeOutcome,
+    LoginAttempt,
+    login_challenge,
+    resend_login_code,
 )
 from shop.extensions import db
 from shop.models import AuditEvent, KnownDevice, OtpFailure, SendRefusal, SmsKind, SmsMessage
