@@ -15,7 +15,7 @@ from shop.models import AuditEvent, OtpPurpose, SmsKind, SmsMessage, SmsStatus
 from shop.otp import Otp, SendRefused, binding_for
 from shop.otp.texts import code_sms
 from tests.conftest import config_for
-from tests.factories import last_code_sent_to, last_sms_to, make_user, sms_text
+from tests.factories import last_code_sent_to, last_sms_to, make_user, sms_text, wrong
 
 IP = "203.0.113.9"
 TEXT = code_sms("Shop", "confirm order SH-TEST for €300.00", "http://127.0.0.1:5000")
@@ -36,10 +36,6 @@ def verify(otp, user, code, binding="order-a", purpose=OtpPurpose.ORDER):
     result = otp.verify(user, purpose, binding, code, client_ip=IP)
     db.session.commit()
     return result
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def test_configured_policy_is_the_spec(otp):

@@ -6,7 +6,6 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from html import unescape
 
 import pytest
 from sqlalchemy import func, select
@@ -27,21 +26,10 @@ from shop.otp import Otp
 from shop.sms import abuse, attempts, delivery
 from shop.sms.delivery import Every
 from shop.sms.watch import recent_alarms, watch_sms_abuse
-from tests.factories import make_user
+from tests.factories import make_user, text_of
 from tests.pumping import pump
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # the frozen clock's time
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("boss@example.com", role=Role.OWNER)
-    client.sign_in_as(user)
-    return user
-
-
-def text_of(response) -> str:
-    return unescape(response.get_data(as_text=True))
 
 
 def sent_code(age, *, phone="+447700900111", ip="203.0.113.1", country="GB", verified=False):

@@ -31,6 +31,7 @@ from tests.factories import (
     make_product,
     make_user,
     set_rules,
+    wrong,
 )
 from tests.fake_vonage import (  # noqa: F401 (fixtures)
     fake_vonage_fixture,
@@ -56,10 +57,6 @@ def kinds(order) -> list[str]:
 def checkout_needing_a_code(shopper, key="timeline-key-0000000"):
     fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
     return start_checkout(shopper, ADDRESS, key, CLIENT).order
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def signed_receipt(message: SmsMessage, status: str, error: str = "0") -> dict:
