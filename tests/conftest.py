@@ -15,6 +15,8 @@ from shop import clock, create_app
 from shop.accounts import sessions
 from shop.accounts.client import Client
 from shop.extensions import db
+from shop.models import Role, User
+from tests.factories import make_user
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -94,6 +96,14 @@ def client(app) -> ShopClient:
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def owner(client) -> User:
+    """A shop owner, signed in on `client` (the admin pages' visitor)."""
+    user = make_user("boss@example.com", role=Role.OWNER)
+    client.sign_in_as(user)
+    return user
 
 
 class FrozenClock:

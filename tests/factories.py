@@ -1,12 +1,14 @@
-"""Factories for rows the tests need; passwords are hashed once per run, with the real method."""
+"""Factories for rows the tests need, and readers of what the shop wrote; passwords are hashed
+once per run, with the real method."""
 
 import json
 import re
 from dataclasses import replace
 from functools import cache
+from html import unescape
 from itertools import count
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from shop import cart as carts
@@ -14,7 +16,17 @@ from shop import clock
 from shop.accounts.client import Client
 from shop.config import Config
 from shop.extensions import db
-from shop.models import Order, Product, RiskRuleSet, Role, SmsMessage, User, UserSession
+from shop.models import (
+    Order,
+    OtpFailure,
+    Product,
+    RiskRuleSet,
+    Role,
+    SmsKind,
+    SmsMessage,
+    User,
+    UserSession,
+)
 from shop.orders import ShippingAddress
 from shop.orders.checkout import start_checkout
 from shop.risk import RiskRules, current_rules
@@ -105,6 +117,25 @@ def last_code_sent_to(phone: str) -> str:
     match = re.match(r"\S+: (\d{6,8}) is your code", sms_text(last_sms_to(phone)))
     assert match, "the newest SMS to this number carries no code"
     return match.group(1)
+
+
+def wrong(code: str) -> str:
+    """A code of the same length that is not `code`."""
+    return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
+
+
+def sms_count(kind: SmsKind) -> int:
+    return db.session.scalar(select(func.count(SmsMessage.id)).where(SmsMessage.kind == kind))
+
+
+def failures(user: User) -> int:
+    """Wrong answers, of every factor, in the account's count."""
+    return db.session.scalar(select(func.count(OtpFailure.id)).where(OtpFailure.user_id == user.id))
+
+
+def text_of(response) -> str:
+    """A page's text with its character references read, as a person reads the words."""
+    return unescape(response.get_data(as_text=True))
 
 
 def set_rules(**changes) -> RiskRules:

@@ -16,29 +16,17 @@ from shop.models import (
     Order,
     OrderStatus,
     OtpChallenge,
-    Role,
     SmsKind,
     SmsMessage,
     SmsStatus,
 )
 from shop.risk.figures import Rate, orders_per_day, step_up_figures
-from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user
+from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user, text_of
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # the frozen clock's time
 PAGES = ["/admin", "/admin/risk", "/admin/orders", "/admin/sms", "/admin/audit", "/admin/settings"]
 POSTS = ["/admin/risk", "/admin/risk/backtest"]
 _numbers = count(1)
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user(role=Role.OWNER)
-    client.sign_in_as(user)
-    return user
-
-
-def text_of(response) -> str:
-    return unescape(response.get_data(as_text=True))
 
 
 def add_order(

@@ -2,25 +2,13 @@
 required note, and every way a request can be wrong (4xx, nothing changed)."""
 
 import re
-from html import unescape
 
 import pytest
 from sqlalchemy import func, select
 
 from shop.extensions import db
-from shop.models import AuditEvent, Order, OrderStatus, Role, SmsMessage
-from tests.factories import make_held_order, make_user
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("boss@example.com", role=Role.OWNER)
-    client.sign_in_as(user)
-    return user
-
-
-def text_of(response) -> str:
-    return unescape(response.get_data(as_text=True))
+from shop.models import AuditEvent, Order, OrderStatus, SmsMessage
+from tests.factories import make_held_order, make_user, text_of
 
 
 def status_of(ref: str) -> str:

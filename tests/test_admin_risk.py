@@ -5,7 +5,6 @@ import re
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
-from html import unescape
 from itertools import count
 
 import pytest
@@ -13,20 +12,13 @@ from sqlalchemy import func, select
 
 from shop import risk
 from shop.extensions import db
-from shop.models import AuditEvent, DecisionInputs, Order, OrderStatus, RiskRuleSet, Role
+from shop.models import AuditEvent, DecisionInputs, Order, OrderStatus, RiskRuleSet
 from shop.risk import RiskInputs, RiskRules
 from shop.risk.replay import record_inputs
-from tests.factories import ADDRESS, fill_cart, make_product, make_user
+from tests.factories import ADDRESS, fill_cart, make_product, make_user, text_of
 
 _refs = count(1)
 DEFAULTS = RiskRules()
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user(role=Role.OWNER)
-    client.sign_in_as(user)
-    return user
 
 
 def amount(minor: int | None) -> str:
@@ -57,10 +49,6 @@ def rule_audits() -> list[AuditEvent]:
     return db.session.scalars(
         select(AuditEvent).where(AuditEvent.event == "rules_changed").order_by(AuditEvent.id)
     ).all()
-
-
-def text_of(response) -> str:
-    return unescape(response.get_data(as_text=True))
 
 
 # The editor --------------------------------------------------------------------------------

@@ -8,18 +8,11 @@ import pytest
 from shop import clock
 from shop.accounts.phone import mask_phone
 from shop.extensions import db
-from shop.models import Role, SmsKind, SmsMessage, SmsStatus
+from shop.models import SmsKind, SmsMessage, SmsStatus
 from shop.sms.figures import SmsFigures, sms_figures
 from tests.factories import make_user
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user(role=Role.OWNER)
-    client.sign_in_as(user)
-    return user
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shop import alerts, orders
 from shop.extensions import db
-from shop.models import KnownDevice, Order, OrderStatus, Product, SmsKind, SmsMessage
+from shop.models import KnownDevice, Order, OrderStatus, Product, SmsKind
 from tests.factories import (
     PASSWORD,
     fill_cart,
@@ -16,6 +16,7 @@ from tests.factories import (
     make_user,
     place_allowed,
     set_rules,
+    sms_count,
 )
 
 CHROME = (
@@ -29,10 +30,6 @@ LINK = re.compile(r"http://127\.0\.0\.1:5000(/account/not-me/\S+)$")
 @pytest.fixture(autouse=True)
 def password_only(app):
     set_rules(login_mode="never")
-
-
-def sms_count(kind: SmsKind) -> int:
-    return db.session.scalar(select(func.count(SmsMessage.id)).where(SmsMessage.kind == kind))
 
 
 def with_known_device(user):

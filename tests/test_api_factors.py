@@ -8,15 +8,18 @@ import pytest
 from sqlalchemy import func, select
 
 from shop.extensions import db
-from shop.models import OtpChallenge, OtpFailure
-from tests.factories import PASSWORD, fill_cart, last_code_sent_to, make_product, make_user
+from shop.models import OtpChallenge
+from tests.factories import (
+    PASSWORD,
+    failures,
+    fill_cart,
+    last_code_sent_to,
+    make_product,
+    make_user,
+)
 from tests.test_api import bearer, checkout, is_problem, sign_in
 from tests.test_stepup_passkeys import enrol
 from tests.test_stepup_totp import set_up_app
-
-
-def failures(user) -> int:
-    return db.session.scalar(select(func.count(OtpFailure.id)).where(OtpFailure.user_id == user.id))
 
 
 def start(client, user, frozen_clock, key="api-factor-order-001"):

@@ -6,7 +6,7 @@ from html import unescape
 
 from shop import risk
 from shop.risk import RiskRules
-from tests.test_admin_risk import form_data, known_orders, owner  # noqa: F401 (fixtures)
+from tests.test_admin_risk import form_data, known_orders  # noqa: F401 (fixtures)
 
 
 def rule_row(page: str, code: str) -> list[str]:
@@ -29,7 +29,7 @@ def test_each_rule_over_the_replayed_orders(app, known_orders, frozen_clock):  #
 
 def test_the_page_lists_each_rule_and_links_the_orders_that_change(
     client,
-    owner,  # noqa: F811
+    owner,
     known_orders,  # noqa: F811
 ):
     response = client.post_form("/admin/risk/backtest", form_data(otp_threshold_minor="100.00"))

@@ -29,6 +29,7 @@ from tests.factories import (
     make_user,
     set_rules,
     sms_text,
+    wrong,
 )
 
 
@@ -52,10 +53,6 @@ def stock(product) -> int:
 
 def ref_of(response) -> str:
     return response.headers["Location"].rsplit("/", 1)[-1]
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 @pytest.fixture

@@ -12,23 +12,15 @@ from sqlalchemy import select
 from shop import risk
 from shop.blueprints import admin
 from shop.extensions import db
-from shop.models import AuditEvent, Factor, Role
+from shop.models import AuditEvent, Factor
 from shop.orders.confirmation import ConfirmOutcome, confirm_order, resend_order_code
 from shop.risk import Outcome, RiskInputs, RiskRules
 from shop.stepup import figures as figures_module
 from shop.stepup.figures import factor_figures
-from tests.factories import last_code_sent_to, make_user
-from tests.test_admin_risk import figures_of, form_data, past_order, text_of
+from tests.factories import last_code_sent_to, make_user, text_of
+from tests.test_admin_risk import figures_of, form_data, past_order
 from tests.test_stepup_passkeys import CLIENT, checkout, enrol, options_for
 from tests.test_stepup_totp import set_up_app
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("owner@example.com", role=Role.OWNER)
-    client.sign_in_as(user)
-    return user
-
 
 INPUTS = {
     "total_minor": 32_900,

@@ -15,7 +15,7 @@ from shop.models import AuditEvent, OtpPurpose, SmsKind, SmsMessage, SmsStatus
 from shop.otp import Otp, SendRefused, binding_for
 from shop.otp.texts import code_sms
 from tests.conftest import config_for
-from tests.factories import last_code_sent_to, last_sms_to, make_user, sms_text
+from tests.factories import last_code_sent_to, last_sms_to, make_user, sms_text, wrong
 
 IP = "203.0.113.9"
 TEXT = code_sms("Shop", "confirm order SH-TEST for €300.00", "http://127.0.0.1:5000")
@@ -36,10 +36,6 @@ def verify(otp, user, code, binding="order-a", purpose=OtpPurpose.ORDER):
     result = otp.verify(user, purpose, binding, code, client_ip=IP)
     db.session.commit()
     return result
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def test_configured_policy_is_the_spec(otp):
@@ -138,7 +134,7 @@ def test_a_resend_replaces_the_code_and_keeps_the_count(otp, frozen_clock):
     assert not result.ok
     assert result.outcome == "wrong"
     assert result.tries_left == 1
-    assert otp.failures_in_window(user) == 4
+    assert otp.lockout.failures_in_window(user) == 4
     assert verify(otp, user, new).ok
 
 
@@ -150,7 +146,7 @@ def test_the_tenth_failure_in_24_hours_locks_step_up_and_alerts(otp, frozen_cloc
         results = [verify(otp, user, wrong(code), binding) for _ in range(5)]
         frozen_clock.advance(minutes=6)
     assert results[-1].outcome == "locked"
-    assert otp.is_locked(user)
+    assert otp.lockout.is_locked(user)
     alert = last_sms_to(user.phone)
     assert alert.kind == SmsKind.ALERT_CODE_LOCKED
     assert "too many wrong codes" in alert.body
@@ -160,7 +156,7 @@ def test_the_tenth_failure_in_24_hours_locks_step_up_and_alerts(otp, frozen_cloc
         issue(otp, user, "order-c")
     db.session.rollback()
     frozen_clock.advance(hours=24)
-    assert not otp.is_locked(user)
+    assert not otp.lockout.is_locked(user)
 
 
 def test_account_failures_count_across_codes_and_resends(otp, frozen_clock):
@@ -171,8 +167,8 @@ def test_account_failures_count_across_codes_and_resends(otp, frozen_clock):
         for _ in range(3):
             verify(otp, user, wrong(code), order)
         frozen_clock.advance(minutes=11)
-    assert otp.failures_in_window(user) == 9
-    assert not otp.is_locked(user)
+    assert otp.lockout.failures_in_window(user) == 9
+    assert not otp.lockout.is_locked(user)
 
 
 def test_a_code_for_order_a_fails_on_order_b_and_dies(otp):
@@ -213,7 +209,7 @@ def test_hostile_input_counts_as_a_failure(otp, hostile):
     issue(otp, user)
     result = verify(otp, user, hostile)
     assert not result.ok and result.outcome == "wrong"
-    assert otp.failures_in_window(user) == 1
+    assert otp.lockout.failures_in_window(user) == 1
 
 
 def test_spaces_around_and_inside_the_code_are_ignored(otp):

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, SendRefusal, SmsMessage, SmsStatus, User
-from shop.otp import Otp, Refusal, SendRefused
+from shop.otp import Otp, Refusal, SendRefused, challenges
 from shop.otp.texts import code_sms
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender
@@ -65,7 +65,7 @@ def test_a_code_inside_the_cooldown_is_queued_to_its_end(otp, frozen_clock):
     assert second.expires_at == second.send_at + timedelta(minutes=5)
     sms = db.session.get(SmsMessage, second.sms_id)
     assert sms.next_attempt_at == second.send_at and sms.expires_at == second.expires_at
-    status = otp.status(second)
+    status = challenges.status(second, otp.policy)
     assert status.queued_seconds == 18 and status.live
     assert status.expires_in_seconds == 18 + 300
 

@@ -17,7 +17,7 @@ from shop.models import (
     SmsMessage,
     User,
 )
-from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user, sms_text
+from tests.factories import PASSWORD, last_code_sent_to, last_sms_to, make_user, sms_text, wrong
 
 NEW = "a brand new pass phrase"
 NOT_ME = re.compile(r"http://127\.0\.0\.1:5000(/account/not-me/\S+)$")
@@ -40,10 +40,6 @@ def signed_in(client) -> bool:
 def sms_count(phone: str) -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.count(SmsMessage.id)).where(SmsMessage.to_number == phone))
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 # Changing it, signed in ----------------------------------------------------------------------

@@ -348,7 +348,7 @@ def test_the_tenth_wrong_code_in_24_hours_locks_step_up(pg_app, frozen_clock):
 
     assert [result.outcome for result in results[:4]] == ["wrong"] * 4
     assert results[-1].outcome == "locked"
-    assert otp.is_locked(user)
+    assert otp.lockout.is_locked(user)
     assert last_sms_to(user.phone).kind == SmsKind.ALERT_CODE_LOCKED
     events = db.session.scalars(select(AuditEvent.event)).all()
     assert events.count("code_failed") == 10 and "step_up_locked" in events
@@ -356,4 +356,4 @@ def test_the_tenth_wrong_code_in_24_hours_locks_step_up(pg_app, frozen_clock):
         otp.issue(user, OtpPurpose.ORDER, "order-c", client_ip=IP, text=text)
     db.session.rollback()
     frozen_clock.advance(hours=24)
-    assert not otp.is_locked(user)
+    assert not otp.lockout.is_locked(user)

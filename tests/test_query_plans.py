@@ -18,7 +18,7 @@ from shop.extensions import db
 from shop.models import ConsoleMessage, OrderStatus, SmsKind, SmsStatus
 from shop.orders import ShippingAddress, expire_pending
 from shop.orders.checkout import start_checkout
-from shop.sms import queue_sms
+from shop.sms import claims, queue_sms
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender
 from tests import postgres
@@ -116,7 +116,7 @@ def test_the_sweep_finds_expired_codes_and_readable_copies_on_their_indexes(any_
     )
     db.session.commit()
     with Statements() as seen:
-        DeliveryWorker(ConsoleSender()).sweep()
+        claims.sweep()
     assert_served_by(
         seen.on("sms_messages"),
         "sms_messages",

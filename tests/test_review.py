@@ -51,11 +51,6 @@ OWNER_DESK = Client("192.0.2.10", "owner-laptop")
 SHOPPER_PHONE = Client("203.0.113.50", "shopper-phone")
 
 
-@pytest.fixture
-def owner(app):
-    return make_user("owner@example.com", role=Role.OWNER)
-
-
 def fresh(order: Order) -> Order:
     db.session.expire_all()
     return db.session.get(Order, order.id)

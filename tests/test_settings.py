@@ -4,7 +4,6 @@ wins, and the allowed countries are read in one place by every send and every nu
 import json
 from dataclasses import replace
 from decimal import Decimal
-from html import unescape
 
 import phonenumbers
 import pytest
@@ -14,9 +13,9 @@ from shop import otp, settings
 from shop.accounts.client import Client
 from shop.accounts.verification import RegisterOutcome, register
 from shop.extensions import db
-from shop.models import AuditEvent, OtpPurpose, Role, SendRefusal, ShopSettingsVersion, User
+from shop.models import AuditEvent, OtpPurpose, SendRefusal, ShopSettingsVersion, User
 from shop.otp import texts
-from tests.factories import make_user
+from tests.factories import make_user, text_of
 
 IRISH_MOBILE = phonenumbers.format_number(
     phonenumbers.example_number_for_type("IE", phonenumbers.PhoneNumberType.MOBILE),
@@ -28,17 +27,6 @@ FORM = {
     "spend_alert_per_hour": "5.00",
     "held_order_days": "7",
 }
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("boss@example.com", role=Role.OWNER)
-    client.sign_in_as(user)
-    return user
-
-
-def text_of(response) -> str:
-    return unescape(response.get_data(as_text=True))
 
 
 def versions() -> int:

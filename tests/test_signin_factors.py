@@ -6,9 +6,10 @@ import json
 
 from sqlalchemy import func, select
 
-from shop.accounts import signin
+from shop.accounts import signin, signin_stepup
 from shop.accounts.client import Client
-from shop.accounts.signin import CodeOutcome, PasswordOutcome
+from shop.accounts.signin import PasswordOutcome
+from shop.accounts.signin_stepup import CodeOutcome
 from shop.extensions import db
 from shop.models import Factor, OtpChallenge, OtpFailure, OtpPurpose
 from tests.factories import PASSWORD, last_code_sent_to, make_user
@@ -39,12 +40,12 @@ def test_a_passkey_signs_in_and_no_sms_is_sent(app):
     soft = enrol(user)
     result = start(user)
     assert result.send is None and login_codes(user) == 0
-    assert signin.login_step_up(result.attempt).factor_list == [
+    assert signin_stepup.login_step_up(result.attempt).factor_list == [
         Factor.PASSKEY,
         Factor.SMS,
         Factor.RECOVERY,
     ]
-    options = signin.login_passkey_options(result.attempt)
+    options = signin_stepup.login_passkey_options(result.attempt)
 
     signed_in = signin.sign_in_with_code(
         result.attempt, soft.assert_(options), NEW_DEVICE, factor=Factor.PASSKEY
@@ -52,7 +53,7 @@ def test_a_passkey_signs_in_and_no_sms_is_sent(app):
 
     assert signed_in.outcome == CodeOutcome.SIGNED_IN
     # Single use: the same attempt cannot be answered again.
-    again = signin.check_login_code(
+    again = signin_stepup.check_login_code(
         result.attempt, soft.assert_(options), NEW_DEVICE, factor=Factor.PASSKEY
     )
     assert again.outcome == CodeOutcome.CODE_DEAD
@@ -62,11 +63,11 @@ def test_an_app_code_signs_in_and_a_wrong_one_counts(app, frozen_clock):
     user = make_user()
     authenticator, _ = set_up_app(user, frozen_clock)
     result = start(user)
-    wrong = signin.check_login_code(result.attempt, "000000", NEW_DEVICE, factor=Factor.TOTP)
+    wrong = signin_stepup.check_login_code(result.attempt, "000000", NEW_DEVICE, factor=Factor.TOTP)
     assert wrong.outcome == CodeOutcome.WRONG_CODE and "4 attempts left" in wrong.message
     assert db.session.scalar(select(func.count(OtpFailure.id))) == 1
 
-    right = signin.check_login_code(
+    right = signin_stepup.check_login_code(
         result.attempt, authenticator.at(frozen_clock.now), NEW_DEVICE, factor=Factor.TOTP
     )
     assert right.outcome == CodeOutcome.SIGNED_IN
@@ -76,13 +77,17 @@ def test_sms_is_the_fallback_on_request_and_a_lacking_factor_is_refused(app):
     user = make_user()
     enrol(user)
     result = start(user)
-    lacking = signin.check_login_code(result.attempt, "123456", NEW_DEVICE, factor=Factor.TOTP)
+    lacking = signin_stepup.check_login_code(
+        result.attempt, "123456", NEW_DEVICE, factor=Factor.TOTP
+    )
     assert lacking.outcome == CodeOutcome.NOT_ALLOWED
     assert db.session.scalar(select(func.count(OtpFailure.id))) == 0
 
-    send = signin.resend_login_code(result.attempt, NEW_DEVICE)
+    send = signin_stepup.resend_login_code(result.attempt, NEW_DEVICE)
     assert send.challenge is not None and login_codes(user) == 1
-    signed_in = signin.check_login_code(result.attempt, last_code_sent_to(user.phone), NEW_DEVICE)
+    signed_in = signin_stepup.check_login_code(
+        result.attempt, last_code_sent_to(user.phone), NEW_DEVICE
+    )
     assert signed_in.outcome == CodeOutcome.SIGNED_IN
 
 

@@ -6,7 +6,6 @@ import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from html import unescape
 
 import pytest
 from sqlalchemy import func, select
@@ -24,24 +23,13 @@ from shop.models import (
     SmsStatus,
 )
 from shop.otp import Otp
-from shop.sms import abuse, delivery
+from shop.sms import abuse, attempts, delivery
 from shop.sms.delivery import Every
 from shop.sms.watch import recent_alarms, watch_sms_abuse
-from tests.factories import make_user
+from tests.factories import make_user, text_of
 from tests.pumping import pump
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # the frozen clock's time
-
-
-@pytest.fixture
-def owner(client):
-    user = make_user("boss@example.com", role=Role.OWNER)
-    client.sign_in_as(user)
-    return user
-
-
-def text_of(response) -> str:
-    return unescape(response.get_data(as_text=True))
 
 
 def sent_code(age, *, phone="+447700900111", ip="203.0.113.1", country="GB", verified=False):
@@ -197,9 +185,9 @@ def test_provider_spend_per_day_adds_the_prices(app, frozen_clock):
 
 
 def test_a_price_that_is_not_a_number_is_not_kept(app):
-    assert delivery._price("0.03330000") == "0.03330000"
+    assert attempts.provider_price("0.03330000") == "0.03330000"
     for odd in ("free", "1e3", "-0.5", "0.0333 EUR", "12345678.0"):
-        assert delivery._price(odd) is None
+        assert attempts.provider_price(odd) is None
 
 
 def test_refused_sends_page_newest_first_by_keyset(client, owner, frozen_clock):

@@ -28,8 +28,9 @@ from werkzeug import Request, Response
 from shop import alerts, clock
 from shop.extensions import db
 from shop.models import ConsoleMessage, Order, OrderStatus, SmsKind, SmsMessage, SmsStatus
-from shop.sms import queue_sms
-from shop.sms.delivery import DeliveryWorker, RetryPolicy
+from shop.sms import claims, queue_sms
+from shop.sms.attempts import RetryPolicy
+from shop.sms.delivery import DeliveryWorker
 from shop.sms.receipts import apply_receipt
 from shop.sms.senders import Accepted, ConsoleSender, SmsSender
 from shop.sms.vonage import VonageSender
@@ -225,12 +226,12 @@ def test_console_backend_sends_and_keeps_no_readable_code(app, frozen):
     # ...while the demo phone shows it until it expires,
     assert phone[code_id].body == CODE_TEXT
     frozen.advance(minutes=4, seconds=59)
-    worker.sweep()
+    claims.sweep()
     db.session.expire_all()
     assert db.session.get(ConsoleMessage, phone[code_id].id).body == CODE_TEXT
     # ...after which the sweep masks that copy too: no copy of the database holds the code.
     frozen.advance(seconds=1)
-    worker.sweep()
+    claims.sweep()
     db.session.expire_all()
     assert db.session.get(ConsoleMessage, phone[code_id].id).body == MASKED_TEXT
     assert CODE not in database_text(app)

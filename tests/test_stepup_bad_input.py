@@ -11,14 +11,10 @@ from sqlalchemy import func, select
 from shop import clock
 from shop.accounts import sessions
 from shop.extensions import db
-from shop.models import AuditEvent, OtpFailure, Passkey
+from shop.models import AuditEvent, Passkey
 from tests.authenticator import SoftPasskey
-from tests.factories import make_user
+from tests.factories import failures, make_user
 from tests.test_stepup_passkeys import ORIGIN, checkout, enrol
-
-
-def failures(user) -> int:
-    return db.session.scalar(select(func.count(OtpFailure.id)).where(OtpFailure.user_id == user.id))
 
 
 def signed_in(client, user, *, stepped_up: bool = True) -> None:

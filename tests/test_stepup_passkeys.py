@@ -4,20 +4,28 @@ answers the shop's real WebAuthn options, and the `webauthn` package checks it."
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shop import audit
 from shop.accounts import sessions
 from shop.accounts.client import Client
 from shop.extensions import db
-from shop.models import AuditEvent, Factor, OtpChallenge, OtpFailure, Passkey
+from shop.models import AuditEvent, Factor, OtpChallenge, Passkey
 from shop.orders import ShippingAddress
 from shop.orders.checkout import CheckoutOutcome, order_binding, order_step_up, start_checkout
 from shop.orders.confirmation import ConfirmOutcome, confirm_order, order_passkey_options
 from shop.stepup import enrolment, passkeys
 from shop.stepup.enrolment import FactorOutcome
 from tests.authenticator import SoftPasskey, b64url
-from tests.factories import ADDRESS, fill_cart, last_sms_to, make_product, make_user, sms_text
+from tests.factories import (
+    ADDRESS,
+    failures,
+    fill_cart,
+    last_sms_to,
+    make_product,
+    make_user,
+    sms_text,
+)
 
 CLIENT = Client("198.51.100.20", "device-1", "Mozilla/5.0 Chrome/130")
 # PUBLIC_BASE_URL of the test configuration is http://127.0.0.1:5000: a relying party id
@@ -46,10 +54,6 @@ def checkout(user, price_minor=32_900, key="passkey-order-0001"):
 
 def options_for(user, order) -> dict:
     return order_passkey_options(user, order.ref).options
-
-
-def failures(user) -> int:
-    return db.session.scalar(select(func.count(OtpFailure.id)).where(OtpFailure.user_id == user.id))
 
 
 def test_a_passkey_confirms_a_329_order_and_no_sms_is_sent(app):

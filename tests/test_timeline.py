@@ -5,6 +5,9 @@ Vonage SDK (against the local TLS stand-in), and a signed delivery receipt arriv
 webhook. The shopper's order page shows the same lines without the owner's note or name.
 """
 
+import json
+
+import pytest
 from flask import current_app
 from sqlalchemy import event, select
 from vonage_http_client.auth import Auth
@@ -13,10 +16,10 @@ from shop import alerts, clock
 from shop.accounts.client import Client
 from shop.accounts.lockdown import not_me
 from shop.extensions import db
-from shop.models import OrderEvent, Role, SmsKind, SmsMessage
+from shop.models import Factor, OrderEvent, OrderEventKind, Role, SmsKind, SmsMessage
 from shop.orders import ShippingAddress, expire_pending, timeline
 from shop.orders.checkout import start_checkout
-from shop.orders.confirmation import confirm_order
+from shop.orders.confirmation import ConfirmOutcome, confirm_order, order_passkey_options
 from shop.orders.review import approve
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender
@@ -28,6 +31,7 @@ from tests.factories import (
     make_product,
     make_user,
     set_rules,
+    wrong,
 )
 from tests.fake_vonage import (  # noqa: F401 (fixtures)
     fake_vonage_fixture,
@@ -35,6 +39,10 @@ from tests.fake_vonage import (  # noqa: F401 (fixtures)
     vonage_ca,
     vonage_ca_bundle,
 )
+from tests.test_stepup_passkeys import CLIENT as PASSKEY_CLIENT
+from tests.test_stepup_passkeys import checkout as checkout_with_factors
+from tests.test_stepup_passkeys import enrol
+from tests.test_stepup_totp import set_up_app
 
 CLIENT = Client("203.0.113.5", "device-1")
 ADDRESS = ShippingAddress("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
@@ -49,10 +57,6 @@ def kinds(order) -> list[str]:
 def checkout_needing_a_code(shopper, key="timeline-key-0000000"):
     fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
     return start_checkout(shopper, ADDRESS, key, CLIENT).order
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def signed_receipt(message: SmsMessage, status: str, error: str = "0") -> dict:
@@ -105,15 +109,79 @@ def test_a_code_order_from_checkout_to_delivery_receipt_to_confirmation(app, cli
     words = [entry.text for entry in timeline.for_shopper(order)]
     assert words == [
         "Checked out: €300.00 for 1 item.",
-        "Risk check at checkout: a code by SMS. This order is above the amount we confirm "
-        "by SMS. This is your first order, on an account opened in the last 7 days. This "
-        "device and this shipping address are new to your account.",
+        "Risk check at checkout: to be confirmed with a passkey, an app code or a code by SMS. "
+        "This order is above the amount we confirm by SMS. This is your first order, on an "
+        "account opened in the last 7 days. This device and this shipping address are new to "
+        "your account.",
         "The code was queued for sending by SMS.",
         "The code was handed to the SMS provider.",
         "The code was delivered to the phone.",
         "A wrong code was entered: 4 tries left.",
-        "The code was entered: the order is placed.",
+        "Confirmed with the code sent by SMS: the order is placed.",
         "The order alert was queued for sending by SMS.",
+    ]
+
+
+def line(order, kind: str) -> str:
+    """The shopper's line of the one event of `kind`."""
+    db.session.expire_all()
+    [entry] = [entry for entry in timeline.for_shopper(order) if entry.kind == kind]
+    return entry.text
+
+
+ANY_FACTOR = "Risk check at checkout: to be confirmed with a passkey, an app code or a code by SMS."
+
+
+@pytest.mark.parametrize(
+    ("rule_factor", "asked"),
+    [
+        ("any", ANY_FACTOR),
+        ("passkey", "Risk check at checkout: to be confirmed with a passkey only."),
+    ],
+    ids=["any-factor", "passkey-only"],
+)
+def test_a_passkey_confirmed_order_says_what_the_rules_asked_and_what_answered(
+    app, rule_factor, asked
+):
+    set_rules(otp_threshold_factor=rule_factor)
+    shopper = make_user()
+    passkey = enrol(shopper)
+    order, _ = checkout_with_factors(shopper)
+    assertion = json.dumps(passkey.assert_(order_passkey_options(shopper, order.ref).options))
+    result = confirm_order(shopper, order.ref, assertion, PASSKEY_CLIENT, factor=Factor.PASSKEY)
+    assert result.outcome == ConfirmOutcome.PLACED, result.message
+
+    assert line(order, "decision").startswith(asked + " ")
+    assert line(order, "confirmed") == "Confirmed with a passkey: the order is placed."
+
+
+def test_an_app_confirmed_order_names_the_app(app, frozen_clock):
+    shopper = make_user()
+    authenticator, _ = set_up_app(shopper, frozen_clock)
+    order, _ = checkout_with_factors(shopper)
+    code = authenticator.at(frozen_clock.now)
+    result = confirm_order(shopper, order.ref, code, PASSKEY_CLIENT, factor=Factor.TOTP)
+    assert result.outcome == ConfirmOutcome.PLACED, result.message
+
+    assert line(order, "decision").startswith(ANY_FACTOR + " ")
+    assert line(order, "confirmed") == (
+        "Confirmed with a code from the authenticator app: the order is placed."
+    )
+
+
+def test_events_recorded_before_factors_claim_none(app):
+    """A decision without a factor on its reasons, a confirmation without its factor: written
+    before step-up factors, they say what is known and claim no factor."""
+    order = checkout_needing_a_code(make_user())
+    reasons = [{"code": "otp_threshold", "outcome": "otp", "text": "Above the amount."}]
+    timeline.record(
+        order, OrderEventKind.DECISION, outcome="otp", stage="confirmation", reasons=reasons
+    )
+    timeline.record(order, OrderEventKind.CONFIRMED)
+    db.session.commit()
+    assert [entry.text for entry in timeline.for_shopper(order)][-2:] == [
+        "Risk check at confirmation: to be confirmed. Above the amount.",
+        "Confirmed: the order is placed.",
     ]
 
 

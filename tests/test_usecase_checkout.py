@@ -37,16 +37,14 @@ from tests.factories import (
     make_product,
     make_user,
     set_rules,
+    sms_count,
     sms_text,
+    wrong,
 )
 
 CLIENT = Client("203.0.113.5", "device-1")
 ADDRESS = ShippingAddress("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
 KEY = "usecase-key-00000000"
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
 
 
 def stock(product: Product) -> int:
@@ -57,10 +55,6 @@ def stock(product: Product) -> int:
 def status(order: Order) -> str:
     db.session.expire_all()
     return db.session.get(Order, order.id).status
-
-
-def sms_count(kind: SmsKind) -> int:
-    return db.session.scalar(select(func.count(SmsMessage.id)).where(SmsMessage.kind == kind))
 
 
 def events(user) -> list[str]:

@@ -26,14 +26,11 @@ from tests.factories import (
     live_sessions,
     make_product,
     make_user,
+    wrong,
 )
 
 CLIENT = Client("203.0.113.5", "device-1")
 NEW = "a brand new pass phrase"
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def test_change_outcomes(app, frozen_clock):

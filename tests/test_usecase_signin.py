@@ -11,28 +11,33 @@ from shop import cart as carts
 from shop import otp
 from shop.accounts.client import Client
 from shop.accounts.signin import (
-    CodeOutcome,
-    LoginAttempt,
     PasswordOutcome,
     finish_sign_in,
-    login_challenge,
-    resend_login_code,
     sign_in_with_code,
     sign_in_with_password,
     sign_out,
 )
+from shop.accounts.signin_stepup import (
+    CodeOutcome,
+    LoginAttempt,
+    login_challenge,
+    resend_login_code,
+)
 from shop.extensions import db
-from shop.models import AuditEvent, KnownDevice, OtpFailure, SendRefusal, SmsKind, SmsMessage
+from shop.models import AuditEvent, KnownDevice, SendRefusal, SmsKind, SmsMessage
 from shop.otp import Refusal, Sent
 from tests.factories import (
     PASSWORD,
+    failures,
     fill_cart,
     last_code_sent_to,
     last_sms_to,
     make_product,
     make_user,
     set_rules,
+    sms_count,
     sms_text,
+    wrong,
 )
 
 CHROME = (
@@ -40,10 +45,6 @@ CHROME = (
     "Chrome/150.0 Safari/537.36"
 )
 CLIENT = Client("203.0.113.5", "device-1", CHROME)
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
 
 
 def events(user_id: int | None, event: str) -> list[AuditEvent]:
@@ -60,14 +61,6 @@ def devices(user) -> list[str]:
     return list(
         db.session.scalars(select(KnownDevice.device_id).where(KnownDevice.user_id == user.id))
     )
-
-
-def sms_count(kind: SmsKind) -> int:
-    return db.session.scalar(select(func.count(SmsMessage.id)).where(SmsMessage.kind == kind))
-
-
-def failures(user) -> int:
-    return db.session.scalar(select(func.count(OtpFailure.id)).where(OtpFailure.user_id == user.id))
 
 
 def code_needed(user, client=CLIENT):

@@ -5,7 +5,7 @@ import hashlib
 import json
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from shop.accounts.client import Client
 from shop.accounts.preferences import RECENT_EVENTS, security_overview, set_alerts
@@ -19,9 +19,16 @@ from shop.accounts.tokens import (
 )
 from shop.audit import Event, record
 from shop.extensions import db
-from shop.models import ApiToken, AuditEvent, KnownDevice, SmsKind, SmsMessage
+from shop.models import ApiToken, AuditEvent, KnownDevice, SmsKind
 from shop.orders import ShippingAddress
-from tests.factories import fill_cart, last_sms_to, make_product, make_user, place_allowed
+from tests.factories import (
+    fill_cart,
+    last_sms_to,
+    make_product,
+    make_user,
+    place_allowed,
+    sms_count,
+)
 
 CLIENT = Client("203.0.113.5", "device-1")
 ADDRESS = ShippingAddress("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
@@ -40,10 +47,6 @@ def audit_rows(user, event: str) -> list[AuditEvent]:
             select(AuditEvent).where(AuditEvent.user_id == user.id, AuditEvent.event == event)
         )
     )
-
-
-def sms_count(kind: SmsKind) -> int:
-    return db.session.scalar(select(func.count(SmsMessage.id)).where(SmsMessage.kind == kind))
 
 
 # issue_token, user_for_token -----------------------------------------------------------------

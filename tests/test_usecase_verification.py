@@ -29,15 +29,12 @@ from tests.factories import (
     make_product,
     make_user,
     sms_text,
+    wrong,
 )
 
 CLIENT = Client("203.0.113.5", "device-1")
 NEW_NUMBER = "+447700900555"
 OTHER_NUMBER = "+447700900556"
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
 
 
 def events(user, event: str) -> list[AuditEvent]:

@@ -79,7 +79,12 @@ class History:
             if inputs[key_name] is not None:
                 inputs[key_name] = inputs[key_name].isoformat()
         reasons = [
-            {"code": reason.code, "outcome": reason.outcome.value, "text": reason.text}
+            {
+                "code": reason.code,
+                "outcome": reason.outcome.value,
+                "text": reason.text,
+                "factor": reason.factor,
+            }
             for reason in decision.reasons
         ]
         ref = self.rows.ref(order_id)
@@ -175,7 +180,7 @@ class History:
             OrderStatus.EXPIRED: "expired",
         }.get(status)
         if verified_at is not None:
-            self.rows.order_event(order_id, verified_at, "confirmed")
+            self.rows.order_event(order_id, verified_at, "confirmed", factor="sms")
         elif ending is not None:
             self.rows.order_event(order_id, updated, ending)
         if code_end is not None:

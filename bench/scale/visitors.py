@@ -33,6 +33,7 @@ from shop.extensions import db
 from shop.models import Product, SmsMessage, SmsStatus, User
 from shop.orders import expire_pending
 from shop.retention import Batches
+from shop.sms import claims
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.retention import prune_sms
 from shop.sms.senders import ConsoleSender
@@ -205,7 +206,7 @@ class Shop:
         return self.in_app(lambda: {"expired": expire_pending()})
 
     def sweep_round(self) -> dict[str, Any]:
-        return self.in_app(lambda: (self.worker().sweep(), {})[1])
+        return self.in_app(lambda: (claims.sweep(), {})[1])
 
     def idle_round(self) -> dict[str, Any]:
         return self.in_app(lambda: {"handled": self.worker().run_once()})

@@ -122,8 +122,8 @@ class AccountOverview:
 
 
 def step_up_state(user: User) -> StepUpState:
-    service = otp.service()
-    return StepUpState(service.failures_in_window(user), service.policy.max_account_failures)
+    lockout = otp.service().lockout
+    return StepUpState(lockout.failures_in_window(user), lockout.policy.max_account_failures)
 
 
 def alerts_off(user: User) -> list[str]:

@@ -86,7 +86,7 @@ def start_password_change(user: User, current_password: str, client: Client) -> 
 
 
 def password_challenge(user: User) -> OtpChallenge | None:
-    return otp.service().live_challenge(user, OtpPurpose.PASSWORD)
+    return otp.live_challenge(user, OtpPurpose.PASSWORD)
 
 
 def resend_password_code(user: User, client: Client) -> CodeSend:
@@ -236,7 +236,7 @@ def reset_password(
     user = _reset_user(attempt)
     if user is None:
         return ResetResult(ResetOutcome.WRONG_CODE, message=RESET_WRONG)
-    live = otp.service().live_challenge(user, OtpPurpose.RESET)
+    live = otp.live_challenge(user, OtpPurpose.RESET)
     if live is None or live.binding != attempt.binding(user):
         return ResetResult(ResetOutcome.WRONG_CODE, message=RESET_WRONG)
     result = otp.service().verify(

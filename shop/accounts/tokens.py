@@ -16,13 +16,11 @@ from sqlalchemy import select, update
 
 from shop import alerts, audit, clock, otp
 from shop.accounts.client import Client
-from shop.accounts.signin import (
-    WRONG_CREDENTIALS,
+from shop.accounts.signin import WRONG_CREDENTIALS, check_password, needs_login_code
+from shop.accounts.signin_stepup import (
     CodeOutcome,
     LoginAttempt,
     check_login_code,
-    check_password,
-    needs_login_code,
     send_login_code,
 )
 from shop.extensions import db

@@ -185,7 +185,7 @@ class ConfirmPhoneResult:
 
 def phone_challenge(user: User) -> OtpChallenge | None:
     """The live code confirming a number (the account's own, or a new one), if any."""
-    return otp.service().live_challenge(user, OtpPurpose.PHONE)
+    return otp.live_challenge(user, OtpPurpose.PHONE)
 
 
 def confirm_phone(user: User, code: str, client: Client) -> ConfirmPhoneResult:

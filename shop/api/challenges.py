@@ -13,8 +13,8 @@ from flask import url_for
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from shop.accounts import signin, tokens, verification
-from shop.accounts.signin import LoginAttempt
+from shop.accounts import signin_stepup, tokens, verification
+from shop.accounts.signin_stepup import LoginAttempt
 from shop.accounts.tokens import TokenOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome
 from shop.api import challenge_links, errors
@@ -174,7 +174,7 @@ def resend(challenge_id: str):
             raise ApiProblem(409, result.message, name="not_pending", order_ref=order.ref)
         send = result.send
     elif found.purpose == OtpPurpose.LOGIN:
-        send = signin.resend_login_code(LoginAttempt(found.user_id, found.binding), client)
+        send = signin_stepup.resend_login_code(LoginAttempt(found.user_id, found.binding), client)
         if send is None:
             raise ApiProblem(404, "There is no such challenge.", name="not_found")
     else:

@@ -9,6 +9,7 @@ from shop.models import Order, OtpChallenge, StepUp, User
 from shop.money import format_money
 from shop.orders import address_of
 from shop.orders.checkout import shopper_reason
+from shop.otp import challenges
 from shop.risk import Outcome
 from shop.stepup import steps
 
@@ -27,7 +28,8 @@ def challenge_of(challenge: OtpChallenge | StepUp | None) -> dict[str, Any] | No
         step_up.order_id == order.id if order is not None else step_up.binding == challenge.binding
     )
     factors = step_up.factors.split(",") if same else ["sms"]
-    return challenge_data(otp.service().status(challenge), order_ref, factors)
+    status = challenges.status(challenge, otp.service().policy)
+    return challenge_data(status, order_ref, factors)
 
 
 def _step_up_of(step_up: StepUp, order_ref: str | None) -> dict[str, Any]:

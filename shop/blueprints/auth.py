@@ -14,7 +14,8 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
 from shop.accounts import passwords, signin, verification
-from shop.accounts.signin import LoginAttempt, PasswordOutcome
+from shop.accounts.signin import PasswordOutcome
+from shop.accounts.signin_stepup import LoginAttempt
 from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
 from shop.otp import CodeSend, Sent
 from shop.web.client import current_client

@@ -103,7 +103,7 @@ def _confirm_page(form: CodeForm, error: str | None = None, failed: bool = False
         title="Confirm it is you",
         reason="Before passkeys, the authenticator app or recovery codes change, we check it "
         "is really you. It lasts 5 minutes.",
-        challenge=otp.service().live_challenge(user, OtpPurpose.SECURITY),
+        challenge=otp.live_challenge(user, OtpPurpose.SECURITY),
         form=form,
         resend_url=url_for("factors.resend"),
         status_url=url_for("factors.confirm_status"),
@@ -169,7 +169,7 @@ def confirm_passkey_options() -> Response:
 def confirm_status() -> Response:
     user = _user()
     return status_response(
-        otp.service().live_challenge(user, OtpPurpose.SECURITY),
+        otp.live_challenge(user, OtpPurpose.SECURITY),
         security_check.security_resend_blocker(user, current_client()),
     )
 

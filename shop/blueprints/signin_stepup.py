@@ -2,14 +2,15 @@
 any factor the account has (a passkey, the authenticator app, a recovery code, or the SMS
 code, sent at once only when nothing stronger is enrolled). Routes of the `auth` blueprint.
 
-Each view calls one use case of `shop.accounts.signin` and maps the outcome to a page.
+Each view calls one use case of `shop.accounts.signin` or `signin_stepup` and maps the outcome
+to a page.
 """
 
 from flask import abort, flash, redirect, session, url_for
 from werkzeug import Response
 
-from shop.accounts import signin
-from shop.accounts.signin import CodeOutcome, LoginAttempt
+from shop.accounts import signin, signin_stepup
+from shop.accounts.signin_stepup import CodeOutcome, LoginAttempt
 from shop.blueprints.auth import PENDING_LOGIN, bp, pending_login, safe_next
 from shop.models import Factor
 from shop.web.client import current_client
@@ -69,7 +70,7 @@ def login_factor() -> Response | tuple[str, int]:
 def login_passkey_options() -> Response:
     """The sign-in's passkey challenge, for passkey.js (JSON)."""
     found = pending_login()
-    options = signin.login_passkey_options(found[0]) if found is not None else None
+    options = signin_stepup.login_passkey_options(found[0]) if found is not None else None
     return options_response(options, "There is no passkey to sign in with: use another way.", 409)
 
 
@@ -97,15 +98,15 @@ def _login_code_page(attempt: LoginAttempt, form: CodeForm, error: str | None, f
     return render_code_page(
         title="Confirm it is you to sign in",
         reason="We ask for this when you sign in from a new device, or after a security alert.",
-        challenge=signin.login_challenge(attempt),
+        challenge=signin_stepup.login_challenge(attempt),
         form=form,
         resend_url=url_for("auth.resend_login_code"),
         status_url=url_for("auth.login_verify_status"),
-        blocker=signin.login_resend_blocker(attempt, current_client()),
+        blocker=signin_stepup.login_resend_blocker(attempt, current_client()),
         status=422 if failed else 200,
         error=error,
         extra=factor_forms(
-            signin.login_step_up(attempt),
+            signin_stepup.login_step_up(attempt),
             factor_url=url_for("auth.login_factor"),
             options_url=url_for("auth.login_passkey_options"),
         ),
@@ -119,14 +120,15 @@ def login_verify_status() -> Response:
         abort(404, description="No sign-in is waiting for a code.")
     attempt = found[0]
     return status_response(
-        signin.login_challenge(attempt), signin.login_resend_blocker(attempt, current_client())
+        signin_stepup.login_challenge(attempt),
+        signin_stepup.login_resend_blocker(attempt, current_client()),
     )
 
 
 @bp.post("/login/verify/resend")
 def resend_login_code() -> Response:
     found = pending_login()
-    send = signin.resend_login_code(found[0], current_client()) if found else None
+    send = signin_stepup.resend_login_code(found[0], current_client()) if found else None
     if send is None:
         return redirect(url_for("auth.login"))
     flash_send(send)

@@ -58,7 +58,7 @@ class SmsMessage(db.Model):
     __tablename__ = "sms_messages"
     __table_args__ = (
         CheckConstraint(f"status IN ({_STATUSES})", name="status"),
-        # The claim: due messages in the order they fell due (shop.sms.delivery).
+        # The claim: due messages in the order they fell due (shop.sms.claims).
         Index(
             "ix_sms_messages_outbox",
             "next_attempt_at",

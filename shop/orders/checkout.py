@@ -49,7 +49,7 @@ def checkout_context(user: User, client: Client) -> CheckoutContext:
         currency=current_app.config["SHOP_CURRENCY"],
         rules=risk.current_rules(),
         device_id=client.device_id,
-        step_up_locked=otp.service().is_locked(user),
+        step_up_locked=otp.service().lockout.is_locked(user),
         has_passkey=bool(passkeys.passkeys_of(user)),
     )
 
@@ -239,7 +239,7 @@ def issue_order_code(
 
 def order_challenge(user: User, order: Order) -> OtpChallenge | None:
     """The live code of a pending order, if any."""
-    challenge = otp.service().live_challenge(user, OtpPurpose.ORDER)
+    challenge = otp.live_challenge(user, OtpPurpose.ORDER)
     return challenge if challenge is not None and challenge.order_id == order.id else None
 
 

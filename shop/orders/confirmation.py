@@ -37,7 +37,7 @@ from shop.orders.placement import (
 )
 from shop.otp import Check, CodeSend, SendRefused
 from shop.risk import Outcome
-from shop.stepup import Answer, steps
+from shop.stepup import Answer, answers, steps
 
 # Confirming with the code ------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ def confirm_order(
         if closed is not None:
             return closed
         current = fingerprint(carts.load_user_cart(user), address_of(order))
-    result = steps.verify_any(
+    result = answers.verify_any(
         user,
         order_step_up(user, order),
         OtpPurpose.ORDER,
@@ -208,7 +208,7 @@ class ResendResult:
         if self.outcome == ResendOutcome.NOT_FOUND:
             return CONFIRM_MESSAGES[ConfirmOutcome.NOT_FOUND]
         if self.outcome == ResendOutcome.NOT_ALLOWED:
-            return steps.PASSKEY_ONLY
+            return answers.PASSKEY_ONLY
         return CLOSED_MESSAGES.get(OrderStatus(self.order.status), "")
 
 
@@ -265,7 +265,7 @@ def order_passkey_options(user: User, order_ref: str) -> PasskeyRequest:
         return PasskeyRequest(OptionsOutcome.NOT_PENDING, message=message)
     step_up = order_step_up(user, order)
     if step_up is None or Factor.PASSKEY not in step_up.factor_list:
-        return PasskeyRequest(OptionsOutcome.NOT_ALLOWED, message=steps.NOT_ALLOWED["passkey"])
+        return PasskeyRequest(OptionsOutcome.NOT_ALLOWED, message=answers.NOT_ALLOWED["passkey"])
     options = steps.passkey_options(user, step_up)
     db.session.commit()
     return PasskeyRequest(OptionsOutcome.READY, options)

@@ -38,9 +38,15 @@ def record_submitted(order: Order) -> None:
 
 
 def record_decision(order: Order, decision: RiskDecision, *, stage: str) -> None:
-    """The risk decision at `stage` ("checkout" or "confirmation"), with every reason."""
+    """The risk decision at `stage` ("checkout" or "confirmation"), with every reason and
+    what may answer its step-up ("any" factor, or a "passkey" only)."""
     reasons = [
-        {"code": reason.code, "outcome": str(reason.outcome), "text": reason.text}
+        {
+            "code": reason.code,
+            "outcome": str(reason.outcome),
+            "text": reason.text,
+            "factor": reason.factor,
+        }
         for reason in decision.reasons
     ]
     record(order, Kind.DECISION, outcome=str(decision.outcome), stage=stage, reasons=reasons)
@@ -109,9 +115,15 @@ def _entry(event: OrderEvent, emails: dict[int, str], *, owner: bool) -> Timelin
 
 OUTCOME_WORDS = {
     "allow": "placed without a code",
-    "otp": "a code by SMS",
     "hold": "held for the shop's review",
     "block": "not accepted online",
+}
+# What the rules asked of an "otp" decision: any factor the account has, or a passkey only.
+# A decision recorded before the events named it (no "factor" on its reasons) says neither.
+STEP_UP_WORDS = {
+    "any": "to be confirmed with a passkey, an app code or a code by SMS",
+    "passkey": "to be confirmed with a passkey only",
+    None: "to be confirmed",
 }
 SMS_WORDS = {
     "otp_order": "The code",
@@ -121,7 +133,7 @@ SMS_WORDS = {
     "order_cancelled": "The cancellation message",
 }
 CONFIRMED_WORDS = {
-    "sms": "The code was entered",
+    "sms": "Confirmed with the code sent by SMS",
     "totp": "Confirmed with a code from the authenticator app",
     "passkey": "Confirmed with a passkey",
     "recovery": "Confirmed with a recovery code",
@@ -137,6 +149,18 @@ def _plural(count: int, noun: str, nouns: str | None = None) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
 
 
+def _asked(facts: dict) -> str:
+    """What the risk check decided, in words; for a step-up, which factors it allowed."""
+    outcome = facts.get("outcome")
+    if outcome != "otp":
+        return OUTCOME_WORDS.get(outcome, "decided")
+    asking = [reason for reason in facts.get("reasons", []) if reason.get("outcome") == "otp"]
+    if not asking or any("factor" not in reason for reason in asking):
+        return STEP_UP_WORDS[None]
+    passkey_only = any(reason["factor"] == "passkey" for reason in asking)
+    return STEP_UP_WORDS["passkey" if passkey_only else "any"]
+
+
 def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
     sms = SMS_WORDS.get(facts.get("sms", ""), "An SMS")
     if kind == Kind.SUBMITTED:
@@ -144,7 +168,7 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
         return f"Checked out: {amount} for {_plural(facts.get('items', 0), 'item')}."
     if kind == Kind.DECISION:
         stage = facts.get("stage", "checkout")
-        head = f"Risk check at {stage}: {OUTCOME_WORDS.get(facts.get('outcome'), 'decided')}."
+        head = f"Risk check at {stage}: {_asked(facts)}."
         reasons = facts.get("reasons", [])
         if owner:
             listed = " ".join(f"{reason['text']} [{reason['code']}]" for reason in reasons)
@@ -182,7 +206,8 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
             return f"A passkey did not confirm it: {tries} left."
         return f"A wrong code was entered: {tries} left."
     if kind == Kind.CONFIRMED:
-        how = CONFIRMED_WORDS.get(facts.get("factor", "sms"), CONFIRMED_WORDS["sms"])
+        # Events from before step-up factors do not name one: then no factor is claimed.
+        how = CONFIRMED_WORDS.get(facts.get("factor", ""), "Confirmed")
         return f"{how}: the order is placed."
     if kind == Kind.CODE_REQUESTED:
         if owner:

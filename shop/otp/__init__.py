@@ -1,9 +1,12 @@
 """One-time passwords for step-up verification (SPEC section 5).
 
-`codes`: issue, verify and consume a code; `outcomes`: what that service answers; `limits`:
-who may be sent one, and when; `policy`: the numbers; `texts`: the words of each code message.
+`codes`: issue, verify and consume a code; `challenges`: the code rows (the live one, a
+code's status); `lockout`: the account's 24-hour count of wrong answers, of every factor;
+`outcomes`: what the service answers; `limits`: who may be sent one, and when; `policy`: the
+numbers; `texts`: the words of each code message.
 """
 
+from shop.otp.challenges import live_challenge
 from shop.otp.codes import REDACTED, Otp, binding_for, service
 from shop.otp.limits import Refusal, SendRefused
 from shop.otp.outcomes import ChallengeStatus, Check, CodeSend, Sent, Verification
@@ -21,5 +24,6 @@ __all__ = [
     "Sent",
     "Verification",
     "binding_for",
+    "live_challenge",
     "service",
 ]

@@ -4,6 +4,9 @@ A code is 6 (or 8) digits from `secrets`, sent by SMS through the outbox and sto
 a keyed HMAC over the code and everything it is bound to (user, purpose, binding). The
 callers are the use cases, which own the transaction: a code is sent only if their
 transaction commits, and consumed in the same transaction as the change it authorises.
+
+The challenge rows themselves (the live one, ending them, a code's status) are
+`shop.otp.challenges`; the account's 24-hour count of wrong answers is `shop.otp.lockout`.
 """
 
 import hashlib
@@ -15,15 +18,16 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
-from shop import accounts, alerts, audit, clock, settings
+from shop import accounts, audit, clock, settings
 from shop.accounts.phone import phone_country
 from shop.extensions import db
-from shop.models import OtpChallenge, OtpFailure, OtpPurpose, SmsKind, SmsMessage, SmsStatus, User
-from shop.otp import limits
+from shop.models import OtpChallenge, OtpPurpose, SmsKind, User
+from shop.otp import challenges, limits
 from shop.otp.limits import Refusal, SendRefused, SendRequest
-from shop.otp.outcomes import ChallengeStatus, Check, CodeSend, Sent, Verification
+from shop.otp.lockout import Lockout
+from shop.otp.outcomes import Check, CodeSend, Sent, Verification
 from shop.otp.policy import OtpPolicy
 from shop.sms import queue_sms, sealing
 
@@ -49,11 +53,13 @@ def service() -> "Otp":
 
 
 class Otp:
-    """The OTP policy of one app: its numbers and its HMAC key. The countries it may text are
-    the owner's setting (`shop.settings.allowed_countries`), read at each send."""
+    """The OTP policy of one app: its numbers, its HMAC key and the account lockout they make.
+    The countries it may text are the owner's setting (`shop.settings.allowed_countries`),
+    read at each send."""
 
     def __init__(self, policy: OtpPolicy, key: bytes) -> None:
         self.policy = policy
+        self.lockout = Lockout(policy)
         self._key = key
         self._code_format = re.compile(rf"[0-9]{{{policy.digits}}}")
 
@@ -98,15 +104,15 @@ class Otp:
         self._check_recipient(user, request, phone_is_new=phone is not None)
         limits.lock(request)
         now = clock.now()
-        if self.is_locked(user):
+        if self.lockout.is_locked(user):
             raise request.refuse(Refusal.STEP_UP_LOCKED)
         # A resend never resets a count: the new code takes over the wrong tries of the last
         # code for the same thing, live or dead.
-        carried = self._tries_used(user, purpose, binding)
+        carried = challenges.tries_used(user, purpose, binding)
         if carried >= self.policy.max_attempts:
             raise request.refuse(Refusal.NO_TRIES_LEFT)
         send_at = limits.send_time(self.policy, request, now)
-        self._end_live(user, purpose, reason="replaced")
+        challenges.end_live(user, purpose, reason="replaced")
         code = "".join(secrets.choice("0123456789") for _ in range(self.policy.digits))
         challenge = OtpChallenge(
             user_id=user.id,
@@ -156,44 +162,6 @@ class Otp:
             )
             raise request.refuse(reason, message=str(error)) from None
 
-    def _tries_used(self, user: User, purpose: OtpPurpose, binding: str) -> int:
-        return (
-            db.session.scalar(
-                select(OtpChallenge.failed_attempts)
-                .where(
-                    OtpChallenge.user_id == user.id,
-                    OtpChallenge.purpose == purpose,
-                    OtpChallenge.binding == binding,
-                    OtpChallenge.consumed_at.is_(None),
-                )
-                .order_by(OtpChallenge.id.desc())
-                .limit(1)
-            )
-            or 0
-        )
-
-    def _end_live(self, user: User, purpose: OtpPurpose, *, reason: str) -> None:
-        """End the live code(s) of this purpose and drop their SMS if still unsent."""
-        live = db.session.scalars(
-            select(OtpChallenge).where(
-                OtpChallenge.user_id == user.id,
-                OtpChallenge.purpose == purpose,
-                OtpChallenge.consumed_at.is_(None),
-                OtpChallenge.ended_at.is_(None),
-            )
-        ).all()
-        for challenge in live:
-            challenge.ended_at = clock.now()
-            challenge.end_reason = reason
-            if challenge.sms_id is not None:
-                db.session.execute(
-                    update(SmsMessage)
-                    .where(SmsMessage.id == challenge.sms_id, SmsMessage.status == SmsStatus.QUEUED)
-                    .values(status=SmsStatus.DROPPED, body=SmsMessage.redacted_body)
-                    .execution_options(synchronize_session=False)
-                )
-        db.session.flush()
-
     def resend_blocker(
         self,
         user: User,
@@ -208,9 +176,9 @@ class Otp:
         request = SendRequest(phone or user.phone, client_ip, str(purpose), user.id)
         try:
             self._check_recipient(user, request, phone_is_new=phone is not None)
-            if self.is_locked(user):
+            if self.lockout.is_locked(user):
                 raise request.refuse(Refusal.STEP_UP_LOCKED)
-            if self._tries_used(user, purpose, binding) >= self.policy.max_attempts:
+            if challenges.tries_used(user, purpose, binding) >= self.policy.max_attempts:
                 raise request.refuse(Refusal.NO_TRIES_LEFT)
             limits.send_time(self.policy, request, clock.now())
         except SendRefused as refused:
@@ -235,33 +203,6 @@ class Otp:
 
     # Checking ----------------------------------------------------------------------------
 
-    def live_challenge(self, user: User, purpose: OtpPurpose) -> OtpChallenge | None:
-        return db.session.scalar(
-            select(OtpChallenge)
-            .where(
-                OtpChallenge.user_id == user.id,
-                OtpChallenge.purpose == purpose,
-                OtpChallenge.consumed_at.is_(None),
-                OtpChallenge.ended_at.is_(None),
-            )
-            .order_by(OtpChallenge.id.desc())
-            .limit(1)
-        )
-
-    def failures_in_window(self, user: User) -> int:
-        """Wrong codes in the last 24 h, after any unlock by an owner."""
-        since = clock.now() - self.policy.account_window
-        if user.step_up_unlocked_at is not None:
-            since = max(since, user.step_up_unlocked_at)
-        return db.session.scalar(
-            select(func.count(OtpFailure.id)).where(
-                OtpFailure.user_id == user.id, OtpFailure.at > since
-            )
-        )
-
-    def is_locked(self, user: User) -> bool:
-        return self.failures_in_window(user) >= self.policy.max_account_failures
-
     def verify(
         self,
         user: User,
@@ -277,17 +218,17 @@ class Otp:
         Input that is not exactly the right number of ASCII digits counts as a wrong code.
         With `order_id`, only a code sent for that order is considered.
         """
-        if self.is_locked(user):
+        if self.lockout.is_locked(user):
             return Verification(Check.LOCKED)
-        challenge = self.live_challenge(user, purpose)
+        challenge = challenges.live_challenge(user, purpose)
         if challenge is None or (order_id is not None and challenge.order_id != order_id):
             return Verification(Check.NO_CODE)
         now = clock.now()
         if now >= challenge.expires_at:
-            self._end(challenge, "expired")
+            challenges.end(challenge, "expired")
             return Verification(Check.EXPIRED, challenge=challenge)
         if not hmac.compare_digest(challenge.binding, binding):
-            self._end(challenge, "binding_changed")
+            challenges.end(challenge, "binding_changed")
             audit.record(
                 audit.Event.CODE_INVALIDATED,
                 user_id=user.id,
@@ -331,70 +272,15 @@ class Otp:
             .values(failed_attempts=OtpChallenge.failed_attempts + 1)
             .execution_options(synchronize_session=False)
         )
-        locked = self.count_failure(
+        locked = self.lockout.count_failure(
             user, "sms", client_ip=client_ip, purpose=challenge.purpose, challenge_id=challenge.id
         )
         db.session.refresh(challenge)
         if locked:
-            self._end(challenge, "account_locked")
+            challenges.end(challenge, "account_locked")
             return Verification(Check.LOCKED, challenge=challenge)
         left = self.policy.max_attempts - challenge.failed_attempts
         if left <= 0:
-            self._end(challenge, "too_many_attempts")
+            challenges.end(challenge, "too_many_attempts")
             return Verification(Check.TOO_MANY_ATTEMPTS, challenge=challenge)
         return Verification(Check.WRONG, tries_left=left, challenge=challenge)
-
-    def count_failure(
-        self,
-        user: User,
-        factor: str,
-        *,
-        client_ip: str,
-        purpose: str,
-        challenge_id: int | None = None,
-    ) -> bool:
-        """One wrong answer, of any factor, in the account's 24-hour count (audited); True
-        if it is the one that locks step-up, which then alerts the account holder."""
-        db.session.add(OtpFailure(user_id=user.id, challenge_id=challenge_id, factor=factor))
-        db.session.flush()
-        audit.record(
-            audit.Event.CODE_FAILED, user_id=user.id, ip=client_ip, purpose=purpose, factor=factor
-        )
-        if self.failures_in_window(user) != self.policy.max_account_failures:
-            return False
-        audit.record(audit.Event.STEP_UP_LOCKED, user_id=user.id, ip=client_ip)
-        alerts.code_locked(user)
-        return True
-
-    @staticmethod
-    def _end(challenge: OtpChallenge, reason: str) -> None:
-        if challenge.ended_at is None and challenge.consumed_at is None:
-            challenge.ended_at = clock.now()
-            challenge.end_reason = reason
-
-    # Describing ----------------------------------------------------------------------------
-
-    def status(self, challenge: OtpChallenge) -> ChallengeStatus:
-        """What the shopper may know of a code: where it went, its delivery, its clock."""
-        now = clock.now()
-        sms = db.session.get(SmsMessage, challenge.sms_id) if challenge.sms_id else None
-        live = challenge.consumed_at is None and challenge.ended_at is None
-        resend_at = challenge.send_at + self.policy.resend_cooldown
-        return ChallengeStatus(
-            public_id=challenge.public_id,
-            purpose=OtpPurpose(challenge.purpose),
-            masked_phone=accounts.mask_phone(challenge.phone),
-            live=live and now < challenge.expires_at,
-            end_reason=challenge.end_reason,
-            send_at=challenge.send_at,
-            expires_at=challenge.expires_at,
-            tries_left=max(0, self.policy.max_attempts - challenge.failed_attempts),
-            delivery=SmsStatus(sms.status) if sms else None,
-            queued_seconds=_seconds_until(challenge.send_at, now),
-            expires_in_seconds=_seconds_until(challenge.expires_at, now),
-            resend_in_seconds=_seconds_until(resend_at, now),
-        )
-
-
-def _seconds_until(when: datetime, now: datetime) -> int:
-    return max(0, int((when - now).total_seconds() + 0.999))

@@ -1,6 +1,7 @@
 """What the OTP service answers: a check of a code, a request to send one, a code's status.
 
-Typed outcomes of `shop.otp.codes.Otp`, shared by every use case that asks for a code.
+Typed outcomes of the OTP service (`shop.otp.codes`, `shop.otp.challenges`), shared by every
+use case that asks for a code.
 """
 
 from dataclasses import dataclass

@@ -173,7 +173,7 @@ def top_addresses(latest: Latest, limit: int = TOP) -> list[SourceFigures]:
 
 # Provider spend ----------------------------------------------------------------------------
 
-# The delivery process stores only prices that read as decimal numbers (`shop.sms.delivery`).
+# The delivery process stores only prices that read as decimal numbers (`shop.sms.attempts`).
 PRICE = cast(SmsMessage.provider_price, Numeric(16, 8))
 
 

@@ -23,7 +23,7 @@ from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import Passkey, RecoveryCode, User
 from shop.otp import binding_for
-from shop.stepup import passkeys, recovery, steps, totp
+from shop.stepup import answers, passkeys, recovery, steps, totp
 
 ENROLMENT = "enrolment"  # the purpose of a passkey registration's server-side challenge
 NAME_MAX = 60
@@ -120,7 +120,7 @@ def add_passkey(user: User, credential: str | dict, name: str, client: Client) -
     now = clock.now()
     nonce = steps.take_nonce(step_up, now) if step_up is not None else None
     if nonce is None:
-        return _refused(user, client, steps.NO_PASSKEY_CHALLENGE)
+        return _refused(user, client, answers.NO_PASSKEY_CHALLENGE)
     try:
         made = passkeys.verify_registration(credential, step_up.binding, nonce)
     except passkeys.Refused as refused:

@@ -7,7 +7,7 @@ and a discoverable ("resident") key preferred. An assertion is checked against a
 that the server derives from what is being proved (`binding`, e.g. the order's ref, amount,
 currency, items and address) and a random nonce: the signature covers that challenge and the
 origin, so it proves this order, on this site, and nothing else. Counting tries, single use
-and lockout are `shop.stepup.steps`'s.
+and lockout are `shop.stepup.answers`'s.
 """
 
 import base64

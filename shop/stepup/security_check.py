@@ -10,7 +10,7 @@ from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import Factor, OtpPurpose, StepUp, User
 from shop.otp import CodeSend, SendRefused, Verification, binding_for, texts
-from shop.stepup import steps
+from shop.stepup import answers, steps
 
 
 def security_binding(user: User) -> str:
@@ -77,9 +77,9 @@ def security_resend_blocker(user: User, client: Client) -> SendRefused | None:
     )
 
 
-def confirm_security_check(user: User, given: steps.Answer, client: Client) -> Verification:
+def confirm_security_check(user: User, given: answers.Answer, client: Client) -> Verification:
     """Check the answer; on success the caller renews the session as stepped up."""
-    result = steps.verify_any(
+    result = answers.verify_any(
         user,
         security_step_up(user),
         OtpPurpose.SECURITY,

@@ -1,9 +1,10 @@
 """The page that asks for a code from an SMS: its forms, what it says about the code, and the
 small JSON status its script polls so that delivery and countdowns update without a reload.
 
-Used for sign-in, phone, order and password codes alike; it shows what `Otp.status` says of
-the live code (where it went, its delivery, its countdowns), never the code. Each blueprint
-serves the status of its own page's code at `<page>/status`, reached with the page's session.
+Used for sign-in, phone, order and password codes alike; it shows what
+`shop.otp.challenges.status` says of the live code (where it went, its delivery, its
+countdowns), never the code. Each blueprint serves the status of its own page's code at
+`<page>/status`, reached with the page's session.
 """
 
 from typing import Any
@@ -15,7 +16,7 @@ from wtforms.validators import InputRequired, Length
 
 from shop import otp
 from shop.models import Factor, OtpChallenge, SmsStatus, StepUp
-from shop.otp import ChallengeStatus, CodeSend, SendRefused, Sent
+from shop.otp import ChallengeStatus, CodeSend, SendRefused, Sent, challenges
 from shop.stepup.passkeys import MAX_CREDENTIAL_JSON
 from shop.web.forms import StrictForm
 
@@ -70,7 +71,7 @@ def delivery_text(code: ChallengeStatus | None) -> str:
 
 def page_status(challenge: OtpChallenge | None, blocker: SendRefused | None) -> dict[str, Any]:
     """What the page shows of its code, as data: the server render and the script share it."""
-    code = otp.service().status(challenge) if challenge is not None else None
+    code = challenges.status(challenge, otp.service().policy) if challenge is not None else None
     return {
         "live": bool(code and code.live),
         "masked_phone": code.masked_phone if code else None,

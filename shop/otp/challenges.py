@@ -1,0 +1,102 @@
+"""OTP challenge rows: the live one of a purpose, the tries a thing has used, ending them,
+and what the shopper may know of one (`status`, for the code page and the API).
+
+None of this needs the code's key: issuing and checking a code are `shop.otp.codes`.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from shop import accounts, clock
+from shop.extensions import db
+from shop.models import OtpChallenge, OtpPurpose, SmsMessage, SmsStatus, User
+from shop.otp.outcomes import ChallengeStatus
+from shop.otp.policy import OtpPolicy
+
+
+def live_challenge(user: User, purpose: OtpPurpose) -> OtpChallenge | None:
+    return db.session.scalar(
+        select(OtpChallenge)
+        .where(
+            OtpChallenge.user_id == user.id,
+            OtpChallenge.purpose == purpose,
+            OtpChallenge.consumed_at.is_(None),
+            OtpChallenge.ended_at.is_(None),
+        )
+        .order_by(OtpChallenge.id.desc())
+        .limit(1)
+    )
+
+
+def tries_used(user: User, purpose: OtpPurpose, binding: str) -> int:
+    """The wrong tries of the last unused code for this thing, live or dead."""
+    return (
+        db.session.scalar(
+            select(OtpChallenge.failed_attempts)
+            .where(
+                OtpChallenge.user_id == user.id,
+                OtpChallenge.purpose == purpose,
+                OtpChallenge.binding == binding,
+                OtpChallenge.consumed_at.is_(None),
+            )
+            .order_by(OtpChallenge.id.desc())
+            .limit(1)
+        )
+        or 0
+    )
+
+
+def end_live(user: User, purpose: OtpPurpose, *, reason: str) -> None:
+    """End the live code(s) of this purpose and drop their SMS if still unsent."""
+    live = db.session.scalars(
+        select(OtpChallenge).where(
+            OtpChallenge.user_id == user.id,
+            OtpChallenge.purpose == purpose,
+            OtpChallenge.consumed_at.is_(None),
+            OtpChallenge.ended_at.is_(None),
+        )
+    ).all()
+    for challenge in live:
+        challenge.ended_at = clock.now()
+        challenge.end_reason = reason
+        if challenge.sms_id is not None:
+            db.session.execute(
+                update(SmsMessage)
+                .where(SmsMessage.id == challenge.sms_id, SmsMessage.status == SmsStatus.QUEUED)
+                .values(status=SmsStatus.DROPPED, body=SmsMessage.redacted_body)
+                .execution_options(synchronize_session=False)
+            )
+    db.session.flush()
+
+
+def end(challenge: OtpChallenge, reason: str) -> None:
+    if challenge.ended_at is None and challenge.consumed_at is None:
+        challenge.ended_at = clock.now()
+        challenge.end_reason = reason
+
+
+def status(challenge: OtpChallenge, policy: OtpPolicy) -> ChallengeStatus:
+    """What the shopper may know of a code: where it went, its delivery, its clock."""
+    now = clock.now()
+    sms = db.session.get(SmsMessage, challenge.sms_id) if challenge.sms_id else None
+    live = challenge.consumed_at is None and challenge.ended_at is None
+    resend_at = challenge.send_at + policy.resend_cooldown
+    return ChallengeStatus(
+        public_id=challenge.public_id,
+        purpose=OtpPurpose(challenge.purpose),
+        masked_phone=accounts.mask_phone(challenge.phone),
+        live=live and now < challenge.expires_at,
+        end_reason=challenge.end_reason,
+        send_at=challenge.send_at,
+        expires_at=challenge.expires_at,
+        tries_left=max(0, policy.max_attempts - challenge.failed_attempts),
+        delivery=SmsStatus(sms.status) if sms else None,
+        queued_seconds=_seconds_until(challenge.send_at, now),
+        expires_in_seconds=_seconds_until(challenge.expires_at, now),
+        resend_in_seconds=_seconds_until(resend_at, now),
+    )
+
+
+def _seconds_until(when: datetime, now: datetime) -> int:
+    return max(0, int((when - now).total_seconds() + 0.999))
