@@ -165,9 +165,12 @@ def test_destinations_and_sources_read_the_latest_codes_and_refusals_only(
     day = abuse.send_figures(NOW - 24 * HOURS)
     assert (day.sent, day.verified, day.refused) == (4, 3, 4)  # exact, from the tallies
     page = text_of(client.get("/admin/sms"))
-    assert "read the latest 3 codes and the latest 3 refusals of the last 24 hours" in page
+    assert "count the latest 3 codes and the latest 3 refusals of the last 24 hours" in page
     monkeypatch.setattr(abuse, "SAMPLE", 4)
-    assert "read the latest" not in text_of(client.get("/admin/sms"))
+    assert "count the latest" not in text_of(client.get("/admin/sms"))
+    refusal(5 * MINUTES, phone="+2348021234501", country="NG")  # five refusals: one too many
+    page = text_of(client.get("/admin/sms"))
+    assert "count every code and the latest 4 refusals of the last 24 hours" in page
 
 
 def test_provider_spend_per_day_adds_the_prices(app, frozen_clock):

@@ -53,7 +53,8 @@ def sms() -> str:
         figures=[(label, sms_figures(now - window)) for label, window in FIGURE_WINDOWS],
         sends=sends,
         # Destinations and sources are read from the latest codes and refusals only.
-        sample=abuse.SAMPLE if max(day.sent, day.refused) > abuse.SAMPLE else None,
+        sample=abuse.SAMPLE,
+        sampled=(day.sent > abuse.SAMPLE, day.refused > abuse.SAMPLE),
         countries=abuse.by_country(latest),
         top_numbers=abuse.top_numbers(latest),
         top_addresses=abuse.top_addresses(latest),
