@@ -154,3 +154,20 @@ def test_the_security_page_reads_the_accounts_events_on_their_index(any_app):
     with Statements() as seen:
         assert client.get("/account/security").status_code == 200
     assert_served_by(seen.on("audit_events"), "audit_events", "ix_audit_events_user_id_id")
+
+
+def test_the_checkout_reads_the_accounts_own_orders_on_its_index(any_app):
+    """The risk inputs (orders and amount in 24 h, since the last code, devices and
+    addresses seen) read the account's orders only, never the shop's orders of a day."""
+    user = make_user()
+    fill_cart(user, (make_product(price_minor=1_000, stock=3), 1))
+    with Statements() as seen:
+        start_checkout(user, ShippingAddress(**ADDRESS), "p" * 32, Client("203.0.113.9"))
+    counted = [
+        (sql, parameters)
+        for sql, parameters in seen.on("orders")
+        if "WHERE orders.user_id =" in sql
+        and "idempotency_key =" not in sql  # the unique (account, key) look-up of a resubmit
+    ]
+    assert len(counted) >= 5
+    assert_served_by(counted, "orders", "ix_orders_user_id_created_at")
