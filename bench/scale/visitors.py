@@ -32,7 +32,7 @@ from shop.demo import DEMO_OWNER, DEMO_SHOPPER
 from shop.extensions import db
 from shop.models import Product, SmsMessage, SmsStatus, User
 from shop.orders import expire_pending
-from shop.retention import Batches
+from shop.retention import DEFAULT_BATCHES, Batches
 from shop.sms import claims
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.retention import prune_sms
@@ -49,7 +49,8 @@ ADDRESS = {
     "country": "GB",
 }
 IDLE_CPU_SECONDS = 20
-PRUNE_BATCH = 500  # rows per transaction, as `flask sms prune` and `flask audit prune` do
+# Rows per transaction, as `flask sms prune` and `flask audit prune` delete them.
+PRUNE_BATCH = DEFAULT_BATCHES.size
 
 
 class _FormFields(HTMLParser):
