@@ -4,6 +4,7 @@ import contextvars
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
+from itertools import count
 from pathlib import Path
 
 import flask_migrate
@@ -16,6 +17,7 @@ from shop.accounts import sessions
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import Role, User
+from tests import factories
 from tests.factories import make_user
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -96,6 +98,12 @@ def client(app) -> ShopClient:
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture(autouse=True)
+def fresh_numbers(monkeypatch) -> None:
+    """Each test numbers the users, products and orders it makes from the start."""
+    monkeypatch.setattr(factories, "_numbers", count(factories.FIRST_NUMBER))
 
 
 @pytest.fixture
