@@ -381,7 +381,7 @@ def test_the_dashboard_draws_charts_with_their_numbers(client, owner, known_data
     assert page.count('role="img"') == 3
     assert "Challenge rate 62.5% (5 of 8)" in page
     assert "Orders per day, last 14 days, by risk outcome" in page
-    assert "<title>Mon 02 Nov: 4 orders, 1 placed, 3 code by SMS</title>" in page
+    assert "<title>Mon 02 Nov: 4 orders, 1 placed, 3 asked to confirm</title>" in page
     assert re.search(r'data-day="2026-11-02">.*?data-figure="value">€760.00<', page, re.S)
 
 
