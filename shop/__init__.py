@@ -8,6 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop.config import Config
+from shop.web.application import ShopFlask
 
 CONSOLE_OUTSIDE_DEBUG = (
     "SMS_BACKEND=console outside debug mode: no SMS would reach anyone, and codes would sit in "
@@ -18,7 +19,7 @@ CONSOLE_OUTSIDE_DEBUG = (
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from the environment's `Config`, overridden by `config` if given."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = ShopFlask(__name__, instance_relative_config=True)
     app.config.from_mapping(Config().as_dict())
     if config:
         app.config.from_mapping(config)
