@@ -32,7 +32,8 @@ from shop.extensions import db
 from shop.models import DecisionInputs, Order
 from shop.risk.engine import RULE_NAMES, SEVERITY, Outcome, RiskInputs
 from shop.risk.rules import RiskRules
-from shop.risk.sql_rules import CONDITIONS, FRICTION, RuleExpressions, sum_of_bits
+from shop.risk.sql_bits import sum_of_bits
+from shop.risk.sql_rules import CONDITIONS, FRICTION, RuleExpressions
 
 D = DecisionInputs
 
