@@ -12,15 +12,14 @@ from sqlalchemy.engine import make_url
 def configure_engine(app: Flask) -> None:
     url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
     options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-    if url.get_backend_name() == "postgresql":
-        options.setdefault("pool_pre_ping", True)
-        # No JIT compilation: the shop's statements are short, and compiling the backtest's
-        # wide expressions took 2.5 s of its 3 s at a million orders (docs/decisions.md).
-        connect_args = options.setdefault("connect_args", {})
-        connect_args["options"] = f"{connect_args.get('options', '')} -c jit=off".strip()
-        return
     if url.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
+        if url.get_backend_name() == "postgresql":
+            # No JIT compilation: the shop's statements are short, and compiling the
+            # backtest's wide expressions took 2.5 s of its 3 s at a million orders
+            # (docs/decisions.md).
+            connect_args = options.setdefault("connect_args", {})
+            connect_args["options"] = f"{connect_args.get('options', '')} -c jit=off".strip()
         return
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,12 @@ million-order shop holds some 30,000 codes), and the page says so when the windo
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Numeric, cast, func, select
+from sqlalchemy import Numeric, Row, cast, func, select
 
 from shop import tallies
 from shop.extensions import db
@@ -90,12 +91,12 @@ class CountryFigures:
 
 @dataclass(frozen=True)
 class Latest:
-    """The latest `SAMPLE` codes sent since a moment, as (country, number, client address,
-    entered), and the latest `SAMPLE` refusals, as (country, number, client address): what
-    the per-country and busiest-source figures are counted from, read once for all three."""
+    """The latest `SAMPLE` codes sent since a moment (`country`, `phone`, `client_ip`,
+    `entered`) and the latest `SAMPLE` refusals (`country`, `phone`, `client_ip`): what the
+    per-country and busiest-source figures are counted from, read once for all three."""
 
-    codes: list[tuple[str | None, str, str | None, bool]]
-    refusals: list[tuple[str | None, str | None, str | None]]
+    codes: Sequence[Row]
+    refusals: Sequence[Row]
 
 
 def latest(since: datetime) -> Latest:
@@ -105,19 +106,19 @@ def latest(since: datetime) -> Latest:
             OtpChallenge.country,
             OtpChallenge.phone,
             OtpChallenge.client_ip,
-            OtpChallenge.consumed_at.is_not(None),
+            OtpChallenge.consumed_at.is_not(None).label("entered"),
         )
         .where(OtpChallenge.created_at >= since)
         .order_by(OtpChallenge.created_at.desc())
         .limit(SAMPLE)
-    )
+    ).all()
     refusals = db.session.execute(
         select(SendRefusal.country, SendRefusal.phone, SendRefusal.client_ip)
         .where(SendRefusal.at >= since)
         .order_by(SendRefusal.at.desc())
         .limit(SAMPLE)
-    )
-    return Latest([tuple(row) for row in codes], [tuple(row) for row in refusals])
+    ).all()
+    return Latest(codes, refusals)
 
 
 def by_country(latest: Latest) -> list[CountryFigures]:
@@ -128,12 +129,12 @@ def by_country(latest: Latest) -> list[CountryFigures]:
         code = country or UNKNOWN_COUNTRY
         return countries.setdefault(code, CountryFigures(code))
 
-    for country, _, _, entered in latest.codes:
-        figures = row(country)
+    for code in latest.codes:
+        figures = row(code.country)
         figures.sent += 1
-        figures.verified += entered
-    for country, _, _ in latest.refusals:
-        row(country).refused += 1
+        figures.verified += bool(code.entered)
+    for refusal in latest.refusals:
+        row(refusal.country).refused += 1
     return sorted(countries.values(), key=lambda item: (-(item.sent + item.refused), item.country))
 
 
@@ -150,11 +151,11 @@ class SourceFigures:
         return self.sent + self.refused
 
 
-def _top(latest: Latest, field: int, limit: int) -> list[SourceFigures]:
-    """The busiest values of one field (1: number, 2: client address), sends and refusals
-    each counted exactly."""
-    sent = Counter(code[field] for code in latest.codes)
-    refused = Counter(refusal[field] for refusal in latest.refusals)
+def _top(latest: Latest, field: str, limit: int) -> list[SourceFigures]:
+    """The busiest values of one field ("phone" or "client_ip"), sends and refusals each
+    counted exactly."""
+    sent = Counter(getattr(code, field) for code in latest.codes)
+    refused = Counter(getattr(refusal, field) for refusal in latest.refusals)
     keys = (sent.keys() | refused.keys()) - {None}
     ranked = sorted(
         (SourceFigures(key, sent[key], refused[key]) for key in keys),
@@ -164,11 +165,11 @@ def _top(latest: Latest, field: int, limit: int) -> list[SourceFigures]:
 
 
 def top_numbers(latest: Latest, limit: int = TOP) -> list[SourceFigures]:
-    return _top(latest, 1, limit)
+    return _top(latest, "phone", limit)
 
 
 def top_addresses(latest: Latest, limit: int = TOP) -> list[SourceFigures]:
-    return _top(latest, 2, limit)
+    return _top(latest, "client_ip", limit)
 
 
 # Provider spend ----------------------------------------------------------------------------
