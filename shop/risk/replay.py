@@ -92,7 +92,8 @@ class Tested:
     """The conditions two rule sets test, each distinct one once, as one integer per row
     (`seen`, a bit per distinct condition): a proposal usually moves a threshold or two, so
     most conditions are common to both sets, and the scan computes and groups by one number.
-    `bits(seen, rules)` gives back the rule set's own condition bits (as `condition_bits`)."""
+    `bits(seen, which)` gives back one rule set's own condition bits (bit
+    `CONDITIONS.index(name)` per condition, as `RuleExpressions` reads them)."""
 
     terms: tuple[ColumnElement[bool], ...]
     positions: tuple[dict[str, int], dict[str, int]]  # condition name -> bit in `seen`

@@ -65,9 +65,9 @@ def _built_once(method):
 @dataclass(frozen=True)
 class RuleExpressions:
     """Each rule of one rule set in SQL, as `engine.evaluate` applies it (same names, same
-    order). First the conditions each recorded decision is tested for (`conditions()`, one
-    bit each in `condition_bits()`); then the rules combined from those conditions, read
-    from the bits of `bits`, a column holding `condition_bits()` of a group of rows."""
+    order). First the conditions each recorded decision is tested for (`conditions()`);
+    then the rules combined from those conditions, read from `bits`, a column holding a bit
+    per condition (bit `CONDITIONS.index(name)`) for a group of rows."""
 
     rules: RiskRules
     bits: ColumnElement[int] | None = None
@@ -108,10 +108,6 @@ class RuleExpressions:
             "step_up_locked": D.step_up_locked == true(),
             "has_passkey": D.has_passkey == true(),
         }
-
-    def condition_bits(self) -> ColumnElement[int]:
-        conditions = self.conditions()
-        return sum_of_bits([conditions[name] for name in CONDITIONS])
 
     @_built_once
     def _is(self, name: str) -> ColumnElement[bool]:
