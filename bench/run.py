@@ -103,6 +103,27 @@ def wait_until_up(url: str, child: subprocess.Popen, timeout: float = 30) -> Non
     raise RuntimeError(f"{url} did not come up within {timeout} s")
 
 
+def start_shop_and_hello(
+    processes: "Processes", env: dict[str, str], *, shop_timeout: float = 30
+) -> tuple[str, str, subprocess.Popen]:
+    """The shop and the bare Flask app under the same gunicorn settings, each answering:
+    their base URLs (no trailing slash), and the shop's gunicorn master."""
+    shop_port, hello_port = free_port(), free_port()
+    gunicorn = str(BIN / "gunicorn")
+    shop = processes.start(
+        "shop", [gunicorn, "--bind", f"127.0.0.1:{shop_port}", *GUNICORN, "wsgi:app"], env
+    )
+    hello = processes.start(
+        "hello",
+        [gunicorn, "--bind", f"127.0.0.1:{hello_port}", *GUNICORN, "bench.hello:app"],
+        env,
+    )
+    shop_url, hello_url = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{hello_port}"
+    wait_until_up(f"{shop_url}/", shop, timeout=shop_timeout)
+    wait_until_up(f"{hello_url}/", hello)
+    return shop_url, hello_url, shop
+
+
 def flask(env: dict[str, str], *args: str) -> None:
     subprocess.run(  # noqa: S603
         [str(BIN / "flask"), "--app", "wsgi", *args],
@@ -350,19 +371,7 @@ def main() -> int:
         flask(env, "db", "upgrade")
         flask(env, "seed-demo")
 
-        shop_port, hello_port = free_port(), free_port()
-        gunicorn = str(BIN / "gunicorn")
-        shop = processes.start(
-            "shop", [gunicorn, "--bind", f"127.0.0.1:{shop_port}", *GUNICORN, "wsgi:app"], env
-        )
-        hello = processes.start(
-            "hello",
-            [gunicorn, "--bind", f"127.0.0.1:{hello_port}", *GUNICORN, "bench.hello:app"],
-            env,
-        )
-        shop_url, hello_url = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{hello_port}"
-        wait_until_up(f"{shop_url}/", shop)
-        wait_until_up(f"{hello_url}/", hello)
+        shop_url, hello_url, shop = start_shop_and_hello(processes, env)
         page = requests.get(f"{shop_url}/", timeout=5).text
         summary["catalog_products_on_page"] = page.count('class="product-card"')
 

@@ -9,27 +9,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.run import BIN, GUNICORN, Processes, free_port, throughput, wait_until_up
+from bench.run import Processes, start_shop_and_hello, throughput
 
 
 def catalog_throughput(database_url: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONDONTWRITEBYTECODE": "1"}
     processes = Processes(work)
     try:
-        shop_port, hello_port = free_port(), free_port()
-        gunicorn = str(BIN / "gunicorn")
-        shop = processes.start(
-            "shop", [gunicorn, "--bind", f"127.0.0.1:{shop_port}", *GUNICORN, "wsgi:app"], env
-        )
-        hello = processes.start(
-            "hello",
-            [gunicorn, "--bind", f"127.0.0.1:{hello_port}", *GUNICORN, "bench.hello:app"],
-            env,
-        )
-        shop_url, hello_url = f"http://127.0.0.1:{shop_port}/", f"http://127.0.0.1:{hello_port}/"
-        wait_until_up(shop_url, shop, timeout=60)
-        wait_until_up(hello_url, hello)
-        figures = throughput(shop_url, hello_url, args)
+        shop_url, hello_url, _ = start_shop_and_hello(processes, env, shop_timeout=60)
+        figures = throughput(f"{shop_url}/", f"{hello_url}/", args)
     finally:
         processes.stop_all()
     return {
