@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from shop import accounts, clock
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, SmsMessage, SmsStatus, User
+from shop.models.types import live_of
 from shop.otp.outcomes import ChallengeStatus
 from shop.otp.policy import OtpPolicy
 
@@ -18,12 +19,7 @@ from shop.otp.policy import OtpPolicy
 def live_challenge(user: User, purpose: OtpPurpose) -> OtpChallenge | None:
     return db.session.scalar(
         select(OtpChallenge)
-        .where(
-            OtpChallenge.user_id == user.id,
-            OtpChallenge.purpose == purpose,
-            OtpChallenge.consumed_at.is_(None),
-            OtpChallenge.ended_at.is_(None),
-        )
+        .where(live_of(OtpChallenge, user.id, purpose))
         .order_by(OtpChallenge.id.desc())
         .limit(1)
     )
@@ -50,12 +46,7 @@ def tries_used(user: User, purpose: OtpPurpose, binding: str) -> int:
 def end_live(user: User, purpose: OtpPurpose, *, reason: str) -> None:
     """End the live code(s) of this purpose and drop their SMS if still unsent."""
     live = db.session.scalars(
-        select(OtpChallenge).where(
-            OtpChallenge.user_id == user.id,
-            OtpChallenge.purpose == purpose,
-            OtpChallenge.consumed_at.is_(None),
-            OtpChallenge.ended_at.is_(None),
-        )
+        select(OtpChallenge).where(live_of(OtpChallenge, user.id, purpose))
     ).all()
     for challenge in live:
         challenge.ended_at = clock.now()

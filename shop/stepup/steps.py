@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from shop import clock, otp
 from shop.extensions import db
 from shop.models import Factor, StepUp, User
+from shop.models.types import live_of
 from shop.stepup import passkeys, recovery, totp
 
 # SMS is offered at once only when it is the sole factor: a shopper with a passkey or an app
@@ -76,12 +77,7 @@ def end_live(user: User, purpose: str, *, reason: str) -> None:
     now = clock.now()
     db.session.execute(
         update(StepUp)
-        .where(
-            StepUp.user_id == user.id,
-            StepUp.purpose == purpose,
-            StepUp.consumed_at.is_(None),
-            StepUp.ended_at.is_(None),
-        )
+        .where(live_of(StepUp, user.id, purpose))
         .values(ended_at=now, end_reason=reason)
         .execution_options(synchronize_session=False)
     )
@@ -90,15 +86,7 @@ def end_live(user: User, purpose: str, *, reason: str) -> None:
 def live_step_up(user: User, purpose: str, binding: str | None = None) -> StepUp | None:
     """The live step-up of `purpose` (for `binding`, if given)."""
     found = db.session.scalar(
-        select(StepUp)
-        .where(
-            StepUp.user_id == user.id,
-            StepUp.purpose == purpose,
-            StepUp.consumed_at.is_(None),
-            StepUp.ended_at.is_(None),
-        )
-        .order_by(StepUp.id.desc())
-        .limit(1)
+        select(StepUp).where(live_of(StepUp, user.id, purpose)).order_by(StepUp.id.desc()).limit(1)
     )
     if found is not None and binding is not None and found.binding != binding:
         return None
