@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_web_defences(app)
     register_template_helpers(app)
     register_commands(app)
+    register_catalog_shortcut(app)
     return app
 
 
@@ -136,6 +137,13 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def shop_globals() -> dict[str, Any]:
         return {"shop_name": app.config["SHOP_NAME"]}
+
+
+def register_catalog_shortcut(app: Flask) -> None:
+    """The cached catalog page for a returning visitor, answered in front of Flask."""
+    from shop.web import catalog_shortcut
+
+    catalog_shortcut.register(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -38,6 +38,10 @@ CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 STOCK_PLACEHOLDER = f"stock-{secrets.token_hex(16)}"
 VERSIONS_QUERY = "SELECT version, stock_version FROM catalog_version WHERE id = 1"
 PAGES_KEPT = 256
+# The catalog's busiest page: its first, without search words, as shown to visitors who are
+# not signed in (keys of `CatalogCache.page`).
+FIRST_PAGE = ("", 1)
+VISITORS = "visitor"
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,21 @@ class CatalogCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+    def ready(self, key: Hashable, audience: Hashable) -> Page | None:
+        """The page `key` for `audience` if it is kept and still current by the versions
+        read within the recheck time, else None (nothing is read or rendered)."""
+        kept = self._versions
+        if kept is None or kept[1] is None or time.monotonic() >= kept[0]:
+            return None
+        versions = kept[1]
+        entry = self._get(key)
+        if entry is None or entry.version != versions.catalog:
+            return None
+        stocked = entry.stocked
+        if stocked is None or stocked.stock_version != versions.stock:
+            return None
+        return stocked.pages.get(audience)
 
     def page(
         self,

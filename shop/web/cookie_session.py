@@ -55,6 +55,14 @@ class RememberingSessionInterface(SecureCookieSessionInterface):
         self._verified[cookie] = (until, copy.deepcopy(data))
         return self.session_class(data)
 
+    def verified(self, cookie: str) -> dict | None:
+        """What `cookie` holds if this process verified it within the minute, else None.
+        Read only: it is the kept copy, not a session."""
+        kept = self._verified.get(cookie)
+        if kept is not None and kept[0] > time.time():
+            return kept[1]
+        return None
+
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         # Flask's own rule for when the cookie is (re)set, tested first.
         if not session.modified and not (

@@ -8,7 +8,8 @@ so each web process keeps the last one it signed for each session token, briefly
 
 import time
 
-from flask import current_app, g, session
+from flask import Flask, g
+from flask.sessions import SessionMixin
 from flask_wtf.csrf import generate_csrf
 
 REUSE_SECONDS = 60
@@ -21,17 +22,25 @@ class TokenMemo:
     def __init__(self) -> None:
         self._signed: dict[str, tuple[float, str]] = {}
 
-    def token(self) -> str:
-        """This visitor's signed CSRF token, as `flask_wtf.csrf.generate_csrf` gives it."""
-        field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    def token(self, app: Flask, session: SessionMixin) -> str:
+        """This visitor's signed CSRF token, as `flask_wtf.csrf.generate_csrf` gives it
+        (`app` and `session` are this request's)."""
+        field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
         raw = session.get(field)
-        now = time.monotonic()
-        if isinstance(raw, str) and (kept := self._signed.get(raw)) and kept[0] > now:
+        if isinstance(raw, str) and (signed := self.signed(raw)) is not None:
             # The same token for every form of this request, as generate_csrf would give.
-            setattr(g, field, kept[1])
-            return kept[1]
+            setattr(g, field, signed)
+            return signed
         token = generate_csrf()
         if len(self._signed) >= KEPT:
             self._signed.clear()  # rather than an LRU: a minute's worth comes back at once
-        self._signed[session[field]] = (now + REUSE_SECONDS, token)
+        self._signed[session[field]] = (time.monotonic() + REUSE_SECONDS, token)
         return token
+
+    def signed(self, raw: str) -> str | None:
+        """The signed form of the session token `raw` if it was signed here within the
+        minute, else None."""
+        kept = self._signed.get(raw)
+        if kept is not None and kept[0] > time.monotonic():
+            return kept[1]
+        return None

@@ -47,18 +47,28 @@ PUBLIC_ENDPOINTS = frozenset(
 TOKEN_ENDPOINTS = frozenset({"account.not_me"})
 
 
-def security_headers(response: Response, *, debug: bool) -> Response:
-    headers = response.headers
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Frame-Options"] = "DENY"
-    endpoint = request.endpoint
-    headers["Referrer-Policy"] = "no-referrer" if endpoint in TOKEN_ENDPOINTS else "same-origin"
+def security_header_list(endpoint: str | None, *, debug: bool) -> list[tuple[str, str]]:
+    """The security headers of a response of `endpoint`, in the order they are set."""
+    headers = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer" if endpoint in TOKEN_ENDPOINTS else "same-origin"),
+    ]
     if endpoint not in PUBLIC_ENDPOINTS:
-        headers["Cache-Control"] = "no-store"
-        headers.pop("Expires", None)
+        headers.append(("Cache-Control", "no-store"))
     if not debug:
-        headers["Strict-Transport-Security"] = HSTS
+        headers.append(("Strict-Transport-Security", HSTS))
+    return headers
+
+
+def security_headers(response: Response, *, debug: bool) -> Response:
+    endpoint = request.endpoint
+    headers = response.headers
+    for name, value in security_header_list(endpoint, debug=debug):
+        headers[name] = value
+    if endpoint not in PUBLIC_ENDPOINTS:
+        headers.pop("Expires", None)
     return response
 
 
