@@ -66,7 +66,7 @@ def test_demo_shopper_signs_in_with_a_code_buys_small_without_and_large_with(pag
     buy(page, "Office chair")
     expect(page).to_have_url(re.compile(r"/checkout/verify/SH-[A-Z0-9]{8}$"))
     ref = page.url.rsplit("/", 1)[-1]
-    expect(page.get_by_role("main")).to_contain_text("above the amount we confirm by SMS")
+    expect(page.get_by_role("main")).to_contain_text("above the amount we ask you to confirm")
     expect(page.get_by_role("main")).to_contain_text("€329.00")
     code = code_from_phone(page, DEMO_SHOPPER.phone)
     page.get_by_label("Code from the SMS").fill(code)
@@ -125,4 +125,4 @@ def test_owner_lowers_the_threshold_after_a_backtest_and_the_next_order_follows(
         sign_in(shopper, DEMO_SHOPPER.email, DEMO_SHOPPER.password, DEMO_SHOPPER.phone)
         buy(shopper, "Cotton hoodie")
         expect(shopper).to_have_url(re.compile(r"/checkout/verify/SH-[A-Z0-9]{8}$"))
-        expect(shopper.get_by_role("main")).to_contain_text("above the amount we confirm by SMS")
+        expect(shopper.get_by_role("main")).to_contain_text("above the amount we ask you")

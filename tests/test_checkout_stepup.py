@@ -89,7 +89,7 @@ def test_a_300_order_is_confirmed_by_the_code_from_the_sms(client, shopper):
         f"\n\n@127.0.0.1 #{code}"
     )
     page = client.get(f"/checkout/verify/{ref}").get_data(as_text=True)
-    assert "This order is above the amount we confirm by SMS." in page
+    assert "This order is above the amount we ask you to confirm." in page
     assert 'autocomplete="one-time-code"' in page and 'inputmode="numeric"' in page
     assert "+44 ••••••• " in page and "5 attempts left" in page
     assert "Message waiting to be sent." in page

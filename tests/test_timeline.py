@@ -110,7 +110,7 @@ def test_a_code_order_from_checkout_to_delivery_receipt_to_confirmation(app, cli
     assert words == [
         "Checked out: €300.00 for 1 item.",
         "Risk check at checkout: to be confirmed with a passkey, an app code or a code by SMS. "
-        "This order is above the amount we confirm by SMS. This is your first order, on an "
+        "This order is above the amount we ask you to confirm. This is your first order, on an "
         "account opened in the last 7 days. This device and this shipping address are new to "
         "your account.",
         "The code was queued for sending by SMS.",

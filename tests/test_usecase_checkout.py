@@ -108,7 +108,7 @@ def test_a_large_order_waits_for_the_code_sent_to_the_verified_number(shopper, f
     assert result.outcome == CheckoutOutcome.CODE_SENT
     order = result.order
     assert order.status == OrderStatus.PENDING_VERIFICATION and order.risk_outcome == "otp"
-    assert result.message.startswith("This order is above the amount we confirm by SMS.")
+    assert result.message.startswith("This order is above the amount we ask you to confirm.")
     assert result.challenge.order_id == order.id and result.code_queued is False
     assert result.challenge.expires_at == frozen_clock.now + timedelta(minutes=5)
     assert order.expires_at == result.challenge.expires_at

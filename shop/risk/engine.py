@@ -140,7 +140,7 @@ def evaluate(inputs: RiskInputs, rules: RiskRules, now: datetime) -> RiskDecisio
         fire(
             "otp_threshold",
             Outcome.OTP,
-            "This order is above the amount we confirm by SMS.",
+            "This order is above the amount we ask you to confirm.",
             rules.otp_threshold_factor,
         )
     first = inputs.previous_orders == 0
