@@ -15,7 +15,8 @@ already holds:
   waiting message, remember-me or permanent session (each of which changes the page or makes
   Flask set the cookie again); no remember-me cookie;
 - the page rendered at the catalog versions read within `CATALOG_RECHECK_SECONDS`;
-- no `SERVER_NAME` or `TRUSTED_HOSTS` for Flask to check the host against.
+- no `SERVER_NAME` or `TRUSTED_HOSTS` for Flask to check the host against, and no
+  `REMEMBER_COOKIE_REFRESH_EACH_REQUEST` for Flask-Login to act on.
 
 Anything else goes to Flask untouched, which also refreshes what this answer reads: the
 versions once a second, the verified cookie and the signed token once a minute. The answer
@@ -78,6 +79,7 @@ class CatalogShortcut:
             not isinstance(sessions, RememberingSessionInterface)
             or config["SERVER_NAME"]
             or config["TRUSTED_HOSTS"]
+            or config.get("REMEMBER_COOKIE_REFRESH_EACH_REQUEST")
             or "HTTP_COOKIE" not in environ
         ):
             return None
