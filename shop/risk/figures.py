@@ -31,6 +31,8 @@ ABANDONED = and_(
 # The bars of the daily chart: every outcome, then orders recorded before decisions existed.
 UNDECIDED = "none"
 CHART_OUTCOMES = (*(outcome.value for outcome in Outcome), UNDECIDED)
+EPOCH = date(1970, 1, 1)
+HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True)
@@ -169,17 +171,18 @@ def orders_per_day(now: datetime, days: int = 14) -> list[DayFigures]:
         for offset in range(days)
     }
     since = datetime.combine(first, time.min, tzinfo=UTC)
-    # Whole UTC days are whole hours: the tallies alone, summed by hour and grouped into
-    # days here (a calendar day is spelled differently on every database).
+    # Whole UTC days are whole hours, 24 to a day since the epoch: the tallies alone, summed
+    # by day number (a calendar day is spelled differently on every database).
+    day_number = (OrderTally.hour // HOURS_PER_DAY).label("day")
     rows = tallies.summed(
         OrderTally,
         "orders",
         "value_minor",
         where=[OrderTally.hour >= tallies.hour_of(since), OrderTally.hour <= tallies.hour_of(now)],
-        group_by=["hour", "outcome"],
+        group_by=[day_number, "outcome"],
     )
-    for hour, outcome, orders, value_minor in rows:
-        day = figures.get(tallies.hour_start(hour).date())
+    for number, outcome, orders, value_minor in rows:
+        day = figures.get(EPOCH + timedelta(days=number))
         if day is None:
             continue
         key = outcome if outcome in day.orders else UNDECIDED
