@@ -76,11 +76,10 @@ class StepUpFigures:
 
 def step_up_figures(since: datetime) -> StepUpFigures:
     """The figures for orders and order codes created at or after `since`: the hourly
-    tallies of whole hours, plus the rows of the part-hour before them counted directly."""
+    tallies of whole hours, corrected by the rows of the part-hour at the window's edge."""
     window = Window.starting(since)
     tallied = _tallied(window.first_hour)
-    edge = counted(since, window.edge_end)
-    return StepUpFigures(since, *(a + b for a, b in zip(tallied, edge, strict=True)))
+    return StepUpFigures(since, *window.corrected(tallied, counted(*window.edge)))
 
 
 def _tallied(first_hour: int) -> tuple[int, ...]:

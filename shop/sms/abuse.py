@@ -48,7 +48,7 @@ class SendFigures:
 
 def codes_sent(since: datetime) -> tuple[int, int]:
     """Codes sent since `since`, and how many of them were entered: the tallies of the whole
-    hours, and the rows of the part-hour before them counted directly (shop/tallies.py)."""
+    hours, corrected by the rows of the part-hour at the window's edge (shop/tallies.py)."""
     window = tallies.Window.starting(since)
     sent = verified = 0
     for consumed, codes in tallies.summed(
@@ -56,12 +56,13 @@ def codes_sent(since: datetime) -> tuple[int, int]:
     ):
         sent += codes
         verified += codes if consumed else 0
-    edge_sent, edge_verified = db.session.execute(
+    start, end = window.edge
+    edge = db.session.execute(
         select(func.count(OtpChallenge.id), func.count(OtpChallenge.consumed_at)).where(
-            OtpChallenge.created_at >= since, OtpChallenge.created_at < window.edge_end
+            OtpChallenge.created_at >= start, OtpChallenge.created_at < end
         )
     ).one()
-    return sent + edge_sent, verified + edge_verified
+    return window.corrected((sent, verified), tuple(edge))
 
 
 def send_figures(since: datetime) -> SendFigures:
