@@ -9,7 +9,7 @@ whatever the length of the history.
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
@@ -59,6 +59,20 @@ def hour_of(moment: datetime) -> int:
 
 def hour_start(hour: int) -> datetime:
     return datetime.fromtimestamp(hour * HOUR_SECONDS, UTC)
+
+
+HOURS_PER_DAY = 24
+EPOCH = date(1970, 1, 1)
+
+
+def day_number(hour: ColumnElement[int]) -> ColumnElement[int]:
+    """The UTC day of a tally's hour, in SQL, as days since the epoch: a UTC day is 24 whole
+    hours (a calendar day is spelled differently on every database)."""
+    return (hour // HOURS_PER_DAY).label("day")
+
+
+def day_of(number: int) -> date:
+    return EPOCH + timedelta(days=number)
 
 
 @dataclass(frozen=True)

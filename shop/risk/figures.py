@@ -31,8 +31,6 @@ ABANDONED = and_(
 # The bars of the daily chart: every outcome, then orders recorded before decisions existed.
 UNDECIDED = "none"
 CHART_OUTCOMES = (*(outcome.value for outcome in Outcome), UNDECIDED)
-EPOCH = date(1970, 1, 1)
-HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True)
@@ -170,18 +168,16 @@ def orders_per_day(now: datetime, days: int = 14) -> list[DayFigures]:
         for offset in range(days)
     }
     since = datetime.combine(first, time.min, tzinfo=UTC)
-    # Whole UTC days are whole hours, 24 to a day since the epoch: the tallies alone, summed
-    # by day number (a calendar day is spelled differently on every database).
-    day_number = (OrderTally.hour // HOURS_PER_DAY).label("day")
+    # Whole UTC days are whole hours: the tallies alone, summed by day.
     rows = tallies.summed(
         OrderTally,
         "orders",
         "value_minor",
         where=[OrderTally.hour >= tallies.hour_of(since), OrderTally.hour <= tallies.hour_of(now)],
-        group_by=[day_number, "outcome"],
+        group_by=[tallies.day_number(OrderTally.hour), "outcome"],
     )
     for number, outcome, orders, value_minor in rows:
-        day = figures.get(EPOCH + timedelta(days=number))
+        day = figures.get(tallies.day_of(number))
         if day is None:
             continue
         key = outcome if outcome in day.orders else UNDECIDED

@@ -217,10 +217,10 @@ def spend_per_day(now: datetime, days: int = 14) -> list[DaySpend]:
         "messages",
         "price_units",
         where=[SpendTally.hour >= first, SpendTally.hour <= last],
-        group_by=["hour"],
+        group_by=[tallies.day_number(SpendTally.hour)],
     )
-    for hour, messages, units in rows:
-        day = spent.get(tallies.hour_start(hour).date())
+    for number, messages, units in rows:
+        day = spent.get(tallies.day_of(number))
         if day is not None:
             day.messages += messages
             day.spend += Decimal(units) / tallies.PRICE_UNITS_PER_UNIT
