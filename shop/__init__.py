@@ -129,10 +129,12 @@ def register_template_helpers(app: Flask) -> None:
     from shop.accounts.phone import mask_phone
     from shop.countries import country_name
     from shop.money import format_money
+    from shop.web.moments import time_tag
 
     app.add_template_filter(format_money, "money")
     app.add_template_filter(country_name, "country_name")
     app.add_template_filter(mask_phone, "masked_phone")
+    app.add_template_filter(time_tag, "time_tag")
 
     @app.context_processor
     def shop_globals() -> dict[str, Any]:

@@ -1,14 +1,15 @@
 """Reading and folding the hourly tallies that triggers keep (shop/models/tallies.py).
 
-A figure "since <moment>" is the tallies of the whole hours from the first hour boundary at
-or after that moment, plus the rows created in the stretch before that boundary counted
-directly (at most an hour of rows, on the counted table's created_at index): exact, and the
-same cost whatever the length of the history.
+A figure "since <moment>" is the tallies of the whole hours from the hour boundary nearest
+that moment, corrected by the rows created between the moment and that boundary counted
+directly (at most half an hour of rows, on the counted table's created_at index: added when
+the boundary is after the moment, taken away when it is before): exact, and the same cost
+whatever the length of the history.
 """
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
@@ -60,21 +61,49 @@ def hour_start(hour: int) -> datetime:
     return datetime.fromtimestamp(hour * HOUR_SECONDS, UTC)
 
 
+HOURS_PER_DAY = 24
+EPOCH = date(1970, 1, 1)
+
+
+def day_number(hour: ColumnElement[int]) -> ColumnElement[int]:
+    """The UTC day of a tally's hour, in SQL, as days since the epoch: a UTC day is 24 whole
+    hours (a calendar day is spelled differently on every database)."""
+    return (hour // HOURS_PER_DAY).label("day")
+
+
+def day_of(number: int) -> date:
+    return EPOCH + timedelta(days=number)
+
+
 @dataclass(frozen=True)
 class Window:
-    """Everything created at or after `since`: the tallies of hours from `first_hour` on,
-    and the rows created in [since, `edge_end`) counted directly."""
+    """Everything created at or after `since`: the tallies of the hours from `first_hour` on,
+    corrected by the rows created in the part-hour between `since` and that hour's start,
+    counted directly (`edge`). `first_hour` starts at the hour boundary nearest `since`, so
+    that part-hour is at most half an hour of rows: when the boundary is after `since` its
+    rows are added (`sign` 1); when it is before, the first hour's tally holds rows from
+    before `since`, and they are taken away (`sign` -1)."""
 
     since: datetime
     first_hour: int
 
     @classmethod
     def starting(cls, since: datetime) -> "Window":
-        return cls(since, math.ceil(since.timestamp() / HOUR_SECONDS))
+        return cls(since, math.floor(since.timestamp() / HOUR_SECONDS + 0.5))
 
     @property
-    def edge_end(self) -> datetime:
-        return hour_start(self.first_hour)
+    def sign(self) -> int:
+        return 1 if hour_start(self.first_hour) >= self.since else -1
+
+    @property
+    def edge(self) -> tuple[datetime, datetime]:
+        """[start, end) of the part-hour counted directly (empty on a boundary)."""
+        boundary = hour_start(self.first_hour)
+        return (self.since, boundary) if self.sign > 0 else (boundary, self.since)
+
+    def corrected(self, tallied: tuple[int, ...], edge: tuple[int, ...]) -> tuple[int, ...]:
+        """The tallied figures with the edge's figures added or taken away."""
+        return tuple(whole + self.sign * part for whole, part in zip(tallied, edge, strict=True))
 
 
 def compact(model: type[OrderTally | SmsTally | CodeTally | SpendTally]) -> None:

@@ -355,6 +355,19 @@ def test_orders_per_day_on_a_known_data_set(known_data_set):
     assert by_day[date(2026, 10, 30)].total_value_minor == 610_000
 
 
+def test_orders_per_day_splits_at_midnight_utc(app, frozen_clock):
+    """Days are counted as whole hours since the epoch: the last second of a day and the
+    first of the next fall on their own days, on every database."""
+    user = make_user()
+    midnight = datetime(2026, 11, 2, tzinfo=UTC)
+    for moment, total in ((midnight - timedelta(seconds=1), 1_000), (midnight, 2_000)):
+        add_order(user, age=NOW - moment, outcome="allow", total_minor=total)
+    db.session.commit()
+    by_day = {day.day: day.total_value_minor for day in orders_per_day(NOW, 14)}
+    assert by_day[date(2026, 11, 1)] == 1_000 and by_day[date(2026, 11, 2)] == 2_000
+    assert sum(by_day.values()) == 3_000
+
+
 def test_the_dashboard_draws_charts_with_their_numbers(client, owner, known_data_set):
     page = text_of(client.get("/admin"))
     figures = {

@@ -3,11 +3,14 @@ real registration form, and the owner alarm (SMS through the outbox, and a banne
 the configured thresholds, once per hour."""
 
 import re
+from collections import namedtuple
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from shop import settings
@@ -339,3 +342,53 @@ def test_a_pumping_run_shows_in_the_console_and_raises_the_alarm(app, client, ow
     assert re.search(r'data-country="FR">.*?data-abuse="refused">20<', page, re.S)
     assert re.search(r'data-country="GB">.*?data-abuse="conversion">0\.0%<', page, re.S)
     assert "198.18.1." in page  # the busiest addresses
+
+
+def _reference_top(latest, field, limit):
+    """The busiest sources as first written: every value ranked, the first `limit` kept."""
+    sent = [getattr(code, field) for code in latest.codes]
+    refused = [getattr(refusal, field) for refusal in latest.refusals]
+    keys = (set(sent) | set(refused)) - {None}
+    ranked = sorted(
+        ((key, sent.count(key), refused.count(key)) for key in keys),
+        key=lambda item: (-(item[1] + item[2]), item[0]),
+    )
+    return ranked[:limit]
+
+
+_countries = st.sampled_from([None, "", "GB", "FR", "NG"])
+_sources = st.sampled_from([None, "+447700900001", "+447700900002", "10.0.0.1", "10.0.0.2", "a"])
+
+
+@given(
+    codes=st.lists(st.tuples(_countries, _sources, _sources, st.booleans()), max_size=40),
+    refusals=st.lists(st.tuples(_countries, _sources, _sources), max_size=40),
+    limit=st.integers(min_value=1, max_value=4),
+)
+def test_destinations_and_sources_count_every_sampled_row(codes, refusals, limit):
+    """Counted from the rows as read (tuples, as the database gives them): ties ranked by
+    value, an unreadable country as one row, a missing source in no row."""
+    fields = ("country", "phone", "client_ip")
+    Code = namedtuple("Code", [*fields, "entered"])
+    Refused = namedtuple("Refused", fields)
+    latest = abuse.Latest([Code(*row) for row in codes], [Refused(*row) for row in refusals])
+
+    countries = {
+        row.country: (row.sent, row.verified, row.refused) for row in abuse.by_country(latest)
+    }
+    expected = {}
+    for code in latest.codes:
+        sent, verified, refused = expected.get(code.country or "??", (0, 0, 0))
+        expected[code.country or "??"] = (sent + 1, verified + code.entered, refused)
+    for refusal in latest.refusals:
+        sent, verified, refused = expected.get(refusal.country or "??", (0, 0, 0))
+        expected[refusal.country or "??"] = (sent, verified, refused + 1)
+    assert countries == expected
+    order = [row.country for row in abuse.by_country(latest)]
+    assert order == sorted(expected, key=lambda key: (-(expected[key][0] + expected[key][2]), key))
+
+    for field in ("phone", "client_ip"):
+        top = abuse.top_numbers if field == "phone" else abuse.top_addresses
+        assert [(row.key, row.sent, row.refused) for row in top(latest, limit)] == (
+            _reference_top(latest, field, limit)
+        )

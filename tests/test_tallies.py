@@ -6,7 +6,7 @@ worker. On SQLite and PostgreSQL."""
 
 import re
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from threading import Barrier
 
@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from shop import clock, tallies
 from shop.accounts.client import Client
 from shop.extensions import db
-from shop.models import OrderTally, SmsKind, SmsMessage, SmsStatus, SmsTally
+from shop.models import OrderTally, OtpChallenge, SmsKind, SmsMessage, SmsStatus, SmsTally
 from shop.orders import ShippingAddress, expire_pending, review
 from shop.orders.checkout import start_checkout
 from shop.orders.confirmation import confirm_order
@@ -61,6 +61,12 @@ def assert_figures_match_a_recount() -> None:
         now - timedelta(minutes=95),
         now - timedelta(hours=5, seconds=1),
         tallies.hour_start(tallies.hour_of(now) - 3),  # on a boundary: no part-hour
+        # Early in an hour: its rows before the moment are taken from the hour's tally.
+        tallies.hour_start(tallies.hour_of(now) - 2) + timedelta(minutes=10),
+        tallies.hour_start(tallies.hour_of(now) - 2) + timedelta(minutes=29, seconds=59),
+        # Late in an hour: the rows up to the next boundary are added to the later tallies.
+        tallies.hour_start(tallies.hour_of(now) - 2) + timedelta(minutes=30),
+        tallies.hour_start(tallies.hour_of(now) - 4) + timedelta(minutes=50),
     ]
     for since in starts:
         figures = step_up.step_up_figures(since)
@@ -84,6 +90,25 @@ def assert_figures_match_a_recount() -> None:
             messages.pending,
             messages.dropped,
         ) == sms.counted(since), since
+        codes = select(func.count(OtpChallenge.id), func.count(OtpChallenge.consumed_at))
+        assert abuse.codes_sent(since) == tuple(
+            db.session.execute(codes.where(OtpChallenge.created_at >= since)).one()
+        ), since
+
+
+def test_a_window_reads_at_most_half_an_hour_of_rows():
+    hour = tallies.hour_of(datetime(2026, 11, 2, 12, tzinfo=UTC))
+    start = tallies.hour_start(hour)
+    early = tallies.Window.starting(start + timedelta(minutes=10))
+    assert early.first_hour == hour and early.sign == -1
+    assert early.edge == (start, start + timedelta(minutes=10))
+    assert early.corrected((100, 10), (7, 1)) == (93, 9)
+    late = tallies.Window.starting(start + timedelta(minutes=40))
+    assert late.first_hour == hour + 1 and late.sign == 1
+    assert late.edge == (start + timedelta(minutes=40), start + timedelta(hours=1))
+    assert late.corrected((100, 10), (7, 1)) == (107, 11)
+    exact = tallies.Window.starting(start)
+    assert exact.first_hour == hour and exact.edge == (start, start)
 
 
 def order_code(order_id: int) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from shop import alerts, audit, clock, otp, settings
 from shop.accounts.client import Client
@@ -219,7 +219,8 @@ def held_orders(after_ref: str | None, limit: int) -> tuple[list[Order], bool]:
     Keyset on (created_at, id), so a page costs the same however deep the queue."""
     query = (
         select(Order)
-        .options(selectinload(Order.user), selectinload(Order.items))
+        # The queue shows each shopper, not the items: one query, the account joined.
+        .options(joinedload(Order.user, innerjoin=True))
         .where(Order.status == OrderStatus.HELD)
     )
     if after_ref is not None:

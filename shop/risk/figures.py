@@ -8,7 +8,7 @@ from `shop.clock.now()`.
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select, true
 
 from shop import tallies
 from shop.extensions import db
@@ -74,11 +74,10 @@ class StepUpFigures:
 
 def step_up_figures(since: datetime) -> StepUpFigures:
     """The figures for orders and order codes created at or after `since`: the hourly
-    tallies of whole hours, plus the rows of the part-hour before them counted directly."""
+    tallies of whole hours, corrected by the rows of the part-hour at the window's edge."""
     window = Window.starting(since)
     tallied = _tallied(window.first_hour)
-    edge = counted(since, window.edge_end)
-    return StepUpFigures(since, *(a + b for a, b in zip(tallied, edge, strict=True)))
+    return StepUpFigures(since, *window.corrected(tallied, counted(*window.edge)))
 
 
 def _tallied(first_hour: int) -> tuple[int, ...]:
@@ -119,7 +118,7 @@ def counted(since: datetime, until: datetime | None = None) -> tuple[int, ...]:
     if until is not None:
         order_window.append(Order.created_at < until)
         code_window.append(OtpChallenge.created_at < until)
-    order_figures = db.session.execute(
+    order_figures = (
         select(
             func.count(Order.id),
             *(
@@ -132,15 +131,18 @@ def counted(since: datetime, until: datetime | None = None) -> tuple[int, ...]:
                     Order.status == OrderStatus.BLOCKED,
                 )
             ),
-        ).where(*order_window)
-    ).one()
-    code_figures = db.session.execute(
-        select(
-            func.count(OtpChallenge.id),
-            func.count(OtpChallenge.consumed_at),
-        ).where(OtpChallenge.purpose == OtpPurpose.ORDER, *code_window)
-    ).one()
-    return (*order_figures, *code_figures)
+        )
+        .where(*order_window)
+        .subquery("order_figures")
+    )
+    code_figures = (
+        select(func.count(OtpChallenge.id), func.count(OtpChallenge.consumed_at))
+        .where(OtpChallenge.purpose == OtpPurpose.ORDER, *code_window)
+        .subquery("code_figures")
+    )
+    # One row of each, side by side: one statement.
+    both = select(order_figures, code_figures).join_from(order_figures, code_figures, true())
+    return tuple(db.session.execute(both).one())
 
 
 @dataclass
@@ -169,17 +171,16 @@ def orders_per_day(now: datetime, days: int = 14) -> list[DayFigures]:
         for offset in range(days)
     }
     since = datetime.combine(first, time.min, tzinfo=UTC)
-    # Whole UTC days are whole hours: the tallies alone, summed by hour and grouped into
-    # days here (a calendar day is spelled differently on every database).
+    # Whole UTC days are whole hours: the tallies alone, summed by day.
     rows = tallies.summed(
         OrderTally,
         "orders",
         "value_minor",
         where=[OrderTally.hour >= tallies.hour_of(since), OrderTally.hour <= tallies.hour_of(now)],
-        group_by=["hour", "outcome"],
+        group_by=[tallies.day_number(OrderTally.hour), "outcome"],
     )
-    for hour, outcome, orders, value_minor in rows:
-        day = figures.get(tallies.hour_start(hour).date())
+    for number, outcome, orders, value_minor in rows:
+        day = figures.get(tallies.day_of(number))
         if day is None:
             continue
         key = outcome if outcome in day.orders else UNDECIDED

@@ -49,7 +49,7 @@ PENDING_STATUSES = {SmsStatus.QUEUED, SmsStatus.SENDING}
 
 def sms_figures(since: datetime) -> SmsFigures:
     """The figures for messages created at or after `since`: the hourly tallies of whole
-    hours, plus the messages of the part-hour before them counted directly."""
+    hours, corrected by the messages of the part-hour at the window's edge."""
     window = Window.starting(since)
     total = sent = delivered = failed = pending = dropped = 0
     rows = tallies.summed(
@@ -66,8 +66,7 @@ def sms_figures(since: datetime) -> SmsFigures:
         pending += number if status in PENDING_STATUSES else 0
         dropped += number if status == SmsStatus.DROPPED else 0
     tallied = (total, sent, delivered, failed, pending, dropped)
-    edge = counted(since, window.edge_end)
-    return SmsFigures(since, *(a + b for a, b in zip(tallied, edge, strict=True)))
+    return SmsFigures(since, *window.corrected(tallied, counted(*window.edge)))
 
 
 def counted(since: datetime, until: datetime | None = None) -> tuple[int, ...]:
