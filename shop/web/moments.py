@@ -1,9 +1,9 @@
 """A moment in a page: `<time datetime="2026-11-02T12:00:00+00:00">02 Nov 2026 12:00</time>`,
 the machine-readable instant beside the words (`{{ order.created_at|time_tag('%d %b %Y') }}`).
 
-One filter instead of `isoformat()` and `strftime()` called from the template: the owner's
-lists show a few hundred moments a page, and each call from a template costs more than the
-formatting itself.
+Every page writes its moments with this one filter rather than spelling the element with
+`isoformat()` and `strftime()` called from the template: the owner's lists show a few hundred
+moments a page, and each call from a template costs more than the formatting itself.
 """
 
 from datetime import date, datetime
