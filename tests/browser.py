@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from shop import create_app
@@ -124,7 +124,17 @@ def close_page(page: Page) -> None:
 def code_from_phone(page: Page, phone: str) -> str:
     """Read the newest code sent to `phone` on the demo phone, in a tab of its own, as a
     person would; waits for the delivery loop to put it there (a code asked for within 30 s
-    of the last one to the number goes out when that cool-down ends)."""
+    of the last one to the number goes out when that cool-down ends).
+
+    When `page` is a code page, the phone is read only once that page says its own message
+    went out: until then the newest code on the phone is an older one (the registration or
+    sign-in code just before), and a loaded machine delivers the new one a moment later.
+    """
+    status = page.locator("[data-delivery]")
+    if status.count():
+        expect(status.first).to_contain_text(
+            re.compile("phone's network|delivered to your phone"), timeout=45_000
+        )
     tab = page.context.new_page()
     try:
         deadline = time.monotonic() + 45
