@@ -212,11 +212,22 @@ def test_hostile_input_counts_as_a_failure(otp, hostile):
     assert otp.lockout.failures_in_window(user) == 1
 
 
-def test_spaces_around_and_inside_the_code_are_ignored(otp):
+def test_spaces_around_the_code_are_trimmed(otp):
     user = make_user()
     issue(otp, user)
     code = last_code_sent_to(user.phone)
-    assert verify(otp, user, f"  {code[:3]} {code[3:]} ").ok
+    assert verify(otp, user, f"  {code}\t ").ok
+
+
+@pytest.mark.parametrize("spaced", [lambda code: f"{code[:3]} {code[3:]}", " ".join])
+def test_a_code_with_spaces_inside_is_not_the_code(otp, spaced):
+    """The format is exactly six digits once the ends are trimmed: "123 456" is a wrong code."""
+    user = make_user()
+    issue(otp, user)
+    code = last_code_sent_to(user.phone)
+    result = verify(otp, user, spaced(code))
+    assert not result.ok and result.outcome == "wrong"
+    assert verify(otp, user, code).ok
 
 
 def test_twenty_concurrent_checks_of_one_code_give_one_success(app, otp):
