@@ -13,6 +13,7 @@ from tests.factories import (
     make_product,
     make_user,
     set_rules,
+    sms_count,
 )
 
 
@@ -128,6 +129,18 @@ def test_after_a_phone_change_only_orders_that_need_a_code_are_held(client, froz
     response = client.post_form("/checkout", {**ADDRESS, "idempotency_key": "m" * 20})
     large = db.session.scalar(select(Order).where(Order.ref == response.headers["Location"][8:]))
     assert large.status == OrderStatus.HELD and "phone_changed" in large.risk_reasons
+    # Held instead of a code: no order code went to the new number, or to the old one.
+    assert sms_count(SmsKind.OTP_ORDER) == 0
+
+    # 72 hours after the change the hold has ended: the same order asks for a code again.
+    frozen_clock.advance(hours=71)
+    client.sign_in_as(user)  # the morning's session has long ended
+    fill_cart(user, (make_product(price_minor=30_000, stock=5), 1))
+    response = client.post_form("/checkout", {**ADDRESS, "idempotency_key": "n" * 20})
+    later = db.session.scalar(select(Order).where(Order.ref == response.headers["Location"][17:]))
+    assert later.status == OrderStatus.PENDING_VERIFICATION
+    assert "phone_changed" not in later.risk_reasons
+    assert last_sms_to("+447700900222").kind == SmsKind.OTP_ORDER
 
 
 def test_the_phone_page_states_the_owners_cool_off_not_a_fixed_72_hours(client):

@@ -1,10 +1,11 @@
 """The second step at sign-in: a code by SMS per the login rule, and after "not me"."""
 
 import pytest
+from sqlalchemy import func, select
 
 from shop import cart as carts
 from shop.extensions import db
-from shop.models import SmsKind
+from shop.models import SendRefusal, SmsKind
 from shop.risk import current_rules
 from tests.factories import (
     PASSWORD,
@@ -105,6 +106,24 @@ def test_the_code_is_bound_to_its_sign_in_attempt(client, app, frozen_clock):
     response = enter_code(client, first)
     assert response.status_code == 422
     assert not signed_in(client)
+
+
+def test_a_sign_in_inside_the_cool_down_is_queued_not_refused(client, app, frozen_clock):
+    """SPEC 5: a second sign-in 10 s after a code to the same number is not refused; its code
+    goes out when the 30 s cool-down ends, and the page says so."""
+    user = make_user()
+    sign_in(client, user)
+    frozen_clock.advance(seconds=10)
+    laptop = app.test_client()
+    response = sign_in(laptop, user)
+    assert response.status_code == 302 and response.headers["Location"] == "/auth/login/verify"
+    page = laptop.get("/auth/login/verify").get_data(as_text=True)
+    assert "A code was sent to this number a moment ago" in page
+    assert "in 20 seconds" in page
+    frozen_clock.advance(seconds=20)
+    assert enter_code(laptop, last_code_sent_to(user.phone)).status_code == 302
+    assert signed_in(laptop)
+    assert not db.session.scalar(select(func.count(SendRefusal.id)))
 
 
 def test_the_verify_step_needs_a_password_first(client):
