@@ -126,10 +126,13 @@ def code_from_phone(page: Page, phone: str) -> str:
     person would; waits for the delivery loop to put it there (a code asked for within 30 s
     of the last one to the number goes out when that cool-down ends).
 
-    When `page` is a code page, the phone is read only once that page says its own message
-    went out: until then the newest code on the phone is an older one (the registration or
-    sign-in code just before), and a loaded machine delivers the new one a moment later.
+    `page` is the page the code is for (or the one loading it): once its code field is there,
+    the phone is read only after that page says its own message went out. Until then the
+    newest code on the phone is an older one (the registration or sign-in code just before),
+    and a loaded machine delivers the new one a moment later. The password-reset page shows
+    no delivery status (it would tell whether the account exists).
     """
+    page.get_by_label("Code from the SMS").first.wait_for()
     status = page.locator("[data-delivery]")
     if status.count():
         expect(status.first).to_contain_text(
