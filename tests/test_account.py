@@ -150,7 +150,16 @@ def test_the_phone_page_states_the_owners_cool_off_not_a_fixed_72_hours(client):
     assert "For 72 hours after a change, orders that would need a code are held" in page
     set_rules(phone_change_hours=48, phone_change_action="otp")
     page = client.get("/account/phone").get_data(as_text=True)
-    assert "For 48 hours after a change, every order is confirmed by a code." in page
+    assert (
+        "For 48 hours after a change, orders are confirmed with a code or a passkey first. "
+        "Orders under €30.00 may need none." in page
+    )
     assert "72 hours" not in page
+    set_rules(phone_change_action="otp", phone_changed_factor="passkey", exemption_enabled=False)
+    page = client.get("/account/phone").get_data(as_text=True)
+    assert (
+        "orders are confirmed with your passkey first (without one, the shop checks them)." in page
+    )
+    assert "may need none" not in page
     set_rules(phone_change_action="off")
     assert "after a change" not in client.get("/account/phone").get_data(as_text=True)

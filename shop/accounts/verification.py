@@ -23,6 +23,7 @@ from shop.accounts import (
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, User
+from shop.money import format_money
 from shop.otp import Check, CodeSend, Refusal, SendRefused, binding_for, limits, texts
 
 
@@ -141,9 +142,18 @@ def phone_change_cool_off() -> str:
             f"For {hours} hours after a change, orders that would need a code are held for "
             "the shop's review instead."
         )
-    if rules.phone_change_action == "otp":
-        return f"For {hours} hours after a change, every order is confirmed by a code."
-    return ""
+    if rules.phone_change_action != "otp":
+        return ""
+    if rules.phone_changed_factor == "passkey":
+        how = "with your passkey first (without one, the shop checks them)"
+    else:
+        how = "with a code or a passkey first"
+    said = f"For {hours} hours after a change, orders are confirmed {how}."
+    if rules.exemption_enabled:
+        # The low-value exemption still lifts the code from a small order (shop/risk/engine.py).
+        under = format_money(rules.exemption_under_minor, current_app.config["SHOP_CURRENCY"])
+        said += f" Orders under {under} may need none."
+    return said
 
 
 def start_phone_change(user: User, password: str, phone: str, client: Client) -> ChangeResult:
