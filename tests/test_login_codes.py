@@ -61,6 +61,12 @@ def test_a_wrong_code_says_how_many_tries_are_left(client):
     assert response.status_code == 422
     assert "4 attempts left" in response.get_data(as_text=True)
     assert not signed_in(client)
+    for _ in range(3):
+        response = enter_code(client, f"{(int(code) + 1) % 1_000_000:06d}")
+    page = response.get_data(as_text=True)
+    assert "That code is not right. 1 attempt left." in page
+    assert "<span data-tries-left>1 attempt left</span>" in page
+    assert "1 attempts" not in page
 
 
 def test_always_asks_even_on_a_known_device(client, app):

@@ -7,6 +7,7 @@ from werkzeug import Response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shop.api.problems import is_api_request, problem_response
+from shop.web.code_page import duration
 from shop.web.ratelimits import retry_after_seconds
 
 bp = Blueprint("errors", __name__)
@@ -31,11 +32,17 @@ def http_error(error: HTTPException) -> Response | HTTPException:
         return problem_response(error)
     # Werkzeug's own response keeps headers such as Allow (405).
     response = error.get_response()
+    title, message = error.name, error.description
     if isinstance(error, RateLimitExceeded):
-        response.headers["Retry-After"] = str(retry_after_seconds())
-    response.set_data(
-        render_template("errors.html", code=error.code, title=error.name, message=error.description)
-    )
+        # The limiter's own description is the limit ("20 per 1 minute"): say what it means.
+        wait = retry_after_seconds()
+        response.headers["Retry-After"] = str(wait)
+        title = "Too many attempts"
+        message = (
+            "Too many attempts from this network in a short time. "
+            f"Wait {duration(wait)}, then try again."
+        )
+    response.set_data(render_template("errors.html", code=error.code, title=title, message=message))
     response.content_type = "text/html; charset=utf-8"
     return response
 

@@ -36,6 +36,11 @@ CHECK_MESSAGES = {
 }
 
 
+def attempts_left(count: int) -> str:
+    """ "1 attempt left", "4 attempts left": the words every code page and message use."""
+    return f"{count} attempt{'' if count == 1 else 's'} left"
+
+
 @dataclass(frozen=True)
 class Verification:
     outcome: Check
@@ -52,7 +57,7 @@ class Verification:
         if self.detail:
             return self.detail
         if self.outcome == Check.WRONG:
-            return f"That code is not right. {self.tries_left} attempts left."
+            return f"That code is not right. {attempts_left(self.tries_left)}."
         return CHECK_MESSAGES[self.outcome]
 
 

@@ -24,6 +24,8 @@
     if (minutes >= 60) return `${Math.floor(minutes / 60)} h ${pad(minutes % 60)} min`;
     return minutes ? `${minutes} min ${pad(rest)} s` : `${rest} s`;
   };
+  // "1 attempt", "4 attempts": as the server writes them (shop.otp.outcomes.attempts_left).
+  const plural = (count, word) => `${count} ${word}${count === 1 ? "" : "s"}`;
   const show = (selector, visible) => {
     const element = $(selector);
     if (element) element.hidden = !visible;
@@ -45,11 +47,11 @@
     const queued = left("queued_seconds");
     show("[data-when-queued]", live && queued > 0);
     show("[data-when-sent]", live && queued <= 0);
-    setText("[data-queued-seconds]", `in ${Math.max(0, Math.ceil(queued))} seconds`);
+    setText("[data-queued-seconds]", `in ${plural(Math.max(0, Math.ceil(queued)), "second")}`);
     // A queued code's clock starts when it goes out.
     setText("[data-expires-in]", duration(queued > 0 ? expiresIn - queued : expiresIn));
     setText("[data-expiry-from]", queued > 0 ? "once it goes out" : "more");
-    setText("[data-tries-left]", `${state.tries_left} attempts left`);
+    setText("[data-tries-left]", `${plural(state.tries_left, "attempt")} left`);
     const delivery = $("[data-delivery]");
     if (delivery) {
       if (delivery.textContent !== state.delivery_text) delivery.textContent = state.delivery_text;

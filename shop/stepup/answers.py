@@ -16,6 +16,7 @@ from shop import alerts, audit, clock, otp
 from shop.extensions import db
 from shop.models import Factor, Passkey, StepUp, User
 from shop.otp import Check, Verification
+from shop.otp.outcomes import attempts_left
 from shop.stepup import passkeys, recovery, totp
 from shop.stepup.steps import take_nonce, tries_left
 
@@ -152,7 +153,7 @@ def _fail(
     if left <= 0:
         _end(step_up, "too_many_attempts")
         return Verification(Check.TOO_MANY_ATTEMPTS)
-    return Verification(Check.WRONG, tries_left=left, detail=f"{problem} {left} attempts left.")
+    return Verification(Check.WRONG, tries_left=left, detail=f"{problem} {attempts_left(left)}.")
 
 
 def _end(step_up: StepUp, reason: str) -> None:
