@@ -134,8 +134,16 @@ def test_altered_idempotency_key_is_refused(client):
     fill_cart(user, (make_product(), 1))
     client.sign_in_as(user)
     for key in ("", "short", "x" * 65, "has spaces in it ok?", "ключ" * 8):
-        assert checkout(client, key=key).status_code == 422
+        response = checkout(client, key=key)
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert "check it and place the order again" in page
     assert order_count() == 0
+    # The page carries a fresh key: placing the order again from it works.
+    fresh = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', page)
+    assert fresh is not None and fresh.group(1) != "ключ" * 8
+    assert checkout(client, key=fresh.group(1)).status_code == 302
+    assert order_count() == 1
 
 
 def test_resubmitting_the_same_key_returns_the_same_order(client):

@@ -46,7 +46,10 @@ def test_an_owner_change_is_audited_and_pins_only_what_changed(client, owner, ap
     response = client.post_form("/admin/settings", {**FORM, "allowed_countries": "gb, ie"})
     assert response.status_code == 302
     page = text_of(client.get("/admin/settings"))
-    assert "Settings saved. Changed: Countries whose numbers may register and receive SMS:" in page
+    assert (
+        "Settings saved. Changed: Countries whose numbers may register and receive SMS: "
+        "GB → GB, IE." in page
+    )
     assert settings.allowed_countries() == ("GB", "IE")
     [row] = db.session.scalars(select(AuditEvent).where(AuditEvent.event == "settings_changed"))
     assert row.actor_id == owner.id

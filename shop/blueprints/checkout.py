@@ -79,8 +79,11 @@ class CheckoutForm(StrictForm):
     country = SelectField("Country", [InputRequired()], choices=country_choices, default="GB")
     idempotency_key = HiddenField(
         validators=[
-            InputRequired("The form is incomplete: reload the page and try again."),
-            Regexp(r"^[A-Za-z0-9_-]{16,64}$", message="The form was altered: reload the page."),
+            InputRequired("The form came back incomplete: check it and place the order again."),
+            Regexp(
+                r"^[A-Za-z0-9_-]{16,64}$",
+                message="The form came back altered: check it and place the order again.",
+            ),
         ]
     )
 
@@ -124,7 +127,12 @@ def checkout() -> Response | tuple[str, int]:
         form.idempotency_key.data = new_idempotency_key()
         return render_checkout(form)
     if not form.validate_on_submit():
-        return render_checkout(form, 422)
+        # A hidden field has no place on the page for its message: say it above the form, and
+        # give a fresh key so that the next submit can go through (no order used this one).
+        problem = next(iter(form.idempotency_key.errors), None)
+        if problem is not None:
+            form.idempotency_key.data = new_idempotency_key()
+        return render_checkout(form, 422, problem)
     result = start_checkout(
         current_user, form.shipping_address(), form.idempotency_key.data, current_client()
     )

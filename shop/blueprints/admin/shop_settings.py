@@ -3,6 +3,7 @@ and the owner's own alert, an SMS for each held order."""
 
 import re
 from decimal import Decimal
+from typing import Any
 
 import phonenumbers
 from flask import flash, redirect, render_template, url_for
@@ -103,6 +104,13 @@ def render_settings(form: SettingsForm, alerts_form: OwnerAlertsForm, status: in
     ), status
 
 
+def shown(value: Any) -> str:
+    """A setting's value as the owner reads it: countries as "GB, IE", not "['GB', 'IE']"."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "none"
+    return "off" if value is None else str(value)
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 def shop_settings() -> Response | tuple[str, int]:
     form = SettingsForm.showing(settings.current())
@@ -117,7 +125,9 @@ def shop_settings() -> Response | tuple[str, int]:
     )
     db.session.commit()
     if changes:
-        listed = "; ".join(f"{LABELS[key]}: {old} → {new}" for key, (old, new) in changes.items())
+        listed = "; ".join(
+            f"{LABELS[key]}: {shown(old)} → {shown(new)}" for key, (old, new) in changes.items()
+        )
         flash(f"Settings saved. Changed: {listed}.", "success")
     else:
         flash("Nothing to save: the settings are unchanged.", "info")
