@@ -47,7 +47,9 @@ def test_bad_quantities_get_422_with_a_message(client, quantity):
     response = add(client, mug.id, quantity)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert "Quantity:" in page
+    # One message, the same whatever was typed ("-1" is a whole number: saying so contradicts).
+    assert page.count("Quantity: Enter") == 1
+    assert "Quantity: Enter a whole number from 1 to 99." in page
     assert "Your cart is empty" in page
 
 

@@ -74,7 +74,9 @@ def test_saving_unchanged_settings_saves_nothing(client, owner):
         ("allowed_countries", "GB, XX", "Not a country code: XX"),
         ("allowed_countries", " , ", "Name at least one country"),
         ("refusals_alert_per_hour", "0", "from 1 to 1000000"),
-        ("refusals_alert_per_hour", "ten", "Enter a whole number."),
+        ("refusals_alert_per_hour", "ten", "Enter a whole number from 1 to 1000000."),
+        ("refusals_alert_per_hour", "-1", "Enter a whole number from 1 to 1000000."),
+        ("refusals_alert_per_hour", "2.5", "Enter a whole number from 1 to 1000000."),
         ("spend_alert_per_hour", "0", "Enter an amount above 0"),
         ("spend_alert_per_hour", "1e3", "Enter an amount above 0"),
         ("held_order_days", "91", "from 1 to 90"),
@@ -84,6 +86,7 @@ def test_bad_settings_are_422_and_change_nothing(client, owner, field, value, me
     response = client.post_form("/admin/settings", {**FORM, field: value})
     assert response.status_code == 422
     assert message in text_of(response)
+    assert "Enter a whole number. " not in text_of(response)  # one message, not two
     assert versions() == 0
 
 

@@ -5,7 +5,7 @@ import re
 from flask import abort, request
 from flask_wtf import FlaskForm
 from wtforms import IntegerField
-from wtforms.validators import NumberRange
+from wtforms.validators import NumberRange, StopValidation
 
 from shop.cart import MAX_QUANTITY
 
@@ -41,6 +41,19 @@ class WholeNumberField(IntegerField):
             self.data = None
             raise ValueError(self.gettext("Enter a whole number."))
         self.data = int(text)
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        """Text that is not a whole number gets one message: the field's range when it has
+        one ("Enter a whole number from 1 to 99."), not "Enter a whole number." and then the
+        range, which reads as a contradiction for "-1"."""
+        if self.process_errors:
+            ranged = [
+                validator.message
+                for validator in self.validators
+                if isinstance(validator, NumberRange) and validator.message
+            ]
+            self.errors = ranged[:1] or list(self.process_errors)
+            raise StopValidation()
 
 
 def quantity_field(minimum: int = 1) -> WholeNumberField:
