@@ -8,6 +8,7 @@ environment from then on; the settings never changed keep following the environm
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from shop import audit
+from shop.accounts.phone import phone_country
 from shop.extensions import db
 from shop.models import ShopSettingsVersion, User
 
@@ -79,6 +81,13 @@ def current() -> ShopSettings:
 def allowed_countries() -> tuple[str, ...]:
     """The countries whose numbers may register and receive SMS: the one place to ask."""
     return current().allowed_countries
+
+
+def region_left_out(phone: str | None, countries: Sequence[str]) -> str | None:
+    """The country of `phone` when `countries` leaves it out (codes to that number would
+    stop), else None: what keeps an owner from cutting off their own sign-in codes."""
+    region = phone_country(phone) if phone else None
+    return region if region and region not in countries else None
 
 
 def save(new: ShopSettings, *, actor: User, ip: str | None) -> dict[str, tuple[Any, Any]]:

@@ -90,6 +90,18 @@ def test_bad_settings_are_422_and_change_nothing(client, owner, field, value, me
     assert versions() == 0
 
 
+def test_an_owner_cannot_leave_out_their_own_numbers_country(client, owner):
+    """Leaving GB out would stop the owner's own sign-in codes: refused, nothing saved."""
+    assert owner.phone.startswith("+44")
+    response = client.post_form("/admin/settings", {**FORM, "allowed_countries": "FR"})
+    assert response.status_code == 422
+    assert "Your own number is in GB" in text_of(response)
+    assert versions() == 0 and settings.allowed_countries() == ("GB",)
+    response = client.post_form("/admin/settings", {**FORM, "allowed_countries": "FR, GB"})
+    assert response.status_code == 302
+    assert settings.allowed_countries() == ("FR", "GB")
+
+
 def test_shoppers_cannot_change_settings(client):
     client.sign_in_as(make_user())
     response = client.post_form("/admin/settings", {**FORM, "allowed_countries": "NG"})

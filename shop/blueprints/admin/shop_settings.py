@@ -62,6 +62,12 @@ class SettingsForm(StrictForm):
             )
         if not codes:
             raise ValidationError("Name at least one country, such as GB.")
+        own = settings.region_left_out(current_user.phone, codes)
+        if own is not None:
+            raise ValidationError(
+                f"Your own number is in {own}: without {own} you could no longer get the "
+                f"codes that sign you in. Keep {own} in the list."
+            )
 
     def validate_spend_alert_per_hour(self, field: StringField) -> None:
         amount = spend_amount(field.data)
