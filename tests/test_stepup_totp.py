@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shop.accounts import sessions
 from shop.extensions import db
@@ -153,3 +153,21 @@ def test_an_app_user_is_sent_no_sms_and_an_app_code_cannot_answer_a_passkey_only
     assert refused.outcome == ConfirmOutcome.NOT_ALLOWED
     assert refused.message == "This order can only be confirmed with a passkey."
     assert big.status == "pending_verification"
+
+
+def test_the_security_page_tells_no_codes_yet_from_all_used(client, frozen_clock):
+    user = make_user()
+    client.sign_in_as(user)
+
+    def said() -> str:
+        page = client.get("/account/security").get_data(as_text=True)
+        return page.split("data-recovery-left>", 1)[1].split("</p>", 1)[0]
+
+    assert said().startswith("You get 10 recovery codes with your first passkey")
+    set_up_app(user, frozen_clock)
+    assert said().startswith("10 of 10 recovery codes left.")
+    db.session.execute(
+        update(RecoveryCode).where(RecoveryCode.user_id == user.id).values(used_at=frozen_clock.now)
+    )
+    db.session.commit()
+    assert said().startswith("None of your recovery codes is left")
