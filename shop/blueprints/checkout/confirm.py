@@ -1,30 +1,22 @@
-"""Checkout pages: the shipping form, the code page of a pending order, a new code.
+"""The code page of a pending order: confirm with the SMS code or a stronger factor, the
+passkey challenge, the delivery status the page follows, and a new code.
 
-Each view parses its form, calls one use case of `shop.orders.checkout` or
-`shop.orders.confirmation` and maps the outcome to a page or a redirect.
+Each view calls one use case of `shop.orders.confirmation` and maps its outcome to a page.
 """
 
-import secrets
-
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from werkzeug import Response
-from wtforms import HiddenField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Length, Regexp, ValidationError
 
 from shop import orders
-from shop.blueprints.cart import current_cart
-from shop.countries import InvalidPostcode, check_postcode, country_choices
+from shop.blueprints.checkout import bp
 from shop.models import Order, OrderStatus
 from shop.orders.checkout import (
     CLOSED_MESSAGES,
-    CheckoutOutcome,
-    CheckoutRefusal,
     order_challenge,
     order_resend_blocker,
     order_step_up,
     shopper_reason,
-    start_checkout,
 )
 from shop.orders.confirmation import (
     ConfirmOutcome,
@@ -48,108 +40,8 @@ from shop.web.code_page import (
     status_response,
     submitted_factor,
 )
-from shop.web.forms import StrictForm
 from shop.web.ratelimits import limit_code_entry
 from shop.web.sessions import renew_session
-
-bp = Blueprint("checkout", __name__)
-POSTCODE_HINT = "Leave it empty only if addresses in your country have none."
-
-
-def new_idempotency_key() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def _stripped(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
-
-
-def _text(label: str, maximum: int, missing: str) -> StringField:
-    # Stripped first, so that a name of spaces is a missing name.
-    return StringField(label, [DataRequired(missing), Length(max=maximum)], filters=[_stripped])
-
-
-class CheckoutForm(StrictForm):
-    full_name = _text("Full name", 120, "Enter the name to deliver to.")
-    address_line1 = _text("Address", 200, "Enter the street address.")
-    city = _text("Town or city", 100, "Enter the town or city.")
-    postal_code = StringField(
-        "Postcode", [Length(max=40)], filters=[_stripped], description=POSTCODE_HINT
-    )
-    country = SelectField("Country", [InputRequired()], choices=country_choices, default="GB")
-    idempotency_key = HiddenField(
-        validators=[
-            InputRequired("The form came back incomplete: check it and place the order again."),
-            Regexp(
-                r"^[A-Za-z0-9_-]{16,64}$",
-                message="The form came back altered: check it and place the order again.",
-            ),
-        ]
-    )
-
-    def validate_postal_code(self, field: StringField) -> None:
-        try:
-            field.data = check_postcode(self.country.data or "", field.data or "")
-        except InvalidPostcode as error:
-            raise ValidationError(str(error)) from None
-
-    def shipping_address(self) -> orders.ShippingAddress:
-        return orders.ShippingAddress(
-            full_name=self.full_name.data,
-            address_line1=self.address_line1.data,
-            city=self.city.data,
-            postal_code=self.postal_code.data,
-            country=self.country.data,
-        )
-
-
-def render_checkout(form: CheckoutForm, status: int = 200, error: str | None = None):
-    return render_template(
-        "checkout/form.html", form=form, cart=current_cart(), error=error
-    ), status
-
-
-REFUSAL_STATUS = {
-    CheckoutRefusal.EMPTY_CART: 400,
-    CheckoutRefusal.OUT_OF_STOCK: 409,
-    CheckoutRefusal.KEY_REUSED: 422,
-}
-
-
-@bp.route("/checkout", methods=["GET", "POST"])
-@login_required
-def checkout() -> Response | tuple[str, int]:
-    form = CheckoutForm()
-    if not form.is_submitted():
-        if not current_cart().lines:
-            flash("Your cart is empty: add something first.", "info")
-            return redirect(url_for("cart.show"))
-        form.idempotency_key.data = new_idempotency_key()
-        return render_checkout(form)
-    if not form.validate_on_submit():
-        # A hidden field has no place on the page for its message: say it above the form, and
-        # give a fresh key so that the next submit can go through (no order used this one).
-        problem = next(iter(form.idempotency_key.errors), None)
-        if problem is not None:
-            form.idempotency_key.data = new_idempotency_key()
-        return render_checkout(form, 422, problem)
-    result = start_checkout(
-        current_user, form.shipping_address(), form.idempotency_key.data, current_client()
-    )
-    if result.outcome == CheckoutOutcome.CODE_SENT:
-        return redirect(url_for("checkout.verify", order_ref=result.order.ref))
-    if result.outcome in (CheckoutOutcome.REFUSED, CheckoutOutcome.BLOCKED):
-        # A fresh key, so that the shopper's next submit is a new attempt.
-        form.idempotency_key.data = new_idempotency_key()
-        if result.outcome == CheckoutOutcome.BLOCKED:
-            status = 403
-        elif result.send_refused is not None:
-            status = 429 if result.send_refused.retry_after else 409
-        else:
-            status = REFUSAL_STATUS[result.refusal]
-        return render_checkout(form, status, result.message)
-    flash(result.message, "success" if result.outcome == CheckoutOutcome.PLACED else "info")
-    return redirect(url_for("orders.detail", order_ref=result.order.ref))
 
 
 def _own_order(order_ref: str) -> Order:
