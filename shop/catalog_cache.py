@@ -28,8 +28,11 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Container, Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from flask_login.config import COOKIE_NAME
 
 from shop.extensions import db
 
@@ -42,6 +45,20 @@ PAGES_KEPT = 256
 # not signed in (keys of `CatalogCache.page`).
 FIRST_PAGE = ("", 1)
 VISITORS = "visitor"
+# Session keys that make the page around the grid a visitor's own: a signed-in user, a
+# message waiting to be shown.
+OWN_PAGE_KEYS = frozenset({"_user_id", "_flashes"})
+
+
+def plain_visitor(
+    config: Mapping[str, Any], session: Container[str], cookies: Container[str]
+) -> bool:
+    """Whether the page is the one for `VISITORS`, plainly: nothing in the session that makes
+    it the visitor's own and no remember-me cookie (which may sign them in). The catalog view
+    and the shortcut in front of Flask both ask this one question."""
+    return OWN_PAGE_KEYS.isdisjoint(session) and (
+        config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME) not in cookies
+    )
 
 
 @dataclass(frozen=True)
@@ -123,13 +140,17 @@ class CatalogCache:
     def versions(self, recheck_seconds: float) -> Versions | None:
         """The versions read at most `recheck_seconds` ago: one read a second per process
         is enough to follow changes, and spares every other request the database."""
-        now = time.monotonic()
-        kept = self._versions
-        if kept is not None and now < kept[0]:
+        kept = self._kept()
+        if kept is not None:
             return kept[1]
         versions = read_versions()
-        self._versions = (now + recheck_seconds, versions)
+        self._versions = (time.monotonic() + recheck_seconds, versions)
         return versions
+
+    def _kept(self) -> tuple[float, Versions | None] | None:
+        """The last read of the versions while it holds (within its recheck time), else None."""
+        kept = self._versions
+        return kept if kept is not None and time.monotonic() < kept[0] else None
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -151,10 +172,10 @@ class CatalogCache:
     def ready(self, key: Hashable, audience: Hashable) -> Page | None:
         """The page `key` for `audience` if it is kept and still current by the versions
         read within the recheck time, else None (nothing is read or rendered)."""
-        kept = self._versions
-        if kept is None or kept[1] is None or time.monotonic() >= kept[0]:
+        kept = self._kept()
+        versions = kept[1] if kept is not None else None
+        if versions is None:
             return None
-        versions = kept[1]
         entry = self._get(key)
         if entry is None or entry.version != versions.catalog:
             return None

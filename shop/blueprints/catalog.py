@@ -8,7 +8,6 @@ from flask.blueprints import BlueprintSetupState
 from flask.globals import request_ctx
 from flask.sessions import SessionMixin
 from flask_login import current_user
-from flask_login.config import COOKIE_NAME
 from markupsafe import Markup
 
 from shop import catalog
@@ -19,6 +18,7 @@ from shop.catalog_cache import (
     VISITORS,
     CatalogCache,
     Listing,
+    plain_visitor,
 )
 from shop.extensions import db
 from shop.models import Product
@@ -100,23 +100,18 @@ def render_page(grid: str) -> str:
     )
 
 
-def signed_in(app: Flask, request: Request, session: SessionMixin) -> bool:
-    """Whether the visitor is signed in, without asking Flask-Login when it plainly is not:
-    no user in the session and no remember-me cookie (that check is a fair share of a
-    cached catalog request)."""
-    remember_cookie = app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
-    if "_user_id" not in session and remember_cookie not in request.cookies:
-        return False
-    return current_user.is_authenticated
-
-
 def audience(app: Flask, request: Request, session: SessionMixin) -> str | None:
     """Whom the page around the grid is for, when it is the same for all of them: the
     navigation shows only whether the visitor is signed in and is the owner, and nothing
-    else may differ (no message waiting). None: this visitor's page is their own."""
+    else may differ (no message waiting). None: this visitor's page is their own.
+
+    Flask-Login is asked only when the visitor may be signed in: for a plain visitor that
+    check is a fair share of a cached catalog request."""
+    if plain_visitor(app.config, session, request.cookies):
+        return VISITORS
     if "_flashes" in session:
         return None
-    if not signed_in(app, request, session):
+    if not current_user.is_authenticated:
         return VISITORS
     return "owner" if current_user.is_owner else "shopper"
 

@@ -27,11 +27,11 @@ Set-Cookie since the session is unchanged (tests/test_catalog_shortcut.py compar
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from flask_login.config import COOKIE_NAME
 from werkzeug.http import parse_cookie
 
-from shop.catalog_cache import FIRST_PAGE, VISITORS
+from shop.catalog_cache import FIRST_PAGE, VISITORS, plain_visitor
 from shop.web.cookie_session import RememberingSessionInterface
+from shop.web.csrf_tokens import TokenMemo
 from shop.web.headers import security_header_list
 
 if TYPE_CHECKING:
@@ -39,10 +39,10 @@ if TYPE_CHECKING:
     from flask import Flask
 
 ENDPOINT = "catalog.index"
-# Session keys whose presence makes the page the visitor's own, or makes Flask set the
-# cookie again: a signed-in user, a waiting message, Flask-Login's remember-me state, and
-# a permanent session (refreshed on every request).
-NOT_A_PLAIN_VISIT = frozenset({"_user_id", "_flashes", "_remember", "_permanent"})
+# Besides what makes the page a visitor's own (`plain_visitor`), session keys that make Flask
+# set the cookie again: Flask-Login's remember-me state, and a permanent session (refreshed
+# on every request).
+COOKIE_SET_AGAIN = frozenset({"_remember", "_permanent"})
 
 
 class CatalogShortcut:
@@ -84,13 +84,15 @@ class CatalogShortcut:
         ):
             return None
         cookies = parse_cookie(environ)
-        if config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME) in cookies:
-            return None
         cookie = cookies.get(config["SESSION_COOKIE_NAME"])
         data = sessions.verified(cookie) if cookie else None
-        if data is None or not NOT_A_PLAIN_VISIT.isdisjoint(data):
+        if (
+            data is None
+            or not plain_visitor(config, data, cookies)
+            or not COOKIE_SET_AGAIN.isdisjoint(data)
+        ):
             return None
-        raw = data.get(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+        raw = data.get(TokenMemo.field_name(config))
         token = app.extensions["csrf_tokens"].signed(raw) if isinstance(raw, str) else None
         if token is None:
             return None

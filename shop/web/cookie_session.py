@@ -40,10 +40,8 @@ class RememberingSessionInterface(SecureCookieSessionInterface):
         cookie = request.cookies.get(self.get_cookie_name(app))
         if not cookie:
             return self.session_class()
-        now = time.time()
-        kept = self._verified.get(cookie)
-        if kept is not None and kept[0] > now:
-            return self.session_class(_copy(kept[1]))
+        if (kept := self.verified(cookie)) is not None:
+            return self.session_class(_copy(kept))
         max_age = int(app.permanent_session_lifetime.total_seconds())
         try:
             data, signed_at = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
@@ -51,7 +49,7 @@ class RememberingSessionInterface(SecureCookieSessionInterface):
             return self.session_class()
         if len(self._verified) >= KEPT:
             self._verified.clear()  # rather than an LRU: the visitors of a minute come back
-        until = min(now + REMEMBER_SECONDS, signed_at.timestamp() + max_age)
+        until = min(time.time() + REMEMBER_SECONDS, signed_at.timestamp() + max_age)
         self._verified[cookie] = (until, copy.deepcopy(data))
         return self.session_class(data)
 

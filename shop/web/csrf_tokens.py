@@ -7,6 +7,8 @@ so each web process keeps the last one it signed for each session token, briefly
 """
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask, g
 from flask.sessions import SessionMixin
@@ -22,10 +24,15 @@ class TokenMemo:
     def __init__(self) -> None:
         self._signed: dict[str, tuple[float, str]] = {}
 
+    @staticmethod
+    def field_name(config: Mapping[str, Any]) -> str:
+        """The session key (and form field) of the CSRF token, as Flask-WTF names it."""
+        return config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+
     def token(self, app: Flask, session: SessionMixin) -> str:
         """This visitor's signed CSRF token, as `flask_wtf.csrf.generate_csrf` gives it
         (`app` and `session` are this request's)."""
-        field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        field = self.field_name(app.config)
         raw = session.get(field)
         if isinstance(raw, str) and (signed := self.signed(raw)) is not None:
             # The same token for every form of this request, as generate_csrf would give.

@@ -13,6 +13,8 @@ Flask-Talisman was the alternative; it sets one Referrer-Policy for all views, n
 Cache-Control, and wants to redirect to https itself, which a proxy does here.
 """
 
+import functools
+
 from flask import Flask, request
 from werkzeug import Response
 
@@ -47,8 +49,10 @@ PUBLIC_ENDPOINTS = frozenset(
 TOKEN_ENDPOINTS = frozenset({"account.not_me"})
 
 
-def security_header_list(endpoint: str | None, *, debug: bool) -> list[tuple[str, str]]:
-    """The security headers of a response of `endpoint`, in the order they are set."""
+@functools.cache
+def security_header_list(endpoint: str | None, *, debug: bool) -> tuple[tuple[str, str], ...]:
+    """The security headers of a response of `endpoint`, in the order they are set (the same
+    for every response of an endpoint: made once)."""
     headers = [
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
         ("X-Content-Type-Options", "nosniff"),
@@ -59,7 +63,7 @@ def security_header_list(endpoint: str | None, *, debug: bool) -> list[tuple[str
         headers.append(("Cache-Control", "no-store"))
     if not debug:
         headers.append(("Strict-Transport-Security", HSTS))
-    return headers
+    return tuple(headers)
 
 
 def security_headers(response: Response, *, debug: bool) -> Response:
