@@ -17,6 +17,7 @@ from shop.extensions import db
 from shop.models import Order, OrderEvent, OrderEventKind, User
 from shop.money import format_money
 from shop.risk import RiskDecision
+from shop.words import plural
 
 Kind = OrderEventKind
 
@@ -145,10 +146,6 @@ CANCEL_WORDS = {
 }
 
 
-def _plural(count: int, noun: str, nouns: str | None = None) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
-
-
 def _asked(facts: dict) -> str:
     """What the risk check decided, in words; for a step-up, which factors it allowed."""
     outcome = facts.get("outcome")
@@ -165,7 +162,7 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
     sms = SMS_WORDS.get(facts.get("sms", ""), "An SMS")
     if kind == Kind.SUBMITTED:
         amount = format_money(facts.get("total_minor", 0), facts.get("currency", "EUR"))
-        return f"Checked out: {amount} for {_plural(facts.get('items', 0), 'item')}."
+        return f"Checked out: {amount} for {plural(facts.get('items', 0), 'item')}."
     if kind == Kind.DECISION:
         stage = facts.get("stage", "checkout")
         head = f"Risk check at {stage}: {_asked(facts)}."
@@ -201,7 +198,7 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
         return f"{sms} was not sent: the code expired first."
     if kind == Kind.WRONG_CODE:
         left = facts.get("tries_left", 0)
-        tries = _plural(left, "try", "tries") if left else "no tries"
+        tries = plural(left, "try", "tries") if left else "no tries"
         if facts.get("factor") == "passkey":
             return f"A passkey did not confirm it: {tries} left."
         return f"A wrong code was entered: {tries} left."
@@ -219,12 +216,12 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
         reason = facts.get("reason")
         if reason == "held_too_long":
             days = facts.get("days")
-            return f"Cancelled: not reviewed within {_plural(days, 'day')}."
+            return f"Cancelled: not reviewed within {plural(days, 'day')}."
         if reason in CANCEL_WORDS:
             return CANCEL_WORDS[reason]
         return f"Cancelled by {who}."
     if kind == Kind.EXPIRED:
         return "Expired: the code was not entered in time."
     if kind == Kind.RELEASED:
-        return f"{_plural(facts.get('items', 0), 'item')} went back into stock."
+        return f"{plural(facts.get('items', 0), 'item')} went back into stock."
     return kind.replace("_", " ").capitalize() + "."

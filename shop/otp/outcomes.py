@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from shop.models import OtpChallenge, OtpPurpose, SmsStatus
 from shop.otp.limits import SendRefused
+from shop.words import plural
 
 
 class Check(StrEnum):
@@ -38,7 +39,7 @@ CHECK_MESSAGES = {
 
 def attempts_left(count: int) -> str:
     """ "1 attempt left", "4 attempts left": the words every code page and message use."""
-    return f"{count} attempt{'' if count == 1 else 's'} left"
+    return f"{plural(count, 'attempt')} left"
 
 
 @dataclass(frozen=True)

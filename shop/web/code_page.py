@@ -17,8 +17,10 @@ from wtforms.validators import InputRequired, Length
 from shop import otp
 from shop.models import Factor, OtpChallenge, SmsStatus, StepUp
 from shop.otp import ChallengeStatus, CodeSend, SendRefused, Sent, challenges
+from shop.otp.outcomes import attempts_left
 from shop.stepup.passkeys import MAX_CREDENTIAL_JSON
 from shop.web.forms import StrictForm
+from shop.words import plural
 
 DELIVERY_WORDS = {
     SmsStatus.QUEUED: "waiting to be sent",
@@ -123,6 +125,8 @@ def render_code_page(
         "status_url": status_url,
         "error": error,
         "duration": duration,
+        "attempts_left": attempts_left,
+        "plural": plural,
         "cooldown": int(otp.service().policy.resend_cooldown.total_seconds()),
         **(extra or {}),
     }
