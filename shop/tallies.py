@@ -10,6 +10,7 @@ whatever the length of the history.
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 
 from sqlalchemy import (
     BigInteger,
@@ -91,11 +92,11 @@ class Window:
     def starting(cls, since: datetime) -> "Window":
         return cls(since, math.floor(since.timestamp() / HOUR_SECONDS + 0.5))
 
-    @property
+    @cached_property  # a window is frozen: worked out once, read for every figure
     def sign(self) -> int:
         return 1 if hour_start(self.first_hour) >= self.since else -1
 
-    @property
+    @cached_property
     def edge(self) -> tuple[datetime, datetime]:
         """[start, end) of the part-hour counted directly (empty on a boundary)."""
         boundary = hour_start(self.first_hour)

@@ -114,7 +114,7 @@ def shown(value: Any) -> str:
     """A setting's value as the owner reads it: countries as "GB, IE", not "['GB', 'IE']"."""
     if isinstance(value, list | tuple):
         return ", ".join(str(item) for item in value) or "none"
-    return "off" if value is None else str(value)
+    return str(value)
 
 
 @bp.route("/settings", methods=["GET", "POST"])
