@@ -168,6 +168,25 @@ def place_allowed(user: User, address: ShippingAddress, key: str) -> Order:
     return start_checkout(user, address, key, Client("127.0.0.1")).order
 
 
+def stored_order(user: User, ref: str, **fields) -> Order:
+    """An order row written straight to the database (no checkout, not flushed): shipped to
+    `ADDRESS`, 100.00 EUR, its key from `ref`, and `fields` over those."""
+    order = Order(
+        **{
+            "ref": ref,
+            "user_id": user.id,
+            "currency": "EUR",
+            "total_minor": 10_000,
+            "idempotency_key": f"stored-{ref}",
+            "fingerprint": "0" * 64,
+            **ADDRESS,
+            **fields,
+        }
+    )
+    db.session.add(order)
+    return order
+
+
 def make_held_order(user: User | None = None, *, product: Product | None = None, key=None) -> Order:
     """An order the default rules hold for review (over 5,000.00), made through checkout."""
     user = user or make_user()

@@ -83,3 +83,9 @@ def pg_app(pg_database: str, tmp_path: Path) -> Iterator[Flask]:
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_app(request: pytest.FixtureRequest) -> Flask:
+    """The test runs twice: on `app` (SQLite) and on `pg_app`."""
+    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")

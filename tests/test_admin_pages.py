@@ -21,7 +21,15 @@ from shop.models import (
     SmsStatus,
 )
 from shop.risk.figures import Rate, orders_per_day, step_up_figures
-from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user, text_of
+from tests.factories import (
+    ADDRESS,
+    fill_cart,
+    last_code_sent_to,
+    make_product,
+    make_user,
+    stored_order,
+    text_of,
+)
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # the frozen clock's time
 PAGES = ["/admin", "/admin/risk", "/admin/orders", "/admin/sms", "/admin/audit", "/admin/settings"]
@@ -44,25 +52,16 @@ def add_order(
     `verified`)."""
     number = next(_numbers)
     at = NOW - age
-    order = Order(
-        ref=f"SH-PAGE{number:04d}",
-        user_id=user.id,
+    order = stored_order(
+        user,
+        f"SH-PAGE{number:04d}",
         status=status,
-        currency="EUR",
         total_minor=total_minor,
-        full_name="Ada Lovelace",
-        address_line1="12 St James's Square",
-        city="London",
-        postal_code="SW1Y 4JH",
-        country="GB",
-        idempotency_key=f"admin-pages-{number}",
-        fingerprint="0" * 64,
         risk_outcome=outcome,
         risk_reasons=json.dumps(reasons or []),
         step_up_verified_at=at + timedelta(minutes=2) if verified else None,
         created_at=at,
     )
-    db.session.add(order)
     db.session.flush()
     for index in range(codes):
         last = index == codes - 1

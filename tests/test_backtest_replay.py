@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
@@ -25,6 +24,7 @@ from tests.test_query_plans import Statements
 postgres_server = postgres.postgres_server
 pg_database = postgres.pg_database
 pg_app = postgres.pg_app
+any_app = postgres.any_app
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 _refs = count(1)
@@ -89,11 +89,6 @@ def asked_of(decision: RiskDecision, inputs: RiskInputs) -> str | None:
     if decision.outcome != Outcome.OTP:
         return None
     return "passkey" if decision.passkey_only or inputs.has_passkey else "code"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_app(request):
-    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
 
 
 def store(user_id: int, at: datetime, inputs: RiskInputs) -> None:

@@ -9,7 +9,6 @@ condition the query does not imply) still leaves a sequential scan in the plan.
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import event
 
 from shop import clock
@@ -27,11 +26,7 @@ from tests.factories import ADDRESS, fill_cart, make_product, make_user, set_rul
 postgres_server = postgres.postgres_server
 pg_database = postgres.pg_database
 pg_app = postgres.pg_app
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_app(request):
-    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
+any_app = postgres.any_app
 
 
 class Statements:

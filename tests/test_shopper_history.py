@@ -4,44 +4,22 @@ PostgreSQL."""
 
 from datetime import timedelta
 
-import pytest
-
 from shop import audit, clock
 from shop.accounts.overview import histories
 from shop.extensions import db
-from shop.models import AuditEvent, KnownDevice, Order, OrderStatus, OtpFailure
+from shop.models import AuditEvent, KnownDevice, OrderStatus, OtpFailure
 from tests import postgres
-from tests.factories import make_user
+from tests.factories import make_user, stored_order
 from tests.test_query_plans import Statements
 
 postgres_server = postgres.postgres_server
 pg_database = postgres.pg_database
 pg_app = postgres.pg_app
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_app(request):
-    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
+any_app = postgres.any_app
 
 
 def add_order(user, number: int, status: str, device_id: str | None) -> None:
-    db.session.add(
-        Order(
-            ref=f"SH-HIST{number:04d}",
-            user_id=user.id,
-            status=status,
-            currency="EUR",
-            total_minor=10_000,
-            full_name="Ada Lovelace",
-            address_line1="12 St James's Square",
-            city="London",
-            postal_code="SW1Y 4JH",
-            country="GB",
-            idempotency_key=f"history-{number}",
-            fingerprint="0" * 64,
-            device_id=device_id,
-        )
-    )
+    stored_order(user, f"SH-HIST{number:04d}", status=status, device_id=device_id)
 
 
 def test_each_account_gets_its_own_figures_in_one_statement(any_app, frozen_clock):

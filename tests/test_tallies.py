@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from threading import Barrier
 
-import pytest
 from sqlalchemy import func, select, update
 
 from shop import clock, tallies
@@ -42,13 +41,9 @@ from tests.test_query_plans import Statements
 postgres_server = postgres.postgres_server
 pg_database = postgres.pg_database
 pg_app = postgres.pg_app
+any_app = postgres.any_app
 
 CLIENT = Client("203.0.113.9", device_id="d" * 32)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_app(request):
-    return request.getfixturevalue("app" if request.param == "sqlite" else "pg_app")
 
 
 def assert_figures_match_a_recount() -> None:
