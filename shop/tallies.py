@@ -34,6 +34,8 @@ from shop.models import (
     SmsMessage,
     SmsTally,
     SpendTally,
+    StepUp,
+    StepUpTally,
 )
 
 HOUR_SECONDS = 3600
@@ -43,12 +45,14 @@ KEYS = {
     SmsTally: ("hour", "status", "sent"),
     CodeTally: ("hour", "purpose", "consumed"),
     SpendTally: ("hour",),
+    StepUpTally: ("hour", "purpose", "factors", "factor"),
 }
 COUNTS = {
     OrderTally: ("orders", "value_minor"),
     SmsTally: ("messages",),
     CodeTally: ("codes",),
     SpendTally: ("messages", "price_units"),
+    StepUpTally: ("step_ups",),
 }
 # Provider prices have eight decimals: tallied as whole units of 10⁻⁸.
 PRICE_UNITS_PER_UNIT = 100_000_000
@@ -107,7 +111,7 @@ class Window:
         return tuple(whole + self.sign * part for whole, part in zip(tallied, edge, strict=True))
 
 
-def compact(model: type[OrderTally | SmsTally | CodeTally | SpendTally]) -> None:
+def compact(model: type[OrderTally | SmsTally | CodeTally | SpendTally | StepUpTally]) -> None:
     """Fold every row of one tally into one row per hour and values (groups that count
     nothing go). Rows appended meanwhile are left for the next time. Safe from several
     processes at once: a row is folded by whoever deletes it, once."""
@@ -197,6 +201,12 @@ def rebuild() -> None:
             [],
             [func.count(), func.sum(price_units)],
             [SmsMessage.sent_at.is_not(None), SmsMessage.provider_price.is_not(None)],
+        ),
+        StepUpTally: (
+            StepUp.created_at,
+            [StepUp.purpose, StepUp.factors, func.coalesce(StepUp.factor, "")],
+            [func.count()],
+            [],
         ),
     }
     for model, (at, keys, counts, where) in sources.items():

@@ -9,13 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from shop import risk
-from shop.blueprints import admin
+from shop import risk, tallies
 from shop.extensions import db
 from shop.models import AuditEvent, Factor
 from shop.orders.confirmation import ConfirmOutcome, confirm_order, resend_order_code
 from shop.risk import Outcome, RiskInputs, RiskRules
-from shop.stepup import figures as figures_module
 from shop.stepup.figures import factor_figures
 from tests.factories import last_code_sent_to, make_user, text_of
 from tests.test_admin_risk import figures_of, form_data, past_order
@@ -123,9 +121,7 @@ def test_the_backtest_counts_friction_per_factor(client, owner, frozen_clock):
     assert figures_of(page)["hold"] == ["0", "€0.00", "1", "€300.00"]
 
 
-def test_the_dashboard_counts_step_ups_by_factor_with_conversion(
-    client, owner, frozen_clock, monkeypatch
-):
+def test_the_dashboard_counts_step_ups_by_factor_with_conversion(client, owner, frozen_clock):
     # A passkey holder confirms with the passkey; another falls back to SMS; an app user
     # confirms with the app; an SMS-only shopper gives up.
     with_passkey = make_user("passkey@example.com", phone="+447700900201")
@@ -157,9 +153,8 @@ def test_the_dashboard_counts_step_ups_by_factor_with_conversion(
     sms_only = make_user("sms@example.com", phone="+447700900204")
     checkout(sms_only, key="factor-order-000004")
 
-    rows, sampled = factor_figures(frozen_clock.now - timedelta(days=7))
-    figures = {row.factor: row for row in rows}
-    assert not sampled
+    week = factor_figures(frozen_clock.now - timedelta(days=7))
+    figures = {row.factor: row for row in week}
     assert (figures["passkey"].offered_first, figures["passkey"].confirmed) == (2, 2)
     assert figures["passkey"].fell_back_to_sms == 1 and figures["passkey"].answered_with == 1
     assert (figures["totp"].offered_first, figures["totp"].answered_with) == (1, 1)
@@ -177,11 +172,13 @@ def test_the_dashboard_counts_step_ups_by_factor_with_conversion(
         "1",
     ]
     assert 'data-figure="conversion">0.0%<' in rows["sms"]
-    assert "Read from the latest" not in page
 
-    # Past the sample, the figures read the latest step-ups only, and the page says so.
-    monkeypatch.setattr(figures_module, "SAMPLE", 3)
-    monkeypatch.setattr(admin, "FACTOR_SAMPLE", 3)
-    rows, sampled = factor_figures(frozen_clock.now - timedelta(days=7))
-    assert sampled and sum(row.offered_first for row in rows) == 3
-    assert "Read from the latest 3 order step-ups of the 7 days." in client.get("/admin").text
+    # Folded into one row per hour and values, the tallies give the same figures; a week
+    # later, none of these step-ups is in the window.
+    tallies.compact_all()
+    assert factor_figures(frozen_clock.now - timedelta(days=7)) == week
+    frozen_clock.advance(days=7, minutes=1)
+    assert all(
+        row.offered_first == row.answered_with == 0
+        for row in factor_figures(frozen_clock.now - timedelta(days=7))
+    )

@@ -1,6 +1,6 @@
 """The owner's figures read from the tallies the database keeps equal a recount of the orders,
-codes and SMS themselves: after orders placed, held, confirmed, expired and sent back for a
-code, SMS sent, failed and pruned; for windows that start on or between hour boundaries;
+codes, step-ups and SMS themselves: after orders placed, held, confirmed, expired and sent
+back for a code, SMS sent, failed and pruned; for windows that start on or between hour boundaries;
 before and after the tallies are folded; and after parallel checkouts racing a delivery
 worker. On SQLite and PostgreSQL."""
 
@@ -26,6 +26,7 @@ from shop.sms import figures as sms
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.retention import prune_sms
 from shop.sms.senders import ConsoleSender
+from shop.stepup import figures as factors
 from tests import postgres
 from tests.factories import (
     ADDRESS,
@@ -89,6 +90,7 @@ def assert_figures_match_a_recount() -> None:
         assert abuse.codes_sent(since) == tuple(
             db.session.execute(codes.where(OtpChallenge.created_at >= since)).one()
         ), since
+        assert factors.counted_since(since) == factors.counted(since), since
 
 
 def test_a_window_reads_at_most_half_an_hour_of_rows():

@@ -17,7 +17,7 @@ from shop.models.security import (
 )
 from shop.models.settings import OwnerAlert, ShopSettingsVersion
 from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
-from shop.models.tallies import CodeTally, OrderTally, SmsTally, SpendTally
+from shop.models.tallies import CodeTally, OrderTally, SmsTally, SpendTally, StepUpTally
 from shop.models.user import KnownDevice, Role, User, UserSession
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "SmsTally",
     "SpendTally",
     "StepUp",
+    "StepUpTally",
     "User",
     "UserSession",
 ]

@@ -3,9 +3,9 @@ whatever the size of the history (SPEC section 8).
 
 A tally row says: this many rows of a counted table, created in this hour (`hour`: whole
 hours since the Unix epoch, UTC), share these values of a few columns. Triggers on the
-counted tables append to them (migration 540ec029f4ee) in the transaction of the change: an
-insert appends +1, a delete -1, and an update of a counted column -1 under the old values and
-+1 under the new. No application code writes them, so no path can forget to.
+counted tables append to them (migrations 540ec029f4ee and b7d41c9e2a05) in the transaction
+of the change: an insert appends +1, a delete -1, and an update of a counted column -1 under
+the old values and +1 under the new. No application code writes them, so no path can forget to.
 
 Appending only, never updating a shared "current hour" row, means concurrent orders and
 SMS never wait for each other's counters (nor deadlock over them). The delivery process
@@ -63,6 +63,21 @@ class CodeTally(db.Model):
     purpose: Mapped[str] = mapped_column(String(16))
     consumed: Mapped[bool] = mapped_column(Boolean)
     codes: Mapped[int] = mapped_column(BigInteger)
+
+
+class StepUpTally(db.Model):
+    """Step-ups by hour of creation, purpose, the factors offered (as `step_ups.factors`,
+    strongest first) and the factor that answered ("" for none yet)."""
+
+    __tablename__ = "step_up_tallies"
+    __table_args__ = (Index("ix_step_up_tallies_hour", "hour"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[str] = mapped_column(String(16))
+    factors: Mapped[str] = mapped_column(String(60))
+    factor: Mapped[str] = mapped_column(String(16))
+    step_ups: Mapped[int] = mapped_column(BigInteger)
 
 
 class SpendTally(db.Model):

@@ -1,21 +1,19 @@
 """The owner's figures per factor: order step-ups by the strongest factor offered, how many
-were confirmed, and with what. One grouped query over the latest `SAMPLE` order step-ups of a
-window of creation times (newest first on its index), so that a busy week costs what a quiet
-one does; the dashboard says so when the week holds more."""
+were confirmed, and with what. Read from the hourly step-up tallies (shop/tallies.py), exact,
+corrected by the step-ups of the part-hour at the window's edge: a busy week costs what a
+quiet one does."""
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 
+from shop import tallies
 from shop.extensions import db
-from shop.models import Factor, OtpPurpose, StepUp
+from shop.models import Factor, OtpPurpose, StepUp, StepUpTally
 from shop.risk.figures import Rate
 from shop.stepup.steps import STRONGEST_FIRST
-
-# The latest order step-ups the figures read (some 20,000 a week at a million orders a
-# month), as many as the SMS console reads codes.
-SAMPLE = 2_000
 
 
 @dataclass
@@ -31,30 +29,45 @@ class FactorFigures:
         return Rate(self.confirmed, self.offered_first)
 
 
-def factor_figures(since: datetime) -> tuple[list[FactorFigures], bool]:
-    """Per factor, strongest first, over the latest `SAMPLE` order step-ups created at or
-    after `since`; and whether the sample was full (the figures then read the latest only)."""
+def factor_figures(since: datetime) -> list[FactorFigures]:
+    """Per factor, strongest first, over the order step-ups created at or after `since`."""
     figures = {factor: FactorFigures(factor) for factor in STRONGEST_FIRST}
-    latest = (
-        select(StepUp.factors, StepUp.factor)
-        .where(StepUp.purpose == OtpPurpose.ORDER, StepUp.created_at >= since)
-        .order_by(StepUp.created_at.desc())
-        .limit(SAMPLE)
-        .subquery()
-    )
-    rows = db.session.execute(
-        select(latest.c.factors, latest.c.factor, func.count()).group_by(
-            latest.c.factors, latest.c.factor
-        )
-    ).all()
-    for offered, answered, count in rows:
+    for (offered, answered), count in counted_since(since).items():
         first = next(iter(filter(None, offered.split(","))), None)
         if first in figures:
             figures[Factor(first)].offered_first += count
-            if answered is not None:
+            if answered:
                 figures[Factor(first)].confirmed += count
                 if answered == Factor.SMS and first != Factor.SMS:
                     figures[Factor(first)].fell_back_to_sms += count
         if answered in figures:
             figures[Factor(answered)].answered_with += count
-    return list(figures.values()), sum(count for *_, count in rows) >= SAMPLE
+    return list(figures.values())
+
+
+def counted_since(since: datetime) -> Counter[tuple[str, str]]:
+    """Order step-ups created at or after `since` by (factors offered, factor that answered,
+    "" for none): the tallies of the whole hours, corrected by the part-hour's rows."""
+    window = tallies.Window.starting(since)
+    tallied = tallies.summed(
+        StepUpTally,
+        "step_ups",
+        where=[StepUpTally.hour >= window.first_hour, StepUpTally.purpose == OtpPurpose.ORDER],
+        group_by=["factors", "factor"],
+    )
+    counts = Counter({(offered, answered): count for offered, answered, count in tallied})
+    counts.update({key: window.sign * count for key, count in counted(*window.edge).items()})
+    return +counts  # groups that net to nothing go
+
+
+def counted(since: datetime, until: datetime | None = None) -> Counter[tuple[str, str]]:
+    """Order step-ups created in [since, until), counted from their rows: the part-hour at a
+    window's edge, and the recount the tallies must equal (tests)."""
+    answered = func.coalesce(StepUp.factor, "")
+    query = select(StepUp.factors, answered, func.count()).where(
+        StepUp.purpose == OtpPurpose.ORDER, StepUp.created_at >= since
+    )
+    if until is not None:
+        query = query.where(StepUp.created_at < until)
+    rows = db.session.execute(query.group_by(StepUp.factors, answered))
+    return Counter({(offered, factor): count for offered, factor, count in rows})

@@ -26,7 +26,6 @@ from shop.risk.figures import (
 from shop.risk.friction import FRICTION_KINDS
 from shop.sms.figures import sms_figures
 from shop.sms.watch import recent_alarms
-from shop.stepup.figures import SAMPLE as FACTOR_SAMPLE
 from shop.stepup.figures import factor_figures
 from shop.web.client import client_ip
 from shop.web.forms import error_messages
@@ -101,14 +100,13 @@ def dashboard() -> str:
         for outcome in CHART_OUTCOMES
         if outcome != UNDECIDED or any(day.orders[UNDECIDED] for day in days)
     ]
-    factors, factors_sampled = factor_figures(now - FACTOR_WINDOW)
+    factors = factor_figures(now - FACTOR_WINDOW)
     return render_template(
         "admin/dashboard.html",
         windows=windows,
         days=days,
         outcomes=outcomes,
         factors=factors,
-        factor_sample=FACTOR_SAMPLE if factors_sampled else None,
         currency=shop_currency(),
         **review_queue(),
     )
