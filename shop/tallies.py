@@ -8,6 +8,8 @@ whatever the length of the history.
 """
 
 import math
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -31,6 +33,8 @@ from shop.models import (
     Order,
     OrderTally,
     OtpChallenge,
+    RefusalTally,
+    SendRefusal,
     SmsMessage,
     SmsTally,
     SpendTally,
@@ -43,7 +47,8 @@ HOUR_SECONDS = 3600
 KEYS = {
     OrderTally: ("hour", "status", "outcome", "needed_code", "verified"),
     SmsTally: ("hour", "status", "sent"),
-    CodeTally: ("hour", "purpose", "consumed"),
+    CodeTally: ("hour", "purpose", "consumed", "country"),
+    RefusalTally: ("hour", "reason", "country"),
     SpendTally: ("hour",),
     StepUpTally: ("hour", "purpose", "factors", "factor"),
 }
@@ -51,6 +56,7 @@ COUNTS = {
     OrderTally: ("orders", "value_minor"),
     SmsTally: ("messages",),
     CodeTally: ("codes",),
+    RefusalTally: ("refusals",),
     SpendTally: ("messages", "price_units"),
     StepUpTally: ("step_ups",),
 }
@@ -111,7 +117,10 @@ class Window:
         return tuple(whole + self.sign * part for whole, part in zip(tallied, edge, strict=True))
 
 
-def compact(model: type[OrderTally | SmsTally | CodeTally | SpendTally | StepUpTally]) -> None:
+Tally = OrderTally | SmsTally | CodeTally | RefusalTally | SpendTally | StepUpTally
+
+
+def compact(model: type[Tally]) -> None:
     """Fold every row of one tally into one row per hour and values (groups that count
     nothing go). Rows appended meanwhile are left for the next time. Safe from several
     processes at once: a row is folded by whoever deletes it, once."""
@@ -154,6 +163,26 @@ def summed(model, *columns, where=(), group_by=()):
     return db.session.execute(select(*groups, *sums).where(*where).group_by(*groups)).all()
 
 
+def grouped_since(
+    model: type[Tally],
+    count: str,
+    since: datetime,
+    group_by: Sequence[str],
+    recount: Callable[[datetime, datetime], Counter],
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Counter:
+    """`count` summed per value of the `group_by` columns (tuples of them) over everything
+    created at or after `since`: the tallies of the whole hours, corrected by `recount(start,
+    end)`, the same groups counted from the rows of the part-hour at the window's edge.
+    Groups that net to nothing are left out."""
+    window = Window.starting(since)
+    hour = model.__table__.c.hour
+    rows = summed(model, count, where=[hour >= window.first_hour, *where], group_by=group_by)
+    counts = Counter({tuple(keys): total for *keys, total in rows})
+    counts.update({key: window.sign * total for key, total in recount(*window.edge).items()})
+    return +counts
+
+
 def _hour(column) -> ColumnElement[int]:
     """The hour of a timestamp column, in SQL: whole hours since the epoch."""
     if db.session.get_bind().dialect.name == "postgresql":
@@ -192,7 +221,17 @@ def rebuild() -> None:
         ),
         CodeTally: (
             OtpChallenge.created_at,
-            [OtpChallenge.purpose, OtpChallenge.consumed_at.is_not(None)],
+            [
+                OtpChallenge.purpose,
+                OtpChallenge.consumed_at.is_not(None),
+                func.coalesce(OtpChallenge.country, ""),
+            ],
+            [func.count()],
+            [],
+        ),
+        RefusalTally: (
+            SendRefusal.at,
+            [SendRefusal.reason, func.coalesce(SendRefusal.country, "")],
             [func.count()],
             [],
         ),

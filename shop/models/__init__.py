@@ -17,7 +17,14 @@ from shop.models.security import (
 )
 from shop.models.settings import OwnerAlert, ShopSettingsVersion
 from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
-from shop.models.tallies import CodeTally, OrderTally, SmsTally, SpendTally, StepUpTally
+from shop.models.tallies import (
+    CodeTally,
+    OrderTally,
+    RefusalTally,
+    SmsTally,
+    SpendTally,
+    StepUpTally,
+)
 from shop.models.user import KnownDevice, Role, User, UserSession
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "Passkey",
     "Product",
     "RecoveryCode",
+    "RefusalTally",
     "RiskRuleSet",
     "Role",
     "SendLock",

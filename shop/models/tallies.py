@@ -3,9 +3,10 @@ whatever the size of the history (SPEC section 8).
 
 A tally row says: this many rows of a counted table, created in this hour (`hour`: whole
 hours since the Unix epoch, UTC), share these values of a few columns. Triggers on the
-counted tables append to them (migrations 540ec029f4ee and b7d41c9e2a05) in the transaction
-of the change: an insert appends +1, a delete -1, and an update of a counted column -1 under
-the old values and +1 under the new. No application code writes them, so no path can forget to.
+counted tables append to them (migrations 540ec029f4ee, b7d41c9e2a05 and c2e8f6a1d3b7) in
+the transaction of the change: an insert appends +1, a delete -1, and an update of a counted
+column -1 under the old values and +1 under the new. No application code writes them, so no
+path can forget to.
 
 Appending only, never updating a shared "current hour" row, means concurrent orders and
 SMS never wait for each other's counters (nor deadlock over them). The delivery process
@@ -53,7 +54,8 @@ class SmsTally(db.Model):
 
 
 class CodeTally(db.Model):
-    """One-time codes by hour of creation, purpose and whether they were entered."""
+    """One-time codes by hour of creation, purpose, whether they were entered and the
+    destination's country ("" when the number could not be read)."""
 
     __tablename__ = "code_tallies"
     __table_args__ = (Index("ix_code_tallies_hour", "hour"),)
@@ -62,7 +64,21 @@ class CodeTally(db.Model):
     hour: Mapped[int] = mapped_column(BigInteger)
     purpose: Mapped[str] = mapped_column(String(16))
     consumed: Mapped[bool] = mapped_column(Boolean)
+    country: Mapped[str] = mapped_column(String(2), server_default="")
     codes: Mapped[int] = mapped_column(BigInteger)
+
+
+class RefusalTally(db.Model):
+    """Refused code sends by hour, reason and destination country ("" when unknown)."""
+
+    __tablename__ = "refusal_tallies"
+    __table_args__ = (Index("ix_refusal_tallies_hour", "hour"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    refusals: Mapped[int] = mapped_column(BigInteger)
 
 
 class StepUpTally(db.Model):

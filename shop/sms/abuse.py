@@ -2,14 +2,14 @@
 
 SMS pumping shows as many code sends to numbers (often in one country or range) that never
 enter their code, from many addresses: refusals pile up by reason, a country's conversion
-(codes entered ÷ codes sent) falls towards zero, and provider spend climbs. Every figure is
-an aggregate over a time window read through an index on its time column (`otp_challenges.
-created_at`, `sms_refusals.at`, `sms_messages.sent_at`); nothing counts a whole table.
+(codes entered ÷ codes sent) falls towards zero, and provider spend climbs.
 
-What would grow with a busy day is bounded: codes sent and entered come from the hourly
-tallies (exact); destinations and sources are read from the latest `SAMPLE` codes and the
-latest `SAMPLE` refusals of the window (pumping shows in the latest traffic, and a day of a
-million-order shop holds some 30,000 codes), and the page says so when the window holds more.
+Nothing here grows with the history or with an attack: codes sent and entered per
+destination country, and refusals per reason and country, come from the hourly tallies the
+database keeps (exact, shop/tallies.py); the busiest numbers and addresses, which no tally
+can keep (a busy day holds tens of thousands of numbers), are counted from the latest
+`SAMPLE` codes and the latest `SAMPLE` refusals of the window (pumping shows in the latest
+traffic), and the page says so when the window holds more.
 """
 
 import heapq
@@ -23,59 +23,13 @@ from sqlalchemy import Numeric, Row, cast, func, select
 
 from shop import tallies
 from shop.extensions import db
-from shop.models import CodeTally, OtpChallenge, SendRefusal, SmsMessage, SpendTally
+from shop.models import CodeTally, OtpChallenge, RefusalTally, SendRefusal, SmsMessage, SpendTally
 from shop.otp.limits import Refusal
 
 TOP = 10
 UNKNOWN_COUNTRY = "??"
-# The latest codes (and, apart, refusals) that the per-country and busiest-source figures read.
+# The latest codes (and, apart, refusals) that the busiest numbers and addresses are read from.
 SAMPLE = 2_000
-
-
-@dataclass(frozen=True)
-class SendFigures:
-    """Codes sent and refused since `since`, refusals by reason (every reason, 0 included)."""
-
-    since: datetime
-    sent: int
-    verified: int
-    refused_by_reason: dict[str, int]
-
-    @property
-    def refused(self) -> int:
-        return sum(self.refused_by_reason.values())
-
-
-def codes_sent(since: datetime) -> tuple[int, int]:
-    """Codes sent since `since`, and how many of them were entered: the tallies of the whole
-    hours, corrected by the rows of the part-hour at the window's edge (shop/tallies.py)."""
-    window = tallies.Window.starting(since)
-    sent = verified = 0
-    for consumed, codes in tallies.summed(
-        CodeTally, "codes", where=[CodeTally.hour >= window.first_hour], group_by=["consumed"]
-    ):
-        sent += codes
-        verified += codes if consumed else 0
-    start, end = window.edge
-    edge = db.session.execute(
-        select(func.count(OtpChallenge.id), func.count(OtpChallenge.consumed_at)).where(
-            OtpChallenge.created_at >= start, OtpChallenge.created_at < end
-        )
-    ).one()
-    return window.corrected((sent, verified), tuple(edge))
-
-
-def send_figures(since: datetime) -> SendFigures:
-    sent, verified = codes_sent(since)
-    by_reason = dict.fromkeys((reason.value for reason in Refusal), 0)
-    rows = db.session.execute(
-        select(SendRefusal.reason, func.count(SendRefusal.id))
-        .where(SendRefusal.at >= since)
-        .group_by(SendRefusal.reason)
-    )
-    for reason, count in rows:
-        by_reason[reason] = count
-    return SendFigures(since, sent, verified, by_reason)
 
 
 @dataclass
@@ -92,10 +46,79 @@ class CountryFigures:
 
 
 @dataclass(frozen=True)
+class SendFigures:
+    """Codes sent and refused since `since`: refusals by reason (every reason, 0 included),
+    and per destination country, busiest first."""
+
+    since: datetime
+    sent: int
+    verified: int
+    refused_by_reason: dict[str, int]
+    countries: list[CountryFigures]
+
+    @property
+    def refused(self) -> int:
+        return sum(self.refused_by_reason.values())
+
+
+def send_figures(since: datetime) -> SendFigures:
+    codes = tallies.grouped_since(
+        CodeTally, "codes", since, group_by=["country", "consumed"], recount=codes_counted
+    )
+    refusals = tallies.grouped_since(
+        RefusalTally, "refusals", since, group_by=["reason", "country"], recount=refusals_counted
+    )
+    by_reason = dict.fromkeys((reason.value for reason in Refusal), 0)
+    countries: dict[str, CountryFigures] = {}
+
+    def country(code: str) -> CountryFigures:
+        code = code or UNKNOWN_COUNTRY
+        return countries.setdefault(code, CountryFigures(code))
+
+    for (code, entered), count in codes.items():
+        figures = country(code)
+        figures.sent += count
+        figures.verified += count if entered else 0
+    for (reason, code), count in refusals.items():
+        by_reason[reason] = by_reason.get(reason, 0) + count
+        country(code).refused += count
+    busiest = sorted(countries.values(), key=lambda row: (-(row.sent + row.refused), row.country))
+    return SendFigures(
+        since,
+        sent=sum(row.sent for row in busiest),
+        verified=sum(row.verified for row in busiest),
+        refused_by_reason=by_reason,
+        countries=busiest,
+    )
+
+
+def codes_counted(since: datetime, until: datetime | None = None) -> Counter[tuple[str, bool]]:
+    """Codes created in [since, until) by (country, "" when unreadable; entered), counted
+    from their rows: the part-hour at a window's edge, and the recount the tallies must
+    equal (tests)."""
+    country = func.coalesce(OtpChallenge.country, "")
+    entered = OtpChallenge.consumed_at.is_not(None)
+    query = select(country, entered, func.count()).where(OtpChallenge.created_at >= since)
+    if until is not None:
+        query = query.where(OtpChallenge.created_at < until)
+    rows = db.session.execute(query.group_by(country, entered))
+    return Counter({(code, bool(done)): count for code, done, count in rows})
+
+
+def refusals_counted(since: datetime, until: datetime | None = None) -> Counter[tuple[str, str]]:
+    """Refusals in [since, until) by (reason, country), counted from their rows."""
+    country = func.coalesce(SendRefusal.country, "")
+    query = select(SendRefusal.reason, country, func.count()).where(SendRefusal.at >= since)
+    if until is not None:
+        query = query.where(SendRefusal.at < until)
+    rows = db.session.execute(query.group_by(SendRefusal.reason, country))
+    return Counter({(reason, code): count for reason, code, count in rows})
+
+
+@dataclass(frozen=True)
 class Latest:
-    """The latest `SAMPLE` codes sent since a moment (`country`, `phone`, `client_ip`,
-    `entered`) and the latest `SAMPLE` refusals (`country`, `phone`, `client_ip`): what the
-    per-country and busiest-source figures are counted from, read once for all three."""
+    """The latest `SAMPLE` codes sent since a moment and the latest `SAMPLE` refusals, each
+    as (`phone`, `client_ip`): what the busiest numbers and addresses are counted from."""
 
     codes: Sequence[Row]
     refusals: Sequence[Row]
@@ -104,39 +127,18 @@ class Latest:
 def latest(since: datetime) -> Latest:
     """Newest first on the time indexes, stopping at `SAMPLE` rows each."""
     codes = db.session.execute(
-        select(
-            OtpChallenge.country,
-            OtpChallenge.phone,
-            OtpChallenge.client_ip,
-            OtpChallenge.consumed_at.is_not(None).label("entered"),
-        )
+        select(OtpChallenge.phone, OtpChallenge.client_ip)
         .where(OtpChallenge.created_at >= since)
         .order_by(OtpChallenge.created_at.desc())
         .limit(SAMPLE)
     ).all()
     refusals = db.session.execute(
-        select(SendRefusal.country, SendRefusal.phone, SendRefusal.client_ip)
+        select(SendRefusal.phone, SendRefusal.client_ip)
         .where(SendRefusal.at >= since)
         .order_by(SendRefusal.at.desc())
         .limit(SAMPLE)
     ).all()
     return Latest(codes, refusals)
-
-
-def by_country(latest: Latest) -> list[CountryFigures]:
-    """Codes sent, entered and refused per destination country, busiest first."""
-    # Counted by unpacking the rows: a Row read by name costs more than the counting.
-    sent = Counter(country for country, _, _, _ in latest.codes)
-    verified = Counter(country for country, _, _, entered in latest.codes if entered)
-    refused = Counter(country for country, _, _ in latest.refusals)
-    countries: dict[str, CountryFigures] = {}
-    for country in sent.keys() | refused.keys():
-        code = country or UNKNOWN_COUNTRY
-        figures = countries.setdefault(code, CountryFigures(code))
-        figures.sent += sent[country]
-        figures.verified += verified[country]
-        figures.refused += refused[country]
-    return sorted(countries.values(), key=lambda item: (-(item.sent + item.refused), item.country))
 
 
 @dataclass
@@ -152,13 +154,14 @@ class SourceFigures:
         return self.sent + self.refused
 
 
-# Where each source is in the rows of `Latest`: (country, phone, client_ip[, entered]).
-SOURCE_COLUMN = {"phone": 1, "client_ip": 2}
+# Where each source is in the rows of `Latest`: (phone, client_ip).
+SOURCE_COLUMN = {"phone": 0, "client_ip": 1}
 
 
 def _top(latest: Latest, field: str, limit: int) -> list[SourceFigures]:
     """The busiest values of one field ("phone" or "client_ip"), sends and refusals each
     counted exactly; ties by value."""
+    # Rows read by position: a Row read by name costs more than the counting.
     column = SOURCE_COLUMN[field]
     sent = Counter(code[column] for code in latest.codes)
     refused = Counter(refusal[column] for refusal in latest.refusals)

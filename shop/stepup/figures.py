@@ -47,17 +47,15 @@ def factor_figures(since: datetime) -> list[FactorFigures]:
 
 def counted_since(since: datetime) -> Counter[tuple[str, str]]:
     """Order step-ups created at or after `since` by (factors offered, factor that answered,
-    "" for none): the tallies of the whole hours, corrected by the part-hour's rows."""
-    window = tallies.Window.starting(since)
-    tallied = tallies.summed(
+    "" for none), from the tallies."""
+    return tallies.grouped_since(
         StepUpTally,
         "step_ups",
-        where=[StepUpTally.hour >= window.first_hour, StepUpTally.purpose == OtpPurpose.ORDER],
+        since,
         group_by=["factors", "factor"],
+        recount=counted,
+        where=[StepUpTally.purpose == OtpPurpose.ORDER],
     )
-    counts = Counter({(offered, answered): count for offered, answered, count in tallied})
-    counts.update({key: window.sign * count for key, count in counted(*window.edge).items()})
-    return +counts  # groups that net to nothing go
 
 
 def counted(since: datetime, until: datetime | None = None) -> Counter[tuple[str, str]]:

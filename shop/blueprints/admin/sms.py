@@ -52,10 +52,10 @@ def sms() -> str:
         statuses=statuses,
         figures=[(label, sms_figures(now - window)) for label, window in FIGURE_WINDOWS],
         sends=sends,
-        # Destinations and sources are read from the latest codes and refusals only.
+        # The busiest sources are read from the latest codes and refusals only.
         sample=abuse.SAMPLE,
         sampled=(day.sent > abuse.SAMPLE, day.refused > abuse.SAMPLE),
-        countries=abuse.by_country(latest),
+        countries=day.countries,
         top_numbers=abuse.top_numbers(latest),
         top_addresses=abuse.top_addresses(latest),
         spend=abuse.spend_per_day(now, SPEND_DAYS),

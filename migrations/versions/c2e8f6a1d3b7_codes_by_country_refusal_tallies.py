@@ -1,0 +1,153 @@
+"""codes by destination country, refusal tallies
+
+Revision ID: c2e8f6a1d3b7
+Revises: b7d41c9e2a05
+Create Date: 2026-11-26
+
+The SMS console's figures per destination country were counted from the latest 2,000 codes
+and 2,000 refusals of the day, and its refusals by reason from every refusal of the day: the
+latter grows with an attack, the very moment the owner opens the page. The code tallies now
+also say the destination country, and refusals get tallies of their own (by reason and
+country), kept by triggers as the others are (migration 540ec029f4ee): exact, and the same
+cost however many codes were sent or refused.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "c2e8f6a1d3b7"
+down_revision = "b7d41c9e2a05"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+HOUR = {
+    "sqlite": "CAST(strftime('%s', {r}.{at}) AS INTEGER) / 3600",
+    "postgresql": "floor(extract(epoch FROM {r}.{at}) / 3600)::bigint",
+}
+# tally: (counted table, the time its hour is of, [(key column, expression)], count column,
+# columns whose change moves a row between tallies)
+CODES = (
+    "otp_challenges",
+    "created_at",
+    [("purpose", "{r}.purpose"), ("consumed", "({r}.consumed_at IS NOT NULL)")],
+    "codes",
+    ["purpose", "consumed_at"],
+)
+CODES_BY_COUNTRY = (
+    *CODES[:2],
+    [*CODES[2], ("country", "COALESCE({r}.country, '')")],
+    *CODES[3:],
+)
+REFUSALS = (
+    "sms_refusals",
+    "at",
+    [("reason", "{r}.reason"), ("country", "COALESCE({r}.country, '')")],
+    "refusals",
+    ["reason", "country", "at"],
+)
+
+
+def _append(dialect, tally, spec, row, sign):
+    """INSERT of the tally row for `row` (NEW or OLD) counted `sign` times."""
+    _, at, keys, count, _ = spec
+    names = ["hour", *(name for name, _ in keys), count]
+    values = [
+        HOUR[dialect].format(r=row, at=at),
+        *(expression.format(r=row) for _, expression in keys),
+        str(sign),
+    ]
+    return f"INSERT INTO {tally} ({', '.join(names)}) SELECT {', '.join(values)}"
+
+
+def _recount(dialect, tally, spec):
+    table, at, keys, count, _ = spec
+    names = ["hour", *(name for name, _ in keys), count]
+    groups = [HOUR[dialect].format(r="t", at=at), *(e.format(r="t") for _, e in keys)]
+    numbers = ", ".join(str(number) for number in range(1, len(groups) + 1))
+    op.execute(f"DELETE FROM {tally}")
+    op.execute(
+        f"INSERT INTO {tally} ({', '.join(names)}) SELECT {', '.join(groups)}, COUNT(*) "
+        f"FROM {table} t GROUP BY {numbers}"
+    )
+
+
+def _create_triggers(dialect, tally, spec):
+    """As migration 540ec029f4ee's: insert +1, delete -1, update -1/+1."""
+    table, _, _, _, watched = spec
+    if dialect == "sqlite":
+        changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in watched)
+        op.execute(
+            f"CREATE TRIGGER {tally}_on_insert AFTER INSERT ON {table} "
+            f"BEGIN {_append(dialect, tally, spec, 'NEW', 1)}; END"
+        )
+        op.execute(
+            f"CREATE TRIGGER {tally}_on_delete AFTER DELETE ON {table} "
+            f"BEGIN {_append(dialect, tally, spec, 'OLD', -1)}; END"
+        )
+        op.execute(
+            f"CREATE TRIGGER {tally}_on_update AFTER UPDATE OF {', '.join(watched)} "
+            f"ON {table} WHEN {changed} BEGIN {_append(dialect, tally, spec, 'OLD', -1)}; "
+            f"{_append(dialect, tally, spec, 'NEW', 1)}; END"
+        )
+        return
+    changed = " OR ".join(f"OLD.{column} IS DISTINCT FROM NEW.{column}" for column in watched)
+    op.execute(
+        f"CREATE FUNCTION count_{tally}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP <> 'INSERT' THEN {_append(dialect, tally, spec, 'OLD', -1)}; END IF; "
+        f"IF TG_OP <> 'DELETE' THEN {_append(dialect, tally, spec, 'NEW', 1)}; END IF; "
+        "RETURN NULL; END $$"
+    )
+    op.execute(
+        f"CREATE TRIGGER {tally}_on_insert_delete AFTER INSERT OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION count_{tally}()"
+    )
+    op.execute(
+        f"CREATE TRIGGER {tally}_on_update AFTER UPDATE OF {', '.join(watched)} "
+        f"ON {table} FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION count_{tally}()"
+    )
+
+
+def _drop_triggers(dialect, tally, table):
+    if dialect == "sqlite":
+        for event in ("insert", "delete", "update"):
+            op.execute(f"DROP TRIGGER {tally}_on_{event}")
+        return
+    op.execute(f"DROP TRIGGER {tally}_on_update ON {table}")
+    op.execute(f"DROP TRIGGER {tally}_on_insert_delete ON {table}")
+    op.execute(f"DROP FUNCTION count_{tally}()")
+
+
+def upgrade():
+    dialect = op.get_bind().dialect.name
+    _drop_triggers(dialect, "code_tallies", "otp_challenges")
+    op.add_column(
+        "code_tallies",
+        sa.Column("country", sa.String(length=2), nullable=False, server_default=""),
+    )
+    _recount(dialect, "code_tallies", CODES_BY_COUNTRY)
+    _create_triggers(dialect, "code_tallies", CODES_BY_COUNTRY)
+
+    op.create_table(
+        "refusal_tallies",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("refusals", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_refusal_tallies")),
+    )
+    op.create_index("ix_refusal_tallies_hour", "refusal_tallies", ["hour"])
+    _recount(dialect, "refusal_tallies", REFUSALS)
+    _create_triggers(dialect, "refusal_tallies", REFUSALS)
+
+
+def downgrade():
+    dialect = op.get_bind().dialect.name
+    _drop_triggers(dialect, "refusal_tallies", "sms_refusals")
+    op.drop_index("ix_refusal_tallies_hour", table_name="refusal_tallies")
+    op.drop_table("refusal_tallies")
+    _drop_triggers(dialect, "code_tallies", "otp_challenges")
+    op.drop_column("code_tallies", "country")
+    _recount(dialect, "code_tallies", CODES)
+    _create_triggers(dialect, "code_tallies", CODES)
