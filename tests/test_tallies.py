@@ -9,11 +9,14 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from threading import Barrier
 
-from sqlalchemy import func, select, update
+import flask_migrate
+import pytest
+from sqlalchemy import func, select, text, update
 
-from shop import clock, tallies
+from shop import clock, create_app, tallies
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import (
@@ -24,6 +27,7 @@ from shop.models import (
     SmsMessage,
     SmsStatus,
     SmsTally,
+    StepUp,
 )
 from shop.orders import ShippingAddress, expire_pending, review
 from shop.orders.checkout import start_checkout
@@ -37,6 +41,7 @@ from shop.sms.retention import prune_sms
 from shop.sms.senders import ConsoleSender
 from shop.stepup import figures as factors
 from tests import postgres
+from tests.conftest import config_for
 from tests.factories import (
     ADDRESS,
     fill_cart,
@@ -204,6 +209,16 @@ def test_the_figures_equal_a_recount_through_an_orders_life(any_app, frozen_cloc
             update(SmsMessage).where(SmsMessage.id == message_id).values(provider_price=price)
         )
     db.session.commit()
+    # A change to a column a tally is keyed on moves its row between that tally's groups.
+    for model, values in (
+        (OtpChallenge, {"country": "IE"}),
+        (SendRefusal, {"country": "IE", "reason": "ip_codes"}),
+        (StepUp, {"factor": "totp"}),
+    ):
+        newest = select(func.max(model.id)).scalar_subquery()
+        db.session.execute(update(model).where(model.id == newest).values(**values))
+    db.session.commit()
+    assert_figures_match_a_recount()
     assert_spend_matches_a_recount()
     prune_sms(clock.now() - timedelta(hours=3), Batches(size=2))
     assert_figures_match_a_recount()
@@ -288,3 +303,70 @@ def test_the_dashboard_asks_the_same_statements_however_many_orders(any_app, fro
         checkout(make_user(), product, f"more-{number}-" + "k" * 20)
     assert statements() == few
     assert db.session.scalar(select(func.count()).select_from(SmsTally)) > 0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict:
+    if request.param == "sqlite":
+        return config_for(tmp_path / "history.sqlite3")
+    return postgres.pg_config_for(request.getfixturevalue("pg_database"), tmp_path)
+
+
+def test_migrating_a_shop_with_history_counts_what_is_there_and_goes_back(
+    empty_database_config, frozen_clock
+):
+    """Migrations b7d41c9e2a05 and c2e8f6a1d3b7 on a shop with codes, refusals and step-ups
+    already written: the tallies they add or give a new key count those rows; going back,
+    the code tallies count them again without the country."""
+    from tests.test_sms_abuse import HOURS, MINUTES, NOW, refusal, sent_code
+
+    app = create_app(empty_database_config)
+    with app.app_context():
+        flask_migrate.upgrade(revision="3c1d2e7f9a40")
+        sent_code(10 * MINUTES, country="GB", verified=True)
+        sent_code(2 * HOURS, country="FR", phone="+33612345600")
+        sent_code(3 * HOURS, country=None, phone="+99912")
+        sent_code(30 * HOURS, country="GB", verified=True)  # before the day
+        refusal(5 * MINUTES)  # FR, country not allowed
+        refusal(5 * HOURS, "invalid_number", phone="+99912", country=None)
+        for offered, answered in (("passkey,sms", "sms"), ("sms", None), ("sms", "sms")):
+            at = NOW - 2 * HOURS
+            db.session.add(
+                StepUp(
+                    user_id=make_user().id,
+                    purpose="order",
+                    binding="b",
+                    factors=offered,
+                    factor=answered,
+                    created_at=at,
+                    expires_at=at + timedelta(minutes=5),
+                    consumed_at=at + timedelta(minutes=1) if answered else None,
+                    ended_at=None if answered else at + timedelta(minutes=5),
+                )
+            )
+        db.session.commit()
+
+        flask_migrate.upgrade()
+        day = abuse.send_figures(NOW - 24 * HOURS)
+        assert {row.country: (row.sent, row.verified, row.refused) for row in day.countries} == {
+            "GB": (1, 1, 0),
+            "FR": (1, 0, 1),
+            "??": (1, 0, 1),
+        }
+        assert day.refused_by_reason["invalid_number"] == 1
+        assert factors.counted_since(NOW - timedelta(days=7)) == {
+            ("passkey,sms", "sms"): 1,
+            ("sms", ""): 1,
+            ("sms", "sms"): 1,
+        }
+
+        db.session.remove()  # its reads would hold the tables the downgrade alters
+        flask_migrate.downgrade(revision="3c1d2e7f9a40")
+        codes = db.session.execute(
+            text("SELECT consumed, SUM(codes) FROM code_tallies GROUP BY consumed")
+        ).all()
+        assert {bool(consumed): int(total) for consumed, total in codes} == {True: 2, False: 2}
+        sent_code(MINUTES, country="GB")  # the older triggers count again
+        assert db.session.scalar(text("SELECT SUM(codes) FROM code_tallies")) == 5
+        db.session.remove()
+        db.engine.dispose()

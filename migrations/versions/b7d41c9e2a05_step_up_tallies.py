@@ -52,12 +52,6 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_step_up_tallies")),
     )
     op.create_index("ix_step_up_tallies_hour", "step_up_tallies", ["hour"])
-    hour = HOUR[dialect].format(r="s")
-    op.execute(
-        "INSERT INTO step_up_tallies (hour, purpose, factors, factor, step_ups) "
-        f"SELECT {hour}, s.purpose, s.factors, COALESCE(s.factor, ''), COUNT(*) "
-        "FROM step_ups s GROUP BY 1, 2, 3, 4"
-    )
     watched = ", ".join(WATCHED)
     if dialect == "sqlite":
         op.execute(
@@ -73,11 +67,23 @@ def upgrade():
             f"WHEN {_changed('IS NOT')} BEGIN {_append(dialect, 'OLD', -1)}; "
             f"{_append(dialect, 'NEW', 1)}; END"
         )
-        return
+    else:
+        _create_postgresql_triggers(watched)
+    # Counted after the triggers exist: on PostgreSQL they hold step_ups until the migration
+    # commits, so that a step-up written meanwhile waits and is counted by them, not lost.
+    hour = HOUR[dialect].format(r="s")
+    op.execute(
+        "INSERT INTO step_up_tallies (hour, purpose, factors, factor, step_ups) "
+        f"SELECT {hour}, s.purpose, s.factors, COALESCE(s.factor, ''), COUNT(*) "
+        "FROM step_ups s GROUP BY 1, 2, 3, 4"
+    )
+
+
+def _create_postgresql_triggers(watched):
     op.execute(
         "CREATE FUNCTION count_step_up_tallies() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        f"IF TG_OP <> 'INSERT' THEN {_append(dialect, 'OLD', -1)}; END IF; "
-        f"IF TG_OP <> 'DELETE' THEN {_append(dialect, 'NEW', 1)}; END IF; "
+        f"IF TG_OP <> 'INSERT' THEN {_append('postgresql', 'OLD', -1)}; END IF; "
+        f"IF TG_OP <> 'DELETE' THEN {_append('postgresql', 'NEW', 1)}; END IF; "
         "RETURN NULL; END $$"
     )
     op.execute(

@@ -10,6 +10,11 @@ latter grows with an attack, the very moment the owner opens the page. The code 
 also say the destination country, and refusals get tallies of their own (by reason and
 country), kept by triggers as the others are (migration 540ec029f4ee): exact, and the same
 cost however many codes were sent or refused.
+
+On PostgreSQL the migration's transaction holds the counted tables from the moment their
+triggers are dropped or made (before each recount): a code or refusal written meanwhile waits
+and is then counted by the new triggers, none is lost. Stop the delivery processes while it
+runs: an older one folding the tallies would not know the new key.
 """
 
 import sqlalchemy as sa
@@ -37,7 +42,8 @@ CODES = (
 CODES_BY_COUNTRY = (
     *CODES[:2],
     [*CODES[2], ("country", "COALESCE({r}.country, '')")],
-    *CODES[3:],
+    CODES[3],
+    [*CODES[4], "country"],
 )
 REFUSALS = (
     "sms_refusals",
@@ -138,8 +144,8 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refusal_tallies")),
     )
     op.create_index("ix_refusal_tallies_hour", "refusal_tallies", ["hour"])
-    _recount(dialect, "refusal_tallies", REFUSALS)
     _create_triggers(dialect, "refusal_tallies", REFUSALS)
+    _recount(dialect, "refusal_tallies", REFUSALS)
 
 
 def downgrade():

@@ -4,12 +4,13 @@ SMS pumping shows as many code sends to numbers (often in one country or range) 
 enter their code, from many addresses: refusals pile up by reason, a country's conversion
 (codes entered ÷ codes sent) falls towards zero, and provider spend climbs.
 
-Nothing here grows with the history or with an attack: codes sent and entered per
-destination country, and refusals per reason and country, come from the hourly tallies the
-database keeps (exact, shop/tallies.py); the busiest numbers and addresses, which no tally
-can keep (a busy day holds tens of thousands of numbers), are counted from the latest
-`SAMPLE` codes and the latest `SAMPLE` refusals of the window (pumping shows in the latest
-traffic), and the page says so when the window holds more.
+Nothing here grows with the history, nor with the refusals of an attack: codes sent and
+entered per destination country, and refusals per reason and country, come from the hourly
+tallies the database keeps (exact, shop/tallies.py); the busiest numbers and addresses,
+which no tally can keep (a busy day holds tens of thousands of numbers), are counted from the
+latest `SAMPLE` codes and the latest `SAMPLE` refusals of the window (pumping shows in the
+latest traffic), and the page says so when the window holds more. Spend reads the tallies
+for whole days, and the alarm's hour of spend the messages handed over in that hour.
 """
 
 import heapq
@@ -65,9 +66,7 @@ def send_figures(since: datetime) -> SendFigures:
     codes = tallies.grouped_since(
         CodeTally, "codes", since, group_by=["country", "consumed"], recount=codes_counted
     )
-    refusals = tallies.grouped_since(
-        RefusalTally, "refusals", since, group_by=["reason", "country"], recount=refusals_counted
-    )
+    refusals = refusals_by(since)
     by_reason = dict.fromkeys((reason.value for reason in Refusal), 0)
     countries: dict[str, CountryFigures] = {}
 
@@ -103,6 +102,18 @@ def codes_counted(since: datetime, until: datetime | None = None) -> Counter[tup
         query = query.where(OtpChallenge.created_at < until)
     rows = db.session.execute(query.group_by(country, entered))
     return Counter({(code, bool(done)): count for code, done, count in rows})
+
+
+def refusals_by(since: datetime) -> Counter[tuple[str, str]]:
+    """Sends refused at or after `since`, by (reason, country), from the refusal tallies."""
+    return tallies.grouped_since(
+        RefusalTally, "refusals", since, group_by=["reason", "country"], recount=refusals_counted
+    )
+
+
+def refusals_since(since: datetime) -> int:
+    """Sends refused at or after `since` (the alarm's hour): the same cost during an attack."""
+    return sum(refusals_by(since).values())
 
 
 def refusals_counted(since: datetime, until: datetime | None = None) -> Counter[tuple[str, str]]:
@@ -241,9 +252,3 @@ def refusals_before(before_id: int | None, limit: int) -> tuple[list[SendRefusal
         query = query.where(SendRefusal.id < before_id)
     rows = list(db.session.scalars(query.order_by(SendRefusal.id.desc()).limit(limit + 1)))
     return rows[:limit], len(rows) > limit
-
-
-def refusals_in_hour(now: datetime) -> int:
-    return db.session.scalar(
-        select(func.count(SendRefusal.id)).where(SendRefusal.at > now - timedelta(hours=1))
-    )

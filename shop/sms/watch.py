@@ -19,7 +19,7 @@ from shop import alerts, audit, clock, settings
 from shop.alerts import texts
 from shop.extensions import db
 from shop.models import OwnerAlert
-from shop.sms.abuse import refusals_in_hour, spend_since
+from shop.sms.abuse import refusals_since, spend_since
 
 HOUR = timedelta(hours=1)
 SHOWN_FOR = timedelta(hours=24)
@@ -40,7 +40,7 @@ def watch_sms_abuse(now: datetime | None = None) -> list[OwnerAlert]:
     limits = settings.current()
     console = f"{current_app.config['PUBLIC_BASE_URL']}/admin/sms"
     raised = []
-    refused = refusals_in_hour(now)
+    refused = refusals_since(now - HOUR)
     if refused > limits.refusals_alert_per_hour:
         threshold = str(limits.refusals_alert_per_hour)
         text = texts.owner_refusals(refused, limits.refusals_alert_per_hour, console)
