@@ -183,6 +183,23 @@ def grouped_since(
     return +counts
 
 
+def counted_rows(
+    time_column: ColumnElement[datetime],
+    keys: Sequence[ColumnElement],
+    since: datetime,
+    until: datetime | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Counter:
+    """Rows with `time_column` in [since, until) counted per value of `keys` (tuples), from
+    the rows themselves: the part-hour at a window's edge (`grouped_since`'s `recount`), and
+    the recount a tally must equal (tests)."""
+    query = select(*keys, func.count()).where(time_column >= since, *where)
+    if until is not None:
+        query = query.where(time_column < until)
+    rows = db.session.execute(query.group_by(*keys))
+    return Counter({tuple(values): total for *values, total in rows})
+
+
 def _hour(column) -> ColumnElement[int]:
     """The hour of a timestamp column, in SQL: whole hours since the epoch."""
     if db.session.get_bind().dialect.name == "postgresql":

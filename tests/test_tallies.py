@@ -315,7 +315,7 @@ def empty_database_config(request: pytest.FixtureRequest, tmp_path: Path) -> dic
 def test_migrating_a_shop_with_history_counts_what_is_there_and_goes_back(
     empty_database_config, frozen_clock
 ):
-    """Migrations b7d41c9e2a05 and c2e8f6a1d3b7 on a shop with codes, refusals and step-ups
+    """Migration c2e8f6a1d3b7 on a shop with codes, refusals and step-ups
     already written: the tallies they add or give a new key count those rows; going back,
     the code tallies count them again without the country."""
     from tests.test_sms_abuse import HOURS, MINUTES, NOW, refusal, sent_code

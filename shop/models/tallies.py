@@ -3,7 +3,7 @@ whatever the size of the history (SPEC section 8).
 
 A tally row says: this many rows of a counted table, created in this hour (`hour`: whole
 hours since the Unix epoch, UTC), share these values of a few columns. Triggers on the
-counted tables append to them (migrations 540ec029f4ee, b7d41c9e2a05 and c2e8f6a1d3b7) in
+counted tables append to them (migrations 540ec029f4ee and c2e8f6a1d3b7) in
 the transaction of the change: an insert appends +1, a delete -1, and an update of a counted
 column -1 under the old values and +1 under the new. No application code writes them, so no
 path can forget to.

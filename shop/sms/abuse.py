@@ -93,15 +93,9 @@ def send_figures(since: datetime) -> SendFigures:
 
 def codes_counted(since: datetime, until: datetime | None = None) -> Counter[tuple[str, bool]]:
     """Codes created in [since, until) by (country, "" when unreadable; entered), counted
-    from their rows: the part-hour at a window's edge, and the recount the tallies must
-    equal (tests)."""
-    country = func.coalesce(OtpChallenge.country, "")
-    entered = OtpChallenge.consumed_at.is_not(None)
-    query = select(country, entered, func.count()).where(OtpChallenge.created_at >= since)
-    if until is not None:
-        query = query.where(OtpChallenge.created_at < until)
-    rows = db.session.execute(query.group_by(country, entered))
-    return Counter({(code, bool(done)): count for code, done, count in rows})
+    from their rows."""
+    keys = [func.coalesce(OtpChallenge.country, ""), OtpChallenge.consumed_at.is_not(None)]
+    return tallies.counted_rows(OtpChallenge.created_at, keys, since, until)
 
 
 def refusals_by(since: datetime) -> Counter[tuple[str, str]]:
@@ -118,12 +112,8 @@ def refusals_since(since: datetime) -> int:
 
 def refusals_counted(since: datetime, until: datetime | None = None) -> Counter[tuple[str, str]]:
     """Refusals in [since, until) by (reason, country), counted from their rows."""
-    country = func.coalesce(SendRefusal.country, "")
-    query = select(SendRefusal.reason, country, func.count()).where(SendRefusal.at >= since)
-    if until is not None:
-        query = query.where(SendRefusal.at < until)
-    rows = db.session.execute(query.group_by(SendRefusal.reason, country))
-    return Counter({(reason, code): count for reason, code, count in rows})
+    keys = [SendRefusal.reason, func.coalesce(SendRefusal.country, "")]
+    return tallies.counted_rows(SendRefusal.at, keys, since, until)
 
 
 @dataclass(frozen=True)

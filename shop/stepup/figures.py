@@ -7,10 +7,9 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 
 from shop import tallies
-from shop.extensions import db
 from shop.models import Factor, OtpPurpose, StepUp, StepUpTally
 from shop.risk.figures import Rate
 from shop.stepup.steps import STRONGEST_FIRST
@@ -59,13 +58,7 @@ def counted_since(since: datetime) -> Counter[tuple[str, str]]:
 
 
 def counted(since: datetime, until: datetime | None = None) -> Counter[tuple[str, str]]:
-    """Order step-ups created in [since, until), counted from their rows: the part-hour at a
-    window's edge, and the recount the tallies must equal (tests)."""
-    answered = func.coalesce(StepUp.factor, "")
-    query = select(StepUp.factors, answered, func.count()).where(
-        StepUp.purpose == OtpPurpose.ORDER, StepUp.created_at >= since
-    )
-    if until is not None:
-        query = query.where(StepUp.created_at < until)
-    rows = db.session.execute(query.group_by(StepUp.factors, answered))
-    return Counter({(offered, factor): count for offered, factor, count in rows})
+    """Order step-ups created in [since, until), counted from their rows."""
+    keys = [StepUp.factors, func.coalesce(StepUp.factor, "")]
+    where = [StepUp.purpose == OtpPurpose.ORDER]
+    return tallies.counted_rows(StepUp.created_at, keys, since, until, where)

@@ -1,27 +1,29 @@
-"""codes by destination country, refusal tallies
+"""tallies of step-ups, of codes by destination country, of refusals
 
 Revision ID: c2e8f6a1d3b7
-Revises: b7d41c9e2a05
+Revises: 3c1d2e7f9a40
 Create Date: 2026-11-26
 
-The SMS console's figures per destination country were counted from the latest 2,000 codes
-and 2,000 refusals of the day, and its refusals by reason from every refusal of the day: the
-latter grows with an attack, the very moment the owner opens the page. The code tallies now
-also say the destination country, and refusals get tallies of their own (by reason and
-country), kept by triggers as the others are (migration 540ec029f4ee): exact, and the same
-cost however many codes were sent or refused.
+The owner's figures that were still counted from the rows of a window now come from tallies
+kept by triggers as the others are (migration 540ec029f4ee), exact and the same cost however
+long the history or busy the day:
+- step-ups by purpose, the factors offered and the factor that answered (the dashboard's
+  figures per factor read the latest 2,000 order step-ups of the week);
+- codes also by destination country, and refusals by reason and country (the SMS console's
+  countries read the latest 2,000 codes and refusals, and its refusals by reason every
+  refusal of the day: a count that grew with an attack, the moment the owner opens the page).
 
 On PostgreSQL the migration's transaction holds the counted tables from the moment their
-triggers are dropped or made (before each recount): a code or refusal written meanwhile waits
-and is then counted by the new triggers, none is lost. Stop the delivery processes while it
-runs: an older one folding the tallies would not know the new key.
+triggers are dropped or made (before each recount): a row written meanwhile waits and is then
+counted by the new triggers, none is lost. Stop the delivery processes while it runs: an
+older one folding the tallies would not know the new keys.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "c2e8f6a1d3b7"
-down_revision = "b7d41c9e2a05"
+down_revision = "3c1d2e7f9a40"
 branch_labels = None
 depends_on = None
 
@@ -44,6 +46,17 @@ CODES_BY_COUNTRY = (
     [*CODES[2], ("country", "COALESCE({r}.country, '')")],
     CODES[3],
     [*CODES[4], "country"],
+)
+STEP_UPS = (
+    "step_ups",
+    "created_at",
+    [
+        ("purpose", "{r}.purpose"),
+        ("factors", "{r}.factors"),
+        ("factor", "COALESCE({r}.factor, '')"),
+    ],
+    "step_ups",
+    ["purpose", "factors", "factor"],
 )
 REFUSALS = (
     "sms_refusals",
@@ -124,6 +137,27 @@ def _drop_triggers(dialect, tally, table):
     op.execute(f"DROP FUNCTION count_{tally}()")
 
 
+def _create_tally(dialect, tally, spec, key_columns):
+    """The tally table, its hour index and triggers, then its count of the rows there."""
+    op.create_table(
+        tally,
+        sa.Column("id", ID, nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        *key_columns,
+        sa.Column(spec[3], sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{tally}")),
+    )
+    op.create_index(f"ix_{tally}_hour", tally, ["hour"])
+    _create_triggers(dialect, tally, spec)
+    _recount(dialect, tally, spec)
+
+
+def _drop_tally(dialect, tally, spec):
+    _drop_triggers(dialect, tally, spec[0])
+    op.drop_index(f"ix_{tally}_hour", table_name=tally)
+    op.drop_table(tally)
+
+
 def upgrade():
     dialect = op.get_bind().dialect.name
     _drop_triggers(dialect, "code_tallies", "otp_challenges")
@@ -133,26 +167,31 @@ def upgrade():
     )
     _recount(dialect, "code_tallies", CODES_BY_COUNTRY)
     _create_triggers(dialect, "code_tallies", CODES_BY_COUNTRY)
-
-    op.create_table(
+    _create_tally(
+        dialect,
         "refusal_tallies",
-        sa.Column("id", ID, nullable=False),
-        sa.Column("hour", sa.BigInteger(), nullable=False),
-        sa.Column("reason", sa.String(length=32), nullable=False),
-        sa.Column("country", sa.String(length=2), nullable=False),
-        sa.Column("refusals", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_refusal_tallies")),
+        REFUSALS,
+        [
+            sa.Column("reason", sa.String(length=32), nullable=False),
+            sa.Column("country", sa.String(length=2), nullable=False),
+        ],
     )
-    op.create_index("ix_refusal_tallies_hour", "refusal_tallies", ["hour"])
-    _create_triggers(dialect, "refusal_tallies", REFUSALS)
-    _recount(dialect, "refusal_tallies", REFUSALS)
+    _create_tally(
+        dialect,
+        "step_up_tallies",
+        STEP_UPS,
+        [
+            sa.Column("purpose", sa.String(length=16), nullable=False),
+            sa.Column("factors", sa.String(length=60), nullable=False),
+            sa.Column("factor", sa.String(length=16), nullable=False),
+        ],
+    )
 
 
 def downgrade():
     dialect = op.get_bind().dialect.name
-    _drop_triggers(dialect, "refusal_tallies", "sms_refusals")
-    op.drop_index("ix_refusal_tallies_hour", table_name="refusal_tallies")
-    op.drop_table("refusal_tallies")
+    _drop_tally(dialect, "step_up_tallies", STEP_UPS)
+    _drop_tally(dialect, "refusal_tallies", REFUSALS)
     _drop_triggers(dialect, "code_tallies", "otp_challenges")
     op.drop_column("code_tallies", "country")
     _recount(dialect, "code_tallies", CODES)
