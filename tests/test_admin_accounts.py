@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from shop import audit, otp
 from shop.accounts.client import Client
 from shop.accounts.support import SupportOutcome, unlock_step_up
+from shop.blueprints.admin import PER_PAGE
 from shop.extensions import db
 from shop.models import (
     ApiToken,
@@ -70,19 +71,20 @@ def test_the_page_shows_events_devices_orders_factors_and_alerts_off(client, own
 
 
 def test_events_page_by_keyset(client, owner, shopper):
-    for number in range(55):
+    total = PER_PAGE + 5
+    for number in range(total):
         audit.record(audit.Event.SIGN_IN, user_id=shopper.id, ip=f"198.51.100.{number}")
     db.session.commit()
     first = text_of(client.get(f"/admin/accounts/{shopper.id}"))
-    assert "198.51.100.54<" in first and "198.51.100.5<" in first
+    assert f"198.51.100.{total - 1}<" in first and "198.51.100.5<" in first
     assert "198.51.100.4<" not in first
     oldest_shown = min(
-        db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(50))
+        db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(PER_PAGE))
     )
     assert f"/admin/accounts/{shopper.id}?before={oldest_shown}" in first
     second = text_of(client.get(f"/admin/accounts/{shopper.id}?before={oldest_shown}"))
     assert "198.51.100.4<" in second and "198.51.100.0<" in second
-    assert "198.51.100.54<" not in second
+    assert f"198.51.100.{total - 1}<" not in second
     assert client.get(f"/admin/accounts/{shopper.id}?before=x").status_code == 400
     assert client.get("/admin/accounts/999999").status_code == 404
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from shop import audit
+from shop.blueprints.admin import PER_PAGE
 from shop.extensions import db
 from shop.models import (
     AuditEvent,
@@ -187,13 +188,13 @@ def test_orders_refuse_unknown_filters(client, owner, query):
     assert client.get(f"/admin/orders?{query}").status_code == 400
 
 
-def test_orders_fifty_per_page_keeping_the_filter(client, owner):
+def test_orders_a_page_at_a_time_keeping_the_filter(client, owner):
     shopper = make_user()
-    for minutes in range(55):
+    for minutes in range(PER_PAGE + 5):
         add_order(shopper, age=timedelta(minutes=minutes), outcome="allow")
     page = client.get("/admin/orders?outcome=allow").get_data(as_text=True)
-    assert page.count('data-ref="') == 50
-    assert "55 orders" in page
+    assert page.count('data-ref="') == PER_PAGE
+    assert f"{PER_PAGE + 5} orders" in page
     older = re.search(r'href="(/admin/orders\?before=\d+&amp;outcome=allow)" rel="next"', page)
     assert older
     second = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)

@@ -6,6 +6,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from shop.blueprints.admin.reviews import QUEUE_PAGE
 from shop.extensions import db
 from shop.models import AuditEvent, Order, OrderStatus, SmsMessage
 from tests.factories import make_held_order, make_user, text_of
@@ -45,14 +46,15 @@ def test_the_queue_comes_first_on_the_dashboard_with_the_count_in_the_navigation
 
 def test_the_queue_pages_by_reference(client, owner, frozen_clock):
     refs = []
-    for _ in range(22):
+    last = QUEUE_PAGE - 1  # the last of the first page
+    for _ in range(QUEUE_PAGE + 2):
         refs.append(make_held_order().ref)
         frozen_clock.advance(seconds=1)
     first = text_of(client.get("/admin"))
-    assert refs[19] in first and refs[20] not in first
-    assert f"/admin?after={refs[19]}#review" in first
-    second = text_of(client.get(f"/admin?after={refs[19]}"))
-    assert refs[20] in second and refs[21] in second and refs[0] not in second
+    assert refs[last] in first and refs[last + 1] not in first
+    assert f"/admin?after={refs[last]}#review" in first
+    second = text_of(client.get(f"/admin?after={refs[last]}"))
+    assert refs[last + 1] in second and refs[last + 2] in second and refs[0] not in second
     assert client.get("/admin?after=nonsense").status_code == 400
 
 

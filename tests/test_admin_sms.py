@@ -7,6 +7,7 @@ import pytest
 
 from shop import clock
 from shop.accounts.phone import mask_phone
+from shop.blueprints.admin import PER_PAGE
 from shop.extensions import db
 from shop.models import SmsKind, SmsMessage, SmsStatus
 from shop.sms.figures import SmsFigures, sms_figures
@@ -149,22 +150,27 @@ def link(page: str, rel: str) -> str:
     return match.group(1).replace("&amp;", "&")
 
 
-def test_fifty_per_page_by_keyset(client, owner):
-    for number in range(120):
-        add_sms(age=timedelta(minutes=number), body=f"Message number {number:03d}.")
+def test_a_page_at_a_time_by_keyset(client, owner):
+    per, total = PER_PAGE, 2 * PER_PAGE + 10  # two full pages and a short one
+
+    def message(number: int) -> str:
+        return f"Message number {number:03d}."
+
+    for number in range(total):
+        add_sms(age=timedelta(minutes=number), body=message(number))
     first = client.get("/admin/sms").get_data(as_text=True)
-    assert "Message number 000." in first and "Message number 049." in first
-    assert "Message number 050." not in first
-    assert "120 messages" in first and 'rel="prev"' not in first
+    assert message(0) in first and message(per - 1) in first
+    assert message(per) not in first
+    assert f"{total} messages" in first and 'rel="prev"' not in first
     second = client.get(link(first, "next")).get_data(as_text=True)
-    assert "Message number 050." in second and "Message number 099." in second
+    assert message(per) in second and message(2 * per - 1) in second
     third = client.get(link(second, "next")).get_data(as_text=True)
-    assert "Message number 100." in third and "Message number 119." in third
-    assert "Message number 099." not in third and 'rel="next"' not in third
-    # Back from the last page: the fifty messages just newer than it.
+    assert message(2 * per) in third and message(total - 1) in third
+    assert message(2 * per - 1) not in third and 'rel="next"' not in third
+    # Back from the last page: the page of messages just newer than it.
     back = client.get(link(third, "prev")).get_data(as_text=True)
-    assert "Message number 050." in back and "Message number 099." in back
-    assert "Message number 049." not in back and "Message number 100." not in back
+    assert message(per) in back and message(2 * per - 1) in back
+    assert message(per - 1) not in back and message(2 * per) not in back
     assert client.get("/admin/sms?before=99999999").status_code == 404
     for query in ("before=0", "before=two", "after=-1", "before=1&after=2"):
         assert client.get(f"/admin/sms?{query}").status_code == 400
@@ -173,14 +179,15 @@ def test_fifty_per_page_by_keyset(client, owner):
 def test_messages_of_one_moment_are_neither_lost_nor_repeated_across_pages(client, owner):
     """Rows created at the same instant are ordered by id: a page boundary among them
     skips none and shows none twice."""
-    for number in range(75):
+    total = PER_PAGE + PER_PAGE // 2  # a page boundary in the middle of them
+    for number in range(total):
         add_sms(age=timedelta(minutes=5), body=f"Same moment {number:03d}.")
     first = client.get("/admin/sms").get_data(as_text=True)
     second = client.get(link(first, "next")).get_data(as_text=True)
     seen = re.findall(r"Same moment (\d{3})\.", first) + re.findall(
         r"Same moment (\d{3})\.", second
     )
-    assert sorted(seen) == [f"{number:03d}" for number in range(75)]
+    assert sorted(seen) == [f"{number:03d}" for number in range(total)]
 
 
 def test_pages_keep_the_filter(client, owner):

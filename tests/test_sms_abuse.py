@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from shop import settings
+from shop.blueprints.admin import PER_PAGE
 from shop.extensions import db
 from shop.models import (
     AuditEvent,
@@ -205,11 +206,11 @@ def test_refused_sends_page_newest_first_by_keyset(client, owner, frozen_clock):
         refusal(number * MINUTES, phone=f"+336123456{number:02d}", ip=f"198.18.3.{number}")
     page = text_of(client.get("/admin/sms"))
     listed = re.findall(r"<td>(198\.18\.3\.\d+)</td>", page)
-    assert listed[0] == "198.18.3.0" and len(listed) == 50
+    assert listed[0] == "198.18.3.0" and len(listed) == PER_PAGE
     oldest = db.session.scalar(select(SendRefusal.id).where(SendRefusal.client_ip == listed[-1]))
     assert f"refusals_before={oldest}" in page
     older = text_of(client.get(f"/admin/sms?refusals_before={oldest}"))
-    assert re.findall(r"<td>(198\.18\.3\.\d+)</td>", older)[0] == "198.18.3.50"
+    assert re.findall(r"<td>(198\.18\.3\.\d+)</td>", older)[0] == f"198.18.3.{PER_PAGE}"
     assert client.get("/admin/sms?refusals_before=abc").status_code == 400
 
 

@@ -37,6 +37,7 @@ from bench.scale.timing import StatementLog, measure
 from bench.scale.visitors import Shop
 from shop import create_app, demo
 from shop.extensions import db
+from shop.web import collector
 from tests.postgres_server import running_server
 
 DATABASES = ("sqlite", "postgresql")
@@ -99,6 +100,7 @@ def build(url: str, size: Size) -> dict[str, Any]:
 
 
 def measuring_app(url: str, budget_seconds: float):
+    collector.tune()  # as wsgi.py does for gunicorn's workers
     options: dict[str, Any] = {}
     if url.startswith("postgresql"):
         # A statement still running after the budget is cancelled (the page then fails).

@@ -9,14 +9,14 @@ from wtforms import TextAreaField
 
 from shop.accounts import overview, support
 from shop.accounts.support import SupportOutcome, SupportResult
-from shop.blueprints.admin import bp
+from shop.blueprints.admin import PER_PAGE, bp
 from shop.blueprints.admin.reviews import NOTE
 from shop.extensions import db
 from shop.models import User
 from shop.web.client import current_client
 from shop.web.forms import StrictForm, error_messages
 
-EVENTS_PAGE = 50
+EVENTS_PAGE = PER_PAGE
 EVENT_ID = re.compile(r"[1-9][0-9]{0,17}")
 STATUS = {SupportOutcome.NOTE_REQUIRED: 422, SupportOutcome.NOT_LOCKED: 409}
 

@@ -21,7 +21,9 @@ from shop.orders.review import ReviewOutcome, ReviewResult
 from shop.web.client import current_client
 from shop.web.forms import StrictForm, error_messages
 
-QUEUE_PAGE = 20
+# Held orders on the dashboard: each card carries the account's history, the order's timeline
+# and both forms; the oldest ten are the owner's next work, the rest a link away.
+QUEUE_PAGE = 10
 ORDER_REF = re.compile(r"SH-[0-9A-Z]{8}")
 NOTE = [
     InputRequired("Write a note saying why: it is kept with the decision."),

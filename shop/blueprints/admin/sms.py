@@ -16,7 +16,7 @@ from shop.sms.figures import sms_figures
 from shop.web.keyset import newest_first
 
 ABUSE_WINDOWS = (("Last hour", timedelta(hours=1)), ("Last 24 hours", timedelta(hours=24)))
-REFUSALS_PAGE = 50
+REFUSALS_PAGE = PER_PAGE
 REFUSAL_ID = re.compile(r"[1-9][0-9]{0,17}")
 SPEND_DAYS = 14
 
