@@ -149,6 +149,32 @@ def test_top_sources_are_counted_exactly_on_both_sides(app, frozen_clock):
     assert (busiest.key, busiest.sent, busiest.refused) == ("192.0.2.99", 12, 1)
 
 
+def test_the_busiest_sources_rank_by_attempts_then_by_value():
+    """Ties go to the lower value, and a refusal without an address counts for no address."""
+    latest = abuse.Latest(
+        codes=[
+            ("+447700900003", "10.0.0.3"),
+            ("+447700900001", "10.0.0.1"),
+            ("+447700900002", "10.0.0.2"),
+            ("+447700900002", "10.0.0.9"),
+        ],
+        refusals=[("+447700900009", None), ("+447700900003", "10.0.0.9")],
+    )
+    numbers = abuse.top_numbers(latest, limit=3)
+    assert [(row.key, row.sent, row.refused) for row in numbers] == [
+        ("+447700900002", 2, 0),
+        ("+447700900003", 1, 1),
+        ("+447700900001", 1, 0),
+    ]
+    addresses = abuse.top_addresses(latest, limit=10)
+    assert [(row.key, row.attempts) for row in addresses] == [
+        ("10.0.0.9", 2),
+        ("10.0.0.1", 1),
+        ("10.0.0.2", 1),
+        ("10.0.0.3", 1),
+    ]
+
+
 def test_sources_read_the_latest_codes_and_refusals_and_countries_every_one(
     client, owner, frozen_clock, monkeypatch
 ):

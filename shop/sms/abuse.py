@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from operator import itemgetter, neg
 
 from sqlalchemy import Numeric, Row, cast, func, select
 
@@ -163,15 +164,16 @@ SOURCE_COLUMN = {"phone": 0, "client_ip": 1}
 def _top(latest: Latest, field: str, limit: int) -> list[SourceFigures]:
     """The busiest values of one field ("phone" or "client_ip"), sends and refusals each
     counted exactly; ties by value."""
-    # Rows read by position: a Row read by name costs more than the counting.
-    column = SOURCE_COLUMN[field]
-    sent = Counter(code[column] for code in latest.codes)
-    refused = Counter(refusal[column] for refusal in latest.refusals)
-    attempts = sent + refused
+    # Counted and ranked without a Python call per row (itemgetter, tuples compared in C):
+    # a busy day's sample holds a different number on nearly every row.
+    value = itemgetter(SOURCE_COLUMN[field])
+    sent = Counter(map(value, latest.codes))
+    refused = Counter(map(value, latest.refusals))
+    attempts = Counter(sent)
+    attempts.update(refused)
     attempts.pop(None, None)
-    # Thousands of distinct values in a busy day's sample: only the busiest are ranked.
-    busiest = heapq.nsmallest(limit, attempts.items(), key=lambda item: (-item[1], item[0]))
-    return [SourceFigures(key, sent[key], refused[key]) for key, _ in busiest]
+    busiest = heapq.nsmallest(limit, zip(map(neg, attempts.values()), attempts, strict=True))
+    return [SourceFigures(key, sent[key], refused[key]) for _, key in busiest]
 
 
 def top_numbers(latest: Latest, limit: int = TOP) -> list[SourceFigures]:
