@@ -102,9 +102,9 @@ def build(url: str, size: Size) -> dict[str, Any]:
 
 
 def build_apart(url: str, size: Size) -> dict[str, Any]:
-    """`build` in a process of its own. Generating L makes tens of millions of Python
-    objects; in the measuring process, what the allocator and the garbage collector kept of
-    them slowed every page after it by up to a third, which no web worker carries."""
+    """`build` in a process of its own, so that every size is measured in a process that has
+    only served pages, as a web worker has: generating L makes tens of millions of Python
+    objects, S almost none, and what the allocator keeps of them stays with the process."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as apart:
         return apart.submit(build, url, size).result()
 
