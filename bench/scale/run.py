@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,12 +104,12 @@ def build_apart(url: str, size: Size) -> dict[str, Any]:
     """`build` in a process of its own, so that every size is measured in a process that has
     only served pages, as a web worker has: generating L makes tens of millions of Python
     objects, S almost none, and what the allocator keeps of them stays with the process."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as apart:
-        return apart.submit(build, url, size).result()
+    # Leaving the pool terminates its process: stopping the bench does not wait for L.
+    with multiprocessing.get_context("spawn").Pool(1) as apart:
+        return apart.apply(build, (url, size))
 
 
 def measuring_app(url: str, budget_seconds: float):
-    collector.tune()  # as wsgi.py does for gunicorn's workers
     options: dict[str, Any] = {}
     if url.startswith("postgresql"):
         # A statement still running after the budget is cancelled (the page then fails).
@@ -215,6 +214,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, stop_on_sigterm)
+    collector.tune()  # the pages are measured in this process, set as wsgi.py sets a worker
     args = arguments()
     os.environ.update(
         {
