@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from shop.web.collector import YOUNG_THRESHOLD
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD = "import gc, json; print(json.dumps(gc.get_threshold()))"
 
 

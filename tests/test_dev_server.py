@@ -7,15 +7,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from shop import create_app
 from shop.extensions import db
 from shop.models import SmsKind
 from shop.sms import queue_sms
+from tests import ROOT
 from tests.conftest import config_for
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:

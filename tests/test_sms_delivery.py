@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -34,6 +33,7 @@ from shop.sms.delivery import DeliveryWorker
 from shop.sms.receipts import apply_receipt
 from shop.sms.senders import Accepted, ConsoleSender, SmsSender
 from shop.sms.vonage import VonageSender
+from tests import ROOT
 from tests.conftest import FrozenClock
 from tests.factories import ADDRESS, fill_cart, make_product, make_user
 from tests.fake_vonage import (  # noqa: F401 (fixtures)
@@ -44,7 +44,6 @@ from tests.fake_vonage import (  # noqa: F401 (fixtures)
     vonage_ca_bundle,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 PHONE = "+447700900123"
 ALERT_TEXT = "Shop: order SH-0000TEST for €10.00 was placed. Not you? http://127.0.0.1:5000/x"
 CODE = "482913"

@@ -13,13 +13,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from werkzeug.serving import make_server
 
+from tests import ROOT
 from tests.test_dev_server import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 SIGNATURE = "5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592"
 QUERY = f"?timestamp=1790000000&sig={SIGNATURE}&msisdn=447700900123"
 
