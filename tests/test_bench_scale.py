@@ -5,6 +5,7 @@ On SQLite the rows arrive with foreign keys checked; on PostgreSQL through COPY.
 """
 
 import json
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from bench.scale.dataset import DUE_MESSAGES, generate, leave_work_for_the_worker
-from bench.scale.run import arguments, measure_size
+from bench.scale.run import arguments, measure_sizes
 from bench.scale.sizes import Size
 from shop import clock
 from shop.demo import DEMO_OWNER, DEMO_SHOPPER
@@ -130,7 +131,7 @@ def test_the_delivery_worker_finds_the_due_messages_and_no_more(shop_app):
 def test_every_figure_of_the_bench_can_be_measured(shop_app, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("SECRET_KEY", shop_app.config["SECRET_KEY"])
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
-    args = arguments(["--runs", "1", "--no-throughput"])
+    args = arguments(["--runs", "1", "--passes", "2", "--no-throughput"])
     # Not the idle worker's CPU: it watches a real worker process for seconds.
     args.only = {
         "catalog_after_stock_change",
@@ -152,7 +153,7 @@ def test_every_figure_of_the_bench_can_be_measured(shop_app, monkeypatch, tmp_pa
         "audit_prune_batch",
     }
     url = shop_app.config["SQLALCHEMY_DATABASE_URI"]
-    figures = measure_size(db.engine.dialect.name, url, TINY, args, tmp_path)
+    figures = measure_sizes(db.engine.dialect.name, {TINY: url}, args, tmp_path)[TINY]
     assert set(figures) == args.only
     pages = [figure for figure in figures.values() if "bytes" in figure]
     assert len(pages) == 10 and {figure["status"] for figure in pages} == {200}
@@ -166,4 +167,7 @@ def test_every_figure_of_the_bench_can_be_measured(shop_app, monkeypatch, tmp_pa
     assert figures["catalog_cached"]["statements"] == 1 + pings
     for figure in figures.values():
         assert figure["ms"] > 0 and figure["statements"] > 0
+        # One run in each of the two passes, the figure their median.
+        assert len(figure["runs_ms"]) == len(figure["pass_ms"]) == 2
+        assert figure["ms"] == round(statistics.median(figure["runs_ms"]), 2)
         assert all(statement["plan"] for statement in figure["slowest"]), figure["slowest"]

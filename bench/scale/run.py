@@ -18,6 +18,7 @@ import platform
 import secrets
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -128,35 +129,64 @@ def measuring_app(url: str, budget_seconds: float):
     )
 
 
-def measure_size(
-    kind: str, url: str, size: Size, args: argparse.Namespace, work: Path
-) -> dict[str, Any]:
-    app = measuring_app(url, args.budget_seconds)
-    with app.app_context():
-        log = StatementLog(db.engine)
-    shop = Shop(app, url, os.environ["SECRET_KEY"])
+def measure_sizes(
+    kind: str, urls: dict[Size, str], args: argparse.Namespace, work: Path
+) -> dict[Size, dict[str, Any]]:
+    """Every figure of every size, in `args.passes` passes: within a pass each figure is
+    measured on every size in turn, minutes apart at most. A figure's goal is its time at L
+    over its time at S, and a shared machine's speed drifts: measured one size after the
+    other, with L's build between, the drift would fall into the ratio
+    (docs/scale/README.md). A figure is the median of its runs in every pass."""
+    shops = {}
+    for size, url in urls.items():
+        app = measuring_app(url, args.budget_seconds)
+        with app.app_context():
+            log = StatementLog(db.engine)
+        shops[size] = (app, log, Shop(app, url, os.environ["SECRET_KEY"]))
+    passes: dict[Size, dict[str, list[dict[str, Any]]]] = {size: {} for size in urls}
+    for number in range(1, args.passes + 1):
+        each = {size: probes(shop, runs=args.runs) for size, (_, _, shop) in shops.items()}
+        for position, probe in enumerate(next(iter(each.values()))):
+            if args.only and probe.name not in args.only:
+                continue
+            for size, (_, log, _) in shops.items():
+                figure = measure(
+                    each[size][position],
+                    log,
+                    runs=args.runs,
+                    budget_seconds=args.budget_seconds,
+                    slow_seconds=args.slow_seconds,
+                )
+                passes[size].setdefault(probe.name, []).append(figure)
+                print(
+                    f"  {kind} {size.name} {probe.name} (pass {number}): {figure['ms']} ms",
+                    file=sys.stderr,
+                )
     figures = {}
-    for probe in probes(shop, runs=args.runs):
-        if args.only and probe.name not in args.only:
-            continue
-        figure = measure(
-            probe,
-            log,
-            runs=args.runs,
-            budget_seconds=args.budget_seconds,
-            slow_seconds=args.slow_seconds,
-        )
-        figures[probe.name] = figure
-        print(f"  {kind} {size.name} {probe.name}: {figure['ms']} ms", file=sys.stderr)
-    shop.set_due(True)
-    with app.app_context():
-        db.engine.dispose()
-    if args.throughput and (not args.only or "catalog_throughput" in args.only):
-        from bench.scale.throughput import catalog_throughput
+    for size, (app, _, shop) in shops.items():
+        shop.set_due(True)
+        with app.app_context():
+            db.engine.dispose()
+        figures[size] = {name: merged(measured) for name, measured in passes[size].items()}
+        if args.throughput and (not args.only or "catalog_throughput" in args.only):
+            from bench.scale.throughput import catalog_throughput
 
-        figures["catalog_throughput"] = catalog_throughput(url, work, args)
-        print(f"  {kind} {size.name} catalog_throughput: done", file=sys.stderr)
+            figures[size]["catalog_throughput"] = catalog_throughput(urls[size], work, args)
+            print(f"  {kind} {size.name} catalog_throughput: done", file=sys.stderr)
     return figures
+
+
+def merged(passes: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure from its passes: the median of all their runs, each pass's median, the
+    most memory any pass took; statements and plans as the last pass saw them."""
+    figure = dict(passes[-1])
+    runs = [ms for measured in passes for ms in measured["runs_ms"]]
+    figure["ms"] = round(statistics.median(runs), 2)
+    figure["runs_ms"] = runs
+    figure["pass_ms"] = [measured["ms"] for measured in passes]
+    if "peak_rss_growth_mb" in figure:
+        figure["peak_rss_growth_mb"] = max(measured["peak_rss_growth_mb"] for measured in passes)
+    return figure
 
 
 def run_database(kind: str, sizes: list[Size], args: argparse.Namespace, work: Path) -> dict:
@@ -166,17 +196,20 @@ def run_database(kind: str, sizes: list[Size], args: argparse.Namespace, work: P
         "figures": {},
     }
     with databases(kind, work) as made:
-        for size in sizes:
-            name = f"shop_scale_{size.name.lower()}"
-            url = made.create(name)
-            try:
+        urls: dict[Size, str] = {}
+        try:
+            # Every size is built before any is measured, and kept until all are.
+            for size in sizes:
+                urls[size] = made.create(f"shop_scale_{size.name.lower()}")
                 print(f"{kind} {size.name}: building", file=sys.stderr)
-                result["sizes"][size.name] = build_apart(url, size)
+                result["sizes"][size.name] = build_apart(urls[size], size)
                 print(f"{kind} {size.name}: {result['sizes'][size.name]}", file=sys.stderr)
-                for figure, value in measure_size(kind, url, size, args, work).items():
+            for size, figures in measure_sizes(kind, urls, args, work).items():
+                for figure, value in figures.items():
                     result["figures"].setdefault(figure, {})[size.name] = value
-            finally:
-                made.drop(name)
+        finally:
+            for size in urls:
+                made.drop(f"shop_scale_{size.name.lower()}")
     return result
 
 
@@ -188,7 +221,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="S,M,L", help="comma-separated, of S, M, L")
     parser.add_argument("--databases", default=",".join(DATABASES))
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per figure")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per figure and pass")
+    parser.add_argument(
+        "--passes", type=int, default=3, help="passes over every size (figures alternate)"
+    )
     parser.add_argument("--only", default="", help="comma-separated figure names")
     parser.add_argument("--budget-seconds", type=float, default=120.0)
     parser.add_argument(
@@ -241,8 +277,9 @@ def main() -> int:
             result = run_database(kind, args.sizes, args, work)
             result["machine"] = machine
             result["settings"] = {
-                "runs": f"median of {args.runs} after one warm-up run; a figure whose "
-                f"warm-up took over {args.slow_seconds:g} s is that one run",
+                "runs": f"median of {args.passes} passes of {args.runs} runs, each after one "
+                f"warm-up run (a pass whose warm-up took over {args.slow_seconds:g} s is that "
+                "one run); within a pass each figure is measured on every size in turn",
                 "budget": f"a statement running over {args.budget_seconds:g} s is cancelled",
                 "clients": "Flask's test client in the bench process (no socket); the demo "
                 "shopper and owner; a returning visitor sends its first visit's cookie",
