@@ -11,6 +11,7 @@ from a checkout or a sign-in: it is queued to go out when the cool-down ends. On
 explicit resend inside the cool-down is refused ("wait n seconds").
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -57,8 +58,9 @@ MESSAGES = {
 }
 
 
-def owner_label(reason: str, policy: OtpPolicy) -> str:
-    """What a refusal means, in the owner's words and with the configured number."""
+def owner_labels(policy: OtpPolicy) -> Callable[[str], str]:
+    """What each refusal means, in the owner's words and with the configured numbers: worded
+    once for a page that names a refusal on every row."""
     labels = {
         Refusal.STEP_UP_LOCKED: f"account locked after {policy.max_account_failures} wrong "
         "codes in 24 hours",
@@ -74,10 +76,12 @@ def owner_label(reason: str, policy: OtpPolicy) -> str:
         Refusal.IP_CODES: f"more than {policy.sends_per_ip_hour} codes from one address in an hour",
         Refusal.NO_TRIES_LEFT: f"all {policy.max_attempts} tries used",
     }
-    try:
-        return labels[Refusal(reason)]
-    except ValueError:
-        return reason.replace("_", " ")
+
+    def label(reason: str) -> str:
+        # A reason no longer known (a row from an older version) is shown as stored.
+        return labels.get(reason) or reason.replace("_", " ")
+
+    return label
 
 
 class SendRefused(Exception):

@@ -128,20 +128,24 @@ class Latest:
 
 
 def latest(since: datetime) -> Latest:
-    """Newest first on the time indexes, stopping at `SAMPLE` rows each."""
-    codes = db.session.execute(
-        select(OtpChallenge.phone, OtpChallenge.client_ip)
-        .where(OtpChallenge.created_at >= since)
-        .order_by(OtpChallenge.created_at.desc())
-        .limit(SAMPLE)
-    ).all()
-    refusals = db.session.execute(
-        select(SendRefusal.phone, SendRefusal.client_ip)
-        .where(SendRefusal.at >= since)
-        .order_by(SendRefusal.at.desc())
-        .limit(SAMPLE)
-    ).all()
-    return Latest(codes, refusals)
+    """Newest first on the time indexes, stopping at `SAMPLE` rows each. Read as the tables'
+    columns rather than the models' attributes: plain rows, without the ORM's work on each
+    of a thousand."""
+    codes, refusals = OtpChallenge.__table__.c, SendRefusal.__table__.c
+    return Latest(
+        db.session.execute(
+            select(codes.phone, codes.client_ip)
+            .where(codes.created_at >= since)
+            .order_by(codes.created_at.desc())
+            .limit(SAMPLE)
+        ).all(),
+        db.session.execute(
+            select(refusals.phone, refusals.client_ip)
+            .where(refusals.at >= since)
+            .order_by(refusals.at.desc())
+            .limit(SAMPLE)
+        ).all(),
+    )
 
 
 @dataclass

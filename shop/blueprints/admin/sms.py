@@ -10,7 +10,7 @@ from sqlalchemy import select
 from shop import clock, otp, settings
 from shop.blueprints.admin import FIGURE_WINDOWS, PER_PAGE, bp, choice_arg
 from shop.models import SmsMessage, SmsStatus
-from shop.otp.limits import owner_label
+from shop.otp.limits import owner_labels
 from shop.sms import abuse
 from shop.sms.figures import sms_figures
 from shop.web.keyset import newest_first
@@ -41,7 +41,6 @@ def sms() -> str:
     now = clock.now()
     refusals, more_refusals = abuse.refusals_before(int(before) if before else None, REFUSALS_PAGE)
     day_ago = now - timedelta(hours=24)
-    policy = otp.service().policy
     sends = [(label, abuse.send_figures(now - window)) for label, window in ABUSE_WINDOWS]
     day = sends[-1][1]
     latest = abuse.latest(day_ago)
@@ -64,5 +63,5 @@ def sms() -> str:
         refusals_before=before,
         shop_settings=settings.current(),
         shown_body=shown_body,
-        refusal_label=lambda reason: owner_label(reason, policy),
+        refusal_label=owner_labels(otp.service().policy),
     )
