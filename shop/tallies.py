@@ -1,48 +1,62 @@
-"""Reading and folding the hourly tallies that triggers keep (shop/models/tallies.py).
+"""Reading and folding the tallies that triggers keep (shop/models/tallies.py).
 
 A figure "since <moment>" is the tallies of the whole hours from the hour boundary nearest
-that moment, corrected by the rows created between the moment and that boundary counted
-directly (at most half an hour of rows, on the counted table's created_at index: added when
-the boundary is after the moment, taken away when it is before): exact, and the same cost
-whatever the length of the history.
+that moment, corrected by the slot tallies of the five-minute slots between that boundary and
+the five-minute mark nearest the moment, and by the rows between the mark and the moment
+counted directly (at most two and a half minutes of rows, on the counted table's time
+index). Each part is added when it lies after the moment and taken away when before: exact,
+and the same cost whatever the length of the history or the traffic of an hour.
 """
 
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
     Numeric,
+    Select,
+    bindparam,
     cast,
     delete,
     extract,
     func,
     insert,
     select,
+    union_all,
 )
 
+from shop import clock
 from shop.extensions import db
 from shop.models import (
+    CodeSlotTally,
     CodeTally,
     Order,
+    OrderSlotTally,
     OrderTally,
     OtpChallenge,
+    RefusalSlotTally,
     RefusalTally,
     SendRefusal,
     SmsMessage,
+    SmsSlotTally,
     SmsTally,
     SpendTally,
     StepUp,
+    StepUpSlotTally,
     StepUpTally,
 )
 
 HOUR_SECONDS = 3600
+SLOT_SECONDS = 300
+SLOTS_PER_HOUR = HOUR_SECONDS // SLOT_SECONDS
+# Slot tallies are kept this long: the longest window the pages read is seven days.
+SLOT_DAYS = 8
 # Each tally: the columns that say what is counted, then the counts.
 KEYS = {
     OrderTally: ("hour", "status", "outcome", "needed_code", "verified"),
@@ -52,6 +66,15 @@ KEYS = {
     SpendTally: ("hour",),
     StepUpTally: ("hour", "purpose", "factors", "factor"),
 }
+# The hourly tallies that also count by slot, and their slot tallies.
+SLOTS = {
+    OrderTally: OrderSlotTally,
+    SmsTally: SmsSlotTally,
+    CodeTally: CodeSlotTally,
+    RefusalTally: RefusalSlotTally,
+    StepUpTally: StepUpSlotTally,
+}
+KEYS.update({slots: ("slot", *KEYS[hours][1:]) for hours, slots in SLOTS.items()})
 COUNTS = {
     OrderTally: ("orders", "value_minor"),
     SmsTally: ("messages",),
@@ -60,6 +83,7 @@ COUNTS = {
     SpendTally: ("messages", "price_units"),
     StepUpTally: ("step_ups",),
 }
+COUNTS.update({slots: COUNTS[hours] for hours, slots in SLOTS.items()})
 # Provider prices have eight decimals: tallied as whole units of 10⁻⁸.
 PRICE_UNITS_PER_UNIT = 100_000_000
 
@@ -86,70 +110,129 @@ def day_of(number: int) -> date:
     return EPOCH + timedelta(days=number)
 
 
+def slot_of(moment: datetime) -> int:
+    return math.floor(moment.timestamp() / SLOT_SECONDS)
+
+
+def _nearest(moment: datetime, seconds: int) -> int:
+    """The boundary of `seconds`-long spans nearest `moment`, as a number of spans."""
+    return math.floor(moment.timestamp() / seconds + 0.5)
+
+
 @dataclass(frozen=True)
 class Window:
-    """Everything created at or after `since`: the tallies of the hours from `first_hour` on,
-    corrected by the rows created in the part-hour between `since` and that hour's start,
-    counted directly (`edge`). `first_hour` starts at the hour boundary nearest `since`, so
-    that part-hour is at most half an hour of rows: when the boundary is after `since` its
-    rows are added (`sign` 1); when it is before, the first hour's tally holds rows from
-    before `since`, and they are taken away (`sign` -1)."""
+    """Everything created at or after `since`, in three parts: the hourly tallies from
+    `first_hour` on (its start is the hour boundary nearest `since`); the slot tallies of
+    the five-minute slots between that boundary and `mark`, the five-minute boundary nearest
+    `since` (`slots`: added when the boundary is after the mark, `slot_sign` 1, taken away
+    when before, -1); and the rows between `since` and `mark` counted directly (`edge`, at
+    most two and a half minutes of them: added when the mark is after `since`, `sign` 1,
+    taken away when before). When the slot tallies of that
+    time are no longer kept, `mark` is the hour boundary: no slots, and the edge is up to
+    half an hour of rows."""
 
     since: datetime
     first_hour: int
+    mark: int  # a slot number
 
     @classmethod
     def starting(cls, since: datetime) -> "Window":
-        return cls(since, math.floor(since.timestamp() / HOUR_SECONDS + 0.5))
+        first_hour = _nearest(since, HOUR_SECONDS)
+        kept = since >= clock.now() - timedelta(days=SLOT_DAYS - 1)
+        mark = _nearest(since, SLOT_SECONDS) if kept else first_hour * SLOTS_PER_HOUR
+        return cls(since, first_hour, mark)
 
     @cached_property  # a window is frozen: worked out once, read for every figure
+    def slots(self) -> tuple[int, int]:
+        """[first, end) of the slots read from the slot tallies (empty on a boundary)."""
+        boundary = self.first_hour * SLOTS_PER_HOUR
+        return (min(self.mark, boundary), max(self.mark, boundary))
+
+    @cached_property
+    def slot_sign(self) -> int:
+        return 1 if self.mark <= self.first_hour * SLOTS_PER_HOUR else -1
+
+    @cached_property
     def sign(self) -> int:
-        return 1 if hour_start(self.first_hour) >= self.since else -1
+        return 1 if self.mark * SLOT_SECONDS >= self.since.timestamp() else -1
 
     @cached_property
     def edge(self) -> tuple[datetime, datetime]:
-        """[start, end) of the part-hour counted directly (empty on a boundary)."""
-        boundary = hour_start(self.first_hour)
-        return (self.since, boundary) if self.sign > 0 else (boundary, self.since)
+        """[start, end) of the rows counted directly (empty on a five-minute mark)."""
+        mark = datetime.fromtimestamp(self.mark * SLOT_SECONDS, UTC)
+        return (self.since, mark) if self.sign > 0 else (mark, self.since)
 
     def corrected(self, tallied: tuple[int, ...], edge: tuple[int, ...]) -> tuple[int, ...]:
         """The tallied figures with the edge's figures added or taken away."""
         return tuple(whole + self.sign * part for whole, part in zip(tallied, edge, strict=True))
 
 
-Tally = OrderTally | SmsTally | CodeTally | RefusalTally | SpendTally | StepUpTally
+Tally = (
+    OrderTally
+    | SmsTally
+    | CodeTally
+    | RefusalTally
+    | SpendTally
+    | StepUpTally
+    | OrderSlotTally
+    | SmsSlotTally
+    | CodeSlotTally
+    | RefusalSlotTally
+    | StepUpSlotTally
+)
 
 
 def compact(model: type[Tally]) -> None:
-    """Fold every row of one tally into one row per hour and values (groups that count
-    nothing go). Rows appended meanwhile are left for the next time. Safe from several
+    """Fold every row of one tally into one row per hour (or slot) and values (groups that
+    count nothing go); an hourly tally with slots also adds the rows' counts by slot to its
+    slot tally. Rows appended meanwhile are left for the next time. Safe from several
     processes at once: a row is folded by whoever deletes it, once."""
     table = model.__table__
     keys = [table.c[name] for name in KEYS[model]]
     counts = [table.c[name] for name in COUNTS[model]]
+    detail = SLOTS[model].__table__ if model in SLOTS else None
     newest = db.session.scalar(select(func.max(table.c.id)))
     if newest is None:
         return
     if db.session.get_bind().dialect.name == "postgresql":
         # One statement: the rows deleted are the rows summed, whatever runs meanwhile.
-        source = delete(table).where(table.c.id <= newest).returning(*keys, *counts).cte("gone")
-        columns = [source.c[column.name] for column in keys]
-        sums = [func.sum(source.c[column.name]) for column in counts]
-        folded = select(*columns, *sums).group_by(*columns).having(sums[0] != 0)
-        db.session.execute(insert(table).from_select([*keys, *counts], folded))
+        returned = [*keys, *counts, *([table.c.slot] if detail is not None else [])]
+        source = delete(table).where(table.c.id <= newest).returning(*returned).cte("gone")
+        statement = _folded(table, source, keys, counts)
+        if detail is not None:
+            by_slot = _folded(detail, source, keys, counts, by_slot=True)
+            statement = statement.add_cte(by_slot.returning(detail.c.id).cte("by_slot"))
+        db.session.execute(statement)
     else:
-        # SQLite: one writer at a time, so the two statements see the same rows.
-        sums = [func.sum(column) for column in counts]
-        folded = (
-            select(*keys, *sums).where(table.c.id <= newest).group_by(*keys).having(sums[0] != 0)
-        )
-        db.session.execute(insert(table).from_select([*keys, *counts], folded))
+        # SQLite: one writer at a time, so the statements see the same rows.
+        folded = table.select().where(table.c.id <= newest).subquery()
+        db.session.execute(_folded(table, folded, keys, counts))
+        if detail is not None:
+            db.session.execute(_folded(detail, folded, keys, counts, by_slot=True))
         db.session.execute(delete(table).where(table.c.id <= newest))
+    if detail is not None:
+        oldest = slot_of(clock.now() - timedelta(days=SLOT_DAYS))
+        db.session.execute(delete(detail).where(detail.c.slot < oldest))
     db.session.commit()
 
 
+def _folded(target, source, keys, counts, *, by_slot: bool = False):
+    """INSERT into `target` of `source`'s rows summed per hour (or per slot, leaving out
+    the rows without one) and values."""
+    columns = [source.c[column.name] for column in keys]
+    where = []
+    if by_slot:
+        columns[0] = source.c.slot
+        where.append(source.c.slot.is_not(None))
+    sums = [func.sum(source.c[column.name]) for column in counts]
+    rows = select(*columns, *sums).where(*where).group_by(*columns).having(sums[0] != 0)
+    names = [column.name for column in columns] + [column.name for column in counts]
+    return insert(target).from_select(names, rows)
+
+
 def compact_all() -> None:
-    """The delivery process's minute job: fold every tally."""
+    """The delivery process's minute job: fold every tally (the hourly ones first, so that
+    the slot rows they add are folded too), and let go of slot tallies past `SLOT_DAYS`."""
     for model in KEYS:
         compact(model)
 
@@ -163,21 +246,84 @@ def summed(model, *columns, where=(), group_by=()):
     return db.session.execute(select(*groups, *sums).where(*where).group_by(*groups)).all()
 
 
+def window_sums(
+    model: type[Tally],
+    count: str,
+    window: Window,
+    group_by: Sequence[str] = (),
+    only: Mapping[str, object] | None = None,
+) -> list[tuple]:
+    """(group values..., total) of `count` over the tallied part of `window`, in one
+    statement: the hours from its first on, and its slots added or taken away (a slot's
+    counts are in the slot tally once folded, in the hourly rows until then). `only`: column
+    values the rows must have."""
+    only = only or {}
+    first, end = window.slots
+    statement = _window_statement(model, count, tuple(group_by), tuple(only))
+    values = {
+        "first_hour": window.first_hour,
+        "slot_hour": first // SLOTS_PER_HOUR,
+        "first_slot": first,
+        "end_slot": end,
+        "slot_sign": window.slot_sign,
+        **{f"only_{name}": value for name, value in only.items()},
+    }
+    rows = db.session.execute(statement, values).all()
+    return [tuple(row) for row in rows if not group_by or row[-1]]
+
+
+@cache
+def _window_statement(
+    model: type[Tally], count: str, group_by: tuple[str, ...], only: tuple[str, ...]
+) -> Select:
+    """`window_sums`'s statement, built once for each shape (a page reads a dozen windows,
+    and building the statement cost more than running it)."""
+    table, detail = model.__table__, SLOTS[model].__table__
+    names = list(dict.fromkeys([*group_by, *only]))
+
+    def part(source, signed: bool, *where):
+        matching = [source.c[name] == bindparam(f"only_{name}") for name in only]
+        counted = source.c[count] * bindparam("slot_sign") if signed else source.c[count]
+        return select(*(source.c[name] for name in names), counted.label(count)).where(
+            *where, *matching
+        )
+
+    parts = union_all(
+        part(table, False, table.c.hour >= bindparam("first_hour")),
+        part(
+            table,
+            True,
+            table.c.hour == bindparam("slot_hour"),
+            table.c.slot >= bindparam("first_slot"),
+            table.c.slot < bindparam("end_slot"),
+        ),
+        part(
+            detail,
+            True,
+            detail.c.slot >= bindparam("first_slot"),
+            detail.c.slot < bindparam("end_slot"),
+        ),
+    ).subquery("window")
+    groups = [parts.c[name] for name in group_by]
+    # PostgreSQL sums bigints as numeric: cast back, so that Python sees ints.
+    total = cast(func.coalesce(func.sum(parts.c[count]), 0), BigInteger)
+    return select(*groups, total).group_by(*groups)
+
+
 def grouped_since(
     model: type[Tally],
     count: str,
     since: datetime,
     group_by: Sequence[str],
     recount: Callable[[datetime, datetime], Counter],
-    where: Sequence[ColumnElement[bool]] = (),
+    only: Mapping[str, object] | None = None,
 ) -> Counter:
     """`count` summed per value of the `group_by` columns (tuples of them) over everything
-    created at or after `since`: the tallies of the whole hours, corrected by `recount(start,
-    end)`, the same groups counted from the rows of the part-hour at the window's edge.
+    created at or after `since`: the window's tallies (`window_sums`), corrected by
+    `recount(start, end)`, the same groups counted from the rows of the window's edge.
     Groups that net to nothing are left out."""
     window = Window.starting(since)
-    hour = model.__table__.c.hour
-    rows = summed(model, count, where=[hour >= window.first_hour, *where], group_by=group_by)
+    rows = window_sums(model, count, window, group_by, only)
     counts = Counter({tuple(keys): total for *keys, total in rows})
     counts.update({key: window.sign * total for key, total in recount(*window.edge).items()})
     return +counts
@@ -191,8 +337,8 @@ def counted_rows(
     where: Sequence[ColumnElement[bool]] = (),
 ) -> Counter:
     """Rows with `time_column` in [since, until) counted per value of `keys` (tuples), from
-    the rows themselves: the part-hour at a window's edge (`grouped_since`'s `recount`), and
-    the recount a tally must equal (tests)."""
+    the rows themselves: a window's edge (`grouped_since`'s `recount`), and the recount a
+    tally must equal (tests)."""
     query = select(*keys, func.count()).where(time_column >= since, *where)
     if until is not None:
         query = query.where(time_column < until)
@@ -200,11 +346,12 @@ def counted_rows(
     return Counter({tuple(values): total for *values, total in rows})
 
 
-def _hour(column) -> ColumnElement[int]:
-    """The hour of a timestamp column, in SQL: whole hours since the epoch."""
+def _spans(column, seconds: int) -> ColumnElement[int]:
+    """The hour or slot of a timestamp column, in SQL: whole spans of `seconds` since the
+    epoch."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return cast(func.floor(extract("epoch", column) / HOUR_SECONDS), BigInteger)
-    return cast(func.strftime("%s", column), Integer) // HOUR_SECONDS
+        return cast(func.floor(extract("epoch", column) / seconds), BigInteger)
+    return cast(func.strftime("%s", column), Integer) // seconds
 
 
 def rebuild() -> None:
@@ -217,7 +364,7 @@ def rebuild() -> None:
         func.round(cast(SmsMessage.provider_price, Numeric(16, 8)) * PRICE_UNITS_PER_UNIT),
         BigInteger,
     )
-    # tally: (the time its hour is of, key expressions, count expressions, which rows)
+    # tally: (the time its hour and slot are of, key expressions, counts, which rows)
     sources = {
         OrderTally: (
             Order.created_at,
@@ -266,10 +413,12 @@ def rebuild() -> None:
         ),
     }
     for model, (at, keys, counts, where) in sources.items():
-        table = model.__table__
-        groups = [_hour(at), *keys]
-        columns = [table.c[name] for name in (*KEYS[model], *COUNTS[model])]
-        counted = select(*groups, *counts).where(*where).group_by(*groups)
-        db.session.execute(delete(table))
-        db.session.execute(insert(table).from_select(columns, counted))
+        spans = [(model, HOUR_SECONDS)] + ([(SLOTS[model], SLOT_SECONDS)] if model in SLOTS else [])
+        for tally, seconds in spans:
+            table = tally.__table__
+            groups = [_spans(at, seconds), *keys]
+            columns = [table.c[name] for name in (*KEYS[tally], *COUNTS[tally])]
+            counted = select(*groups, *counts).where(*where).group_by(*groups)
+            db.session.execute(delete(table))
+            db.session.execute(insert(table).from_select(columns, counted))
     db.session.commit()

@@ -1,6 +1,7 @@
 """The owner's figures read from the tallies the database keeps equal a recount of the orders,
 codes, step-ups and SMS themselves: after orders placed, held, confirmed, expired and sent
-back for a code, SMS sent, failed and pruned; for windows that start on or between hour boundaries;
+back for a code, SMS sent, failed and pruned; for windows that start on or between hour
+boundaries and five-minute marks, and before the slot tallies' eight days;
 before and after the tallies are folded; and after parallel checkouts racing a delivery
 worker. On SQLite and PostgreSQL."""
 
@@ -25,6 +26,7 @@ from shop.models import (
     SendRefusal,
     SmsKind,
     SmsMessage,
+    SmsSlotTally,
     SmsStatus,
     SmsTally,
     StepUp,
@@ -77,6 +79,12 @@ def assert_figures_match_a_recount() -> None:
         # Late in an hour: the rows up to the next boundary are added to the later tallies.
         tallies.hour_start(tallies.hour_of(now) - 2) + timedelta(minutes=30),
         tallies.hour_start(tallies.hour_of(now) - 4) + timedelta(minutes=50),
+        # On a five-minute mark, and between marks on either side of one.
+        tallies.hour_start(tallies.hour_of(now) - 1) + timedelta(minutes=35),
+        tallies.hour_start(tallies.hour_of(now) - 1) + timedelta(minutes=36, seconds=20),
+        tallies.hour_start(tallies.hour_of(now) - 1) + timedelta(minutes=38, seconds=40),
+        # Older than the slot tallies are kept: the part-hour counted from the rows.
+        now - timedelta(days=9, minutes=17),
     ]
     for since in starts:
         figures = step_up.step_up_figures(since)
@@ -118,19 +126,32 @@ def assert_figures_match_a_recount() -> None:
         assert factors.counted_since(since) == factors.counted(since), since
 
 
-def test_a_window_reads_at_most_half_an_hour_of_rows():
-    hour = tallies.hour_of(datetime(2026, 11, 2, 12, tzinfo=UTC))
+def test_a_window_reads_at_most_two_and_a_half_minutes_of_rows(frozen_clock):
+    hour = tallies.hour_of(datetime(2026, 11, 1, 12, tzinfo=UTC))  # a day before the clock
     start = tallies.hour_start(hour)
-    early = tallies.Window.starting(start + timedelta(minutes=10))
-    assert early.first_hour == hour and early.sign == -1
-    assert early.edge == (start, start + timedelta(minutes=10))
+    slot = hour * tallies.SLOTS_PER_HOUR
+    # 12:11:10: the hour from 12:00, less the slots 12:00 to 12:10, plus 12:10 to 12:11:10.
+    early = tallies.Window.starting(start + timedelta(minutes=11, seconds=10))
+    assert early.first_hour == hour and early.mark == slot + 2
+    assert early.slots == (slot, slot + 2) and early.slot_sign == -1
+    assert early.sign == -1
+    assert early.edge == (start + timedelta(minutes=10), start + timedelta(minutes=11, seconds=10))
     assert early.corrected((100, 10), (7, 1)) == (93, 9)
-    late = tallies.Window.starting(start + timedelta(minutes=40))
-    assert late.first_hour == hour + 1 and late.sign == 1
-    assert late.edge == (start + timedelta(minutes=40), start + timedelta(hours=1))
+    # 12:43:50: the hours from 13:00, plus the slots 12:45 to 13:00, plus 12:43:50 to 12:45.
+    late = tallies.Window.starting(start + timedelta(minutes=43, seconds=50))
+    assert late.first_hour == hour + 1 and late.mark == slot + 9
+    assert late.slots == (slot + 9, slot + 12) and late.slot_sign == 1
+    assert late.sign == 1
+    assert late.edge == (start + timedelta(minutes=43, seconds=50), start + timedelta(minutes=45))
     assert late.corrected((100, 10), (7, 1)) == (107, 11)
     exact = tallies.Window.starting(start)
-    assert exact.first_hour == hour and exact.edge == (start, start)
+    assert exact.first_hour == hour and exact.slots == (slot, slot) and exact.edge == (start, start)
+    on_a_mark = tallies.Window.starting(start + timedelta(minutes=25))
+    assert on_a_mark.slots == (slot, slot + 5) and on_a_mark.edge[0] == on_a_mark.edge[1]
+    # Slot tallies are kept eight days: older windows count their part-hour from the rows.
+    old = tallies.Window.starting(start - timedelta(days=7) + timedelta(minutes=11))
+    assert old.slots[0] == old.slots[1]
+    assert old.edge == (start - timedelta(days=7), start - timedelta(days=7, minutes=-11))
 
 
 def order_code(order_id: int) -> str:
@@ -232,6 +253,13 @@ def test_the_figures_equal_a_recount_through_an_orders_life(any_app, frozen_cloc
     assert len(hours) < 40 and all(float(hour).is_integer() for hour in hours)  # whole hours
     assert_figures_match_a_recount()
     assert_spend_matches_a_recount()
+    # Eight days on, folding lets go of the slot tallies; a week's window still adds up.
+    assert db.session.scalar(select(func.count()).select_from(SmsSlotTally)) > 0
+    frozen_clock.advance(days=tallies.SLOT_DAYS, minutes=1)
+    tallies.compact_all()
+    for slots in tallies.SLOTS.values():
+        assert db.session.scalar(select(func.count()).select_from(slots)) == 0
+    assert_figures_match_a_recount()
 
 
 def test_parallel_checkouts_and_a_worker_keep_the_tallies_exact(any_app):
@@ -368,5 +396,37 @@ def test_migrating_a_shop_with_history_counts_what_is_there_and_goes_back(
         assert {bool(consumed): int(total) for consumed, total in codes} == {True: 2, False: 2}
         sent_code(MINUTES, country="GB")  # the older triggers count again
         assert db.session.scalar(text("SELECT SUM(codes) FROM code_tallies")) == 5
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_migrating_to_slot_tallies_counts_the_history_and_goes_back(
+    empty_database_config, frozen_clock
+):
+    """Migration d5b8e2f41a6c on a shop with codes, refusals and messages already written:
+    the slot tallies it adds count those rows, and every window adds up before and after
+    folding; going back, the triggers count hours only, and still count."""
+    from tests.test_sms_abuse import MINUTES, priced, refusal, sent_code
+
+    app = create_app(empty_database_config)
+    with app.app_context():
+        flask_migrate.upgrade(revision="c2e8f6a1d3b7")
+        for minutes in (7, 38, 83, 131, 200):
+            sent_code(minutes * MINUTES, verified=minutes % 2 == 1)
+            refusal((minutes + 3) * MINUTES)
+            priced((minutes + 1) * MINUTES, "0.03330000")
+        flask_migrate.upgrade()
+        assert db.session.scalar(select(func.sum(SmsSlotTally.messages))) == 5
+        frozen_clock.advance(minutes=13)  # windows between marks and hour boundaries
+        sent_code(-11 * MINUTES, verified=True)  # written since: counted with its slot
+        assert_figures_match_a_recount()
+        tallies.compact_all()
+        assert_figures_match_a_recount()
+
+        db.session.remove()  # its reads would hold the tables the downgrade alters
+        flask_migrate.downgrade(revision="c2e8f6a1d3b7")
+        assert db.session.scalar(text("SELECT SUM(codes) FROM code_tallies")) == 6
+        sent_code(MINUTES)  # the older triggers count again
+        assert db.session.scalar(text("SELECT SUM(codes) FROM code_tallies")) == 7
         db.session.remove()
         db.engine.dispose()

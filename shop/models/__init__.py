@@ -18,11 +18,16 @@ from shop.models.security import (
 from shop.models.settings import OwnerAlert, ShopSettingsVersion
 from shop.models.sms import ConsoleMessage, InboundMessage, SmsKind, SmsMessage, SmsStatus
 from shop.models.tallies import (
+    CodeSlotTally,
     CodeTally,
+    OrderSlotTally,
     OrderTally,
+    RefusalSlotTally,
     RefusalTally,
+    SmsSlotTally,
     SmsTally,
     SpendTally,
+    StepUpSlotTally,
     StepUpTally,
 )
 from shop.models.user import KnownDevice, Role, User, UserSession
@@ -34,6 +39,7 @@ __all__ = [
     "Cart",
     "CartItem",
     "CatalogVersion",
+    "CodeSlotTally",
     "CodeTally",
     "ConsoleMessage",
     "DecisionInputs",
@@ -45,6 +51,7 @@ __all__ = [
     "OrderEvent",
     "OrderEventKind",
     "OrderItem",
+    "OrderSlotTally",
     "OrderStatus",
     "OrderTally",
     "OtpChallenge",
@@ -54,6 +61,7 @@ __all__ = [
     "Passkey",
     "Product",
     "RecoveryCode",
+    "RefusalSlotTally",
     "RefusalTally",
     "RiskRuleSet",
     "Role",
@@ -62,10 +70,12 @@ __all__ = [
     "ShopSettingsVersion",
     "SmsKind",
     "SmsMessage",
+    "SmsSlotTally",
     "SmsStatus",
     "SmsTally",
     "SpendTally",
     "StepUp",
+    "StepUpSlotTally",
     "StepUpTally",
     "User",
     "UserSession",

@@ -73,22 +73,19 @@ class StepUpFigures:
 
 
 def step_up_figures(since: datetime) -> StepUpFigures:
-    """The figures for orders and order codes created at or after `since`: the hourly
-    tallies of whole hours, corrected by the rows of the part-hour at the window's edge."""
+    """The figures for orders and order codes created at or after `since`: the window's
+    tallies, corrected by the rows of its edge."""
     window = Window.starting(since)
-    tallied = _tallied(window.first_hour)
+    tallied = _tallied(window)
     return StepUpFigures(since, *window.corrected(tallied, counted(*window.edge)))
 
 
-def _tallied(first_hour: int) -> tuple[int, ...]:
+def _tallied(window: Window) -> tuple[int, ...]:
     """(orders, decided, challenged, abandoned, held, blocked, codes sent, codes verified)
-    from the tallies of the hours from `first_hour` on."""
+    from the window's tallies."""
     orders = decided = challenged = abandoned = held = blocked = 0
-    rows = tallies.summed(
-        OrderTally,
-        "orders",
-        where=[OrderTally.hour >= first_hour],
-        group_by=["status", "outcome", "needed_code", "verified"],
+    rows = tallies.window_sums(
+        OrderTally, "orders", window, group_by=["status", "outcome", "needed_code", "verified"]
     )
     for status, outcome, needed_code, verified, number in rows:
         orders += number
@@ -98,11 +95,8 @@ def _tallied(first_hour: int) -> tuple[int, ...]:
         abandoned += number if needed_code and ended and not verified else 0
         held += number if status == OrderStatus.HELD else 0
         blocked += number if status == OrderStatus.BLOCKED else 0
-    codes = tallies.summed(
-        CodeTally,
-        "codes",
-        where=[CodeTally.hour >= first_hour, CodeTally.purpose == OtpPurpose.ORDER],
-        group_by=["consumed"],
+    codes = tallies.window_sums(
+        CodeTally, "codes", window, group_by=["consumed"], only={"purpose": OtpPurpose.ORDER}
     )
     sent = sum(number for _, number in codes)
     verified_codes = sum(number for consumed, number in codes if consumed)
@@ -111,8 +105,7 @@ def _tallied(first_hour: int) -> tuple[int, ...]:
 
 def counted(since: datetime, until: datetime | None = None) -> tuple[int, ...]:
     """The same figures counted from the orders and codes themselves, created in
-    [since, until): the part-hour at a window's edge, and the recount the tallies must
-    equal (tests)."""
+    [since, until): a window's edge, and the recount the tallies must equal (tests)."""
     order_window = [Order.created_at >= since]
     code_window = [OtpChallenge.created_at >= since]
     if until is not None:

@@ -48,16 +48,11 @@ PENDING_STATUSES = {SmsStatus.QUEUED, SmsStatus.SENDING}
 
 
 def sms_figures(since: datetime) -> SmsFigures:
-    """The figures for messages created at or after `since`: the hourly tallies of whole
-    hours, corrected by the messages of the part-hour at the window's edge."""
+    """The figures for messages created at or after `since`: the window's tallies, corrected
+    by the messages of its edge."""
     window = Window.starting(since)
     total = sent = delivered = failed = pending = dropped = 0
-    rows = tallies.summed(
-        SmsTally,
-        "messages",
-        where=[SmsTally.hour >= window.first_hour],
-        group_by=["status", "sent"],
-    )
+    rows = tallies.window_sums(SmsTally, "messages", window, group_by=["status", "sent"])
     for status, was_sent, number in rows:
         total += number
         sent += number if status in SENT_STATUSES or was_sent else 0
@@ -70,8 +65,8 @@ def sms_figures(since: datetime) -> SmsFigures:
 
 
 def counted(since: datetime, until: datetime | None = None) -> tuple[int, ...]:
-    """The same figures counted from the messages created in [since, until): the part-hour
-    at a window's edge, and the recount the tallies must equal (tests)."""
+    """The same figures counted from the messages created in [since, until): a window's
+    edge, and the recount the tallies must equal (tests)."""
     window = [SmsMessage.created_at >= since]
     if until is not None:
         window.append(SmsMessage.created_at < until)

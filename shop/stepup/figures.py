@@ -1,7 +1,7 @@
 """The owner's figures per factor: order step-ups by the strongest factor offered, how many
 were confirmed, and with what. Read from the hourly step-up tallies (shop/tallies.py), exact,
-corrected by the step-ups of the part-hour at the window's edge: a busy week costs what a
-quiet one does."""
+corrected by the step-ups of the window's edge (shop.tallies.Window): a busy week costs what
+a quiet one does."""
 
 from collections import Counter
 from dataclasses import dataclass
@@ -53,7 +53,7 @@ def counted_since(since: datetime) -> Counter[tuple[str, str]]:
         since,
         group_by=["factors", "factor"],
         recount=counted,
-        where=[StepUpTally.purpose == OtpPurpose.ORDER],
+        only={"purpose": OtpPurpose.ORDER},
     )
 
 
