@@ -138,7 +138,8 @@ class Window:
     @classmethod
     def starting(cls, since: datetime) -> "Window":
         first_hour = _nearest(since, HOUR_SECONDS)
-        kept = since >= clock.now() - timedelta(days=SLOT_DAYS - 1)
+        # Slots within the last SLOT_DAYS are kept; an hour's margin for the edge and the fold.
+        kept = since >= clock.now() - timedelta(days=SLOT_DAYS, hours=-1)
         mark = _nearest(since, SLOT_SECONDS) if kept else first_hour * SLOTS_PER_HOUR
         return cls(since, first_hour, mark)
 
