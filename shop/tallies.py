@@ -127,9 +127,8 @@ class Window:
     `since` (`slots`: added when the boundary is after the mark, `slot_sign` 1, taken away
     when before, -1); and the rows between `since` and `mark` counted directly (`edge`, at
     most two and a half minutes of them: added when the mark is after `since`, `sign` 1,
-    taken away when before). When the slot tallies of that
-    time are no longer kept, `mark` is the hour boundary: no slots, and the edge is up to
-    half an hour of rows."""
+    taken away when before). When the slot tallies of that time are no longer kept, `mark`
+    is the hour boundary: no slots, and the edge is up to half an hour of rows."""
 
     since: datetime
     first_hour: int
