@@ -1,6 +1,6 @@
 """Step-up figures for the owner's dashboard: how often a code is asked, entered and abandoned.
 
-Read from the hourly tallies the database keeps (shop/tallies.py), so they cost the same at a
+Read from the hourly tallies the database keeps (shop/tallies), so they cost the same at a
 million orders as at ten; no request objects: the dashboard passes the window's start, taken
 from `shop.clock.now()`.
 """

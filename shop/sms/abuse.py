@@ -6,7 +6,7 @@ enter their code, from many addresses: refusals pile up by reason, a country's c
 
 Nothing here grows with the history, nor with the refusals of an attack: codes sent and
 entered per destination country, and refusals per reason and country, come from the hourly
-tallies the database keeps (exact, shop/tallies.py); the busiest numbers and addresses,
+tallies the database keeps (exact, shop/tallies); the busiest numbers and addresses,
 which no tally can keep (a busy day holds tens of thousands of numbers), are counted from the
 latest `SAMPLE` codes and the latest `SAMPLE` refusals of the window (pumping shows in the
 latest traffic), and the page says so when the window holds more. Spend reads the tallies
@@ -213,7 +213,7 @@ class DaySpend:
 
 def spend_per_day(now: datetime, days: int = 14) -> list[DaySpend]:
     """Provider spend per UTC day, today and the `days - 1` before, newest first: whole
-    days are whole hours, read from the hourly spend tallies (shop/tallies.py)."""
+    days are whole hours, read from the hourly spend tallies (shop/tallies)."""
     today = now.astimezone(UTC).date()
     spent = {
         today - timedelta(days=offset): DaySpend(today - timedelta(days=offset))

@@ -1,5 +1,5 @@
 """The owner's figures per factor: order step-ups by the strongest factor offered, how many
-were confirmed, and with what. Read from the hourly step-up tallies (shop/tallies.py), exact,
+were confirmed, and with what. Read from the hourly step-up tallies (shop/tallies), exact,
 corrected by the step-ups of the window's edge (shop.tallies.Window): a busy week costs what
 a quiet one does."""
 

@@ -7,15 +7,13 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, load_only
 from werkzeug import Response
 
 from shop import audit, clock, risk
 from shop.blueprints.admin.rules_form import RULE_LABELS, RiskRulesForm, rule_text
 from shop.extensions import db, login_manager
-from shop.models import AuditEvent, Order, OrderStatus, User
+from shop.models import AuditEvent, User
 from shop.orders import review
-from shop.risk import Outcome
 from shop.risk.figures import (
     CHART_OUTCOMES,
     UNDECIDED,
@@ -207,61 +205,6 @@ def backtest() -> tuple[str, int]:
     ), 200
 
 
-# Orders ------------------------------------------------------------------------------------
-
-
-# What a row of the orders list shows, read with the page and nothing more: the shopper's
-# email joined in rather than read by a query per row, and any other column a template
-# reached for would raise instead of quietly costing a query per row.
-ORDER_ROW = (
-    load_only(
-        Order.ref,
-        Order.user_id,
-        Order.status,
-        Order.currency,
-        Order.total_minor,
-        Order.created_at,
-        Order.risk_outcome,
-        Order.risk_reasons,
-        raiseload=True,
-    ),
-    joinedload(Order.user, innerjoin=True).load_only(User.email, raiseload=True),
-)
-
-
-def fired_reasons(order: Order) -> list[dict]:
-    """Every reason that fired, once: a re-evaluation at confirmation may repeat some."""
-    seen, reasons = set(), []
-    for reason in order.reasons:
-        key = (reason.get("code"), reason.get("outcome"), reason.get("text"))
-        if key not in seen:
-            seen.add(key)
-            reasons.append(reason)
-    return reasons
-
-
-@bp.get("/orders")
-def orders() -> str:
-    statuses = [status.value for status in OrderStatus]
-    outcomes = [outcome.value for outcome in Outcome]
-    status = choice_arg("status", statuses)
-    outcome = choice_arg("outcome", outcomes)
-    query = select(Order).options(*ORDER_ROW)
-    if status:
-        query = query.where(Order.status == status)
-    if outcome:
-        query = query.where(Order.risk_outcome == outcome)
-    return render_template(
-        "admin/orders.html",
-        page=newest_first(query, Order, Order.created_at, PER_PAGE),
-        status=status,
-        outcome=outcome,
-        statuses=statuses,
-        outcomes=outcomes,
-        fired_reasons=fired_reasons,
-    )
-
-
 # Audit trail -------------------------------------------------------------------------------
 
 
@@ -294,8 +237,8 @@ def audit_trail() -> str:
     )
 
 
-# The review queue, accounts, the SMS console and the settings have modules of their own.
-from shop.blueprints.admin import accounts, reviews, shop_settings, sms  # noqa: E402
+# Orders, the review queue, accounts, the SMS console and the settings have modules of their own.
+from shop.blueprints.admin import accounts, orders, reviews, shop_settings, sms  # noqa: E402
 from shop.blueprints.admin.reviews import review_queue  # noqa: E402
 
-__all__ = ["accounts", "bp", "reviews", "shop_settings", "sms"]
+__all__ = ["accounts", "bp", "orders", "reviews", "shop_settings", "sms"]

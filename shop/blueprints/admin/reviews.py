@@ -13,7 +13,8 @@ from wtforms.validators import InputRequired, Length
 
 from shop import audit
 from shop.accounts.overview import histories
-from shop.blueprints.admin import bp, fired_reasons
+from shop.blueprints.admin import bp
+from shop.blueprints.admin.orders import fired_reasons
 from shop.extensions import db
 from shop.models import Order
 from shop.orders import review, timeline

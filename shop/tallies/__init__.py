@@ -1,4 +1,5 @@
-"""Reading and folding the tallies that triggers keep (shop/models/tallies.py).
+"""Reading the tallies that triggers keep (shop/models/tallies.py); folding them and counting
+them again is `shop.tallies.folding`.
 
 A figure "since <moment>" is the tallies of the whole hours from the hour boundary nearest
 that moment, corrected by the slot tallies of the five-minute slots between that boundary and
@@ -18,15 +19,10 @@ from functools import cache, cached_property
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Integer,
-    Numeric,
     Select,
     bindparam,
     cast,
-    delete,
-    extract,
     func,
-    insert,
     select,
     union_all,
 )
@@ -36,18 +32,13 @@ from shop.extensions import db
 from shop.models import (
     CodeSlotTally,
     CodeTally,
-    Order,
     OrderSlotTally,
     OrderTally,
-    OtpChallenge,
     RefusalSlotTally,
     RefusalTally,
-    SendRefusal,
-    SmsMessage,
     SmsSlotTally,
     SmsTally,
     SpendTally,
-    StepUp,
     StepUpSlotTally,
     StepUpTally,
 )
@@ -182,61 +173,6 @@ Tally = (
 )
 
 
-def compact(model: type[Tally]) -> None:
-    """Fold every row of one tally into one row per hour (or slot) and values (groups that
-    count nothing go); an hourly tally with slots also adds the rows' counts by slot to its
-    slot tally. Rows appended meanwhile are left for the next time. Safe from several
-    processes at once: a row is folded by whoever deletes it, once."""
-    table = model.__table__
-    keys = [table.c[name] for name in KEYS[model]]
-    counts = [table.c[name] for name in COUNTS[model]]
-    detail = SLOTS[model].__table__ if model in SLOTS else None
-    newest = db.session.scalar(select(func.max(table.c.id)))
-    if newest is None:
-        return
-    if db.session.get_bind().dialect.name == "postgresql":
-        # One statement: the rows deleted are the rows summed, whatever runs meanwhile.
-        returned = [*keys, *counts, *([table.c.slot] if detail is not None else [])]
-        source = delete(table).where(table.c.id <= newest).returning(*returned).cte("gone")
-        statement = _folded(table, source, keys, counts)
-        if detail is not None:
-            by_slot = _folded(detail, source, keys, counts, by_slot=True)
-            statement = statement.add_cte(by_slot.returning(detail.c.id).cte("by_slot"))
-        db.session.execute(statement)
-    else:
-        # SQLite: one writer at a time, so the statements see the same rows.
-        folded = table.select().where(table.c.id <= newest).subquery()
-        db.session.execute(_folded(table, folded, keys, counts))
-        if detail is not None:
-            db.session.execute(_folded(detail, folded, keys, counts, by_slot=True))
-        db.session.execute(delete(table).where(table.c.id <= newest))
-    if detail is not None:
-        oldest = slot_of(clock.now() - timedelta(days=SLOT_DAYS))
-        db.session.execute(delete(detail).where(detail.c.slot < oldest))
-    db.session.commit()
-
-
-def _folded(target, source, keys, counts, *, by_slot: bool = False):
-    """INSERT into `target` of `source`'s rows summed per hour (or per slot, leaving out
-    the rows without one) and values."""
-    columns = [source.c[column.name] for column in keys]
-    where = []
-    if by_slot:
-        columns[0] = source.c.slot
-        where.append(source.c.slot.is_not(None))
-    sums = [func.sum(source.c[column.name]) for column in counts]
-    rows = select(*columns, *sums).where(*where).group_by(*columns).having(sums[0] != 0)
-    names = [column.name for column in columns] + [column.name for column in counts]
-    return insert(target).from_select(names, rows)
-
-
-def compact_all() -> None:
-    """The delivery process's minute job: fold every tally (the hourly ones first, so that
-    the slot rows they add are folded too), and let go of slot tallies past `SLOT_DAYS`."""
-    for model in KEYS:
-        compact(model)
-
-
 def summed(model, *columns, where=(), group_by=()):
     """SELECT group columns and the sums of `columns` over the tally rows matching `where`."""
     table = model.__table__
@@ -346,79 +282,7 @@ def counted_rows(
     return Counter({tuple(values): total for *values, total in rows})
 
 
-def _spans(column, seconds: int) -> ColumnElement[int]:
-    """The hour or slot of a timestamp column, in SQL: whole spans of `seconds` since the
-    epoch."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return cast(func.floor(extract("epoch", column) / seconds), BigInteger)
-    return cast(func.strftime("%s", column), Integer) // seconds
+# Folding and counting again: shop/tallies/folding.py.
+from shop.tallies.folding import compact, compact_all, rebuild  # noqa: E402
 
-
-def rebuild() -> None:
-    """Count every tally again from the counted tables (committed): for rows written with
-    the triggers off, such as a bulk load (bench/scale). Not for a live shop: changes made
-    meanwhile would be lost or counted twice."""
-    from shop.risk.figures import NEEDED_CODE  # the one definition of "needed a code"
-
-    price_units = cast(
-        func.round(cast(SmsMessage.provider_price, Numeric(16, 8)) * PRICE_UNITS_PER_UNIT),
-        BigInteger,
-    )
-    # tally: (the time its hour and slot are of, key expressions, counts, which rows)
-    sources = {
-        OrderTally: (
-            Order.created_at,
-            [
-                Order.status,
-                func.coalesce(Order.risk_outcome, ""),
-                NEEDED_CODE,
-                Order.step_up_verified_at.is_not(None),
-            ],
-            [func.count(), func.sum(Order.total_minor)],
-            [],
-        ),
-        SmsTally: (
-            SmsMessage.created_at,
-            [SmsMessage.status, SmsMessage.sent_at.is_not(None)],
-            [func.count()],
-            [],
-        ),
-        CodeTally: (
-            OtpChallenge.created_at,
-            [
-                OtpChallenge.purpose,
-                OtpChallenge.consumed_at.is_not(None),
-                func.coalesce(OtpChallenge.country, ""),
-            ],
-            [func.count()],
-            [],
-        ),
-        RefusalTally: (
-            SendRefusal.at,
-            [SendRefusal.reason, func.coalesce(SendRefusal.country, "")],
-            [func.count()],
-            [],
-        ),
-        SpendTally: (
-            SmsMessage.sent_at,
-            [],
-            [func.count(), func.sum(price_units)],
-            [SmsMessage.sent_at.is_not(None), SmsMessage.provider_price.is_not(None)],
-        ),
-        StepUpTally: (
-            StepUp.created_at,
-            [StepUp.purpose, StepUp.factors, func.coalesce(StepUp.factor, "")],
-            [func.count()],
-            [],
-        ),
-    }
-    for model, (at, keys, counts, where) in sources.items():
-        spans = [(model, HOUR_SECONDS)] + ([(SLOTS[model], SLOT_SECONDS)] if model in SLOTS else [])
-        for tally, seconds in spans:
-            table = tally.__table__
-            groups = [_spans(at, seconds), *keys]
-            columns = [table.c[name] for name in (*KEYS[tally], *COUNTS[tally])]
-            counted = select(*groups, *counts).where(*where).group_by(*groups)
-            db.session.execute(delete(table))
-            db.session.execute(insert(table).from_select(columns, counted))
-    db.session.commit()
+__all__ = ["compact", "compact_all", "rebuild"]
