@@ -173,11 +173,16 @@ Tally = (
 )
 
 
+def sum_of(column) -> ColumnElement[int]:
+    """SUM of a count column, 0 over no rows. PostgreSQL sums bigints as numeric: cast back,
+    so that Python sees ints."""
+    return cast(func.coalesce(func.sum(column), 0), BigInteger)
+
+
 def summed(model, *columns, where=(), group_by=()):
     """SELECT group columns and the sums of `columns` over the tally rows matching `where`."""
     table = model.__table__
-    # PostgreSQL sums bigints as numeric: cast back, so that Python sees ints.
-    sums = [cast(func.coalesce(func.sum(table.c[name]), 0), BigInteger) for name in columns]
+    sums = [sum_of(table.c[name]) for name in columns]
     groups = [table.c[name] if isinstance(name, str) else name for name in group_by]
     return db.session.execute(select(*groups, *sums).where(*where).group_by(*groups)).all()
 
@@ -241,9 +246,7 @@ def _window_statement(
         ),
     ).subquery("window")
     groups = [parts.c[name] for name in group_by]
-    # PostgreSQL sums bigints as numeric: cast back, so that Python sees ints.
-    total = cast(func.coalesce(func.sum(parts.c[count]), 0), BigInteger)
-    return select(*groups, total).group_by(*groups)
+    return select(*groups, sum_of(parts.c[count])).group_by(*groups)
 
 
 def grouped_since(
