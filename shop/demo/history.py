@@ -38,6 +38,7 @@ from shop.models import Order, OtpChallenge, Product, Role, SmsMessage, User
 from shop.orders import ShippingAddress, expire_pending
 from shop.orders.checkout import CheckoutOutcome, start_checkout
 from shop.orders.confirmation import confirm_order
+from shop.orders.review import cancel_held_too_long
 from shop.sms import sealing
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.receipts import apply_receipt
@@ -90,6 +91,9 @@ def seed_history(now: datetime, currency: str) -> int:
         for at, _, event in sorted(events, key=lambda item: (item[0], item[1])):
             with clock.moved_to(at):
                 event()
+        # The delivery process's chore, as it would have run by now.
+        with clock.moved_to(now):
+            history.cancel_stale_holds()
     return len(plan)
 
 
@@ -149,7 +153,15 @@ class _History:
             confirm_phone(known.user, code, client)
             self._deliver(delivered=1.0)
 
+    def cancel_stale_holds(self) -> None:
+        """What the delivery process does every minute: cancel the orders held for longer
+        than the owner's setting (and tell their shoppers). Without it the demo would start
+        with an order held past that setting, cancelled a minute after `make run`."""
+        if cancel_held_too_long():
+            self._deliver(delivered=1.0)
+
     def order(self, number: int, planned: PlannedOrder) -> None:
+        self.cancel_stale_holds()
         customer = planned.customer
         user = self.customers[customer.email].user
         products = {product.name: product for product in db.session.scalars(select(Product))}
