@@ -31,6 +31,7 @@ from tests.factories import (
     stored_order,
     text_of,
 )
+from tests.test_query_plans import Statements
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # the frozen clock's time
 PAGES = ["/admin", "/admin/risk", "/admin/orders", "/admin/sms", "/admin/audit", "/admin/settings"]
@@ -200,6 +201,29 @@ def test_orders_a_page_at_a_time_keeping_the_filter(client, owner):
     second = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
     assert second.count('data-ref="') == 5 and 'rel="next"' not in second
     assert client.get("/admin/orders?before=987654321").status_code == 404
+
+
+def test_a_full_page_of_orders_asks_what_a_page_of_one_asks(client, owner):
+    """A row's shopper is joined into the page's one statement (never a query a row), and
+    the count reads the orders alone."""
+
+    def statements() -> tuple[str, list[str]]:
+        with Statements() as seen:
+            page = client.get("/admin/orders?outcome=allow").get_data(as_text=True)
+        return page, [sql for sql, _ in seen.seen]
+
+    add_order(make_user(), age=timedelta(minutes=1), outcome="allow")
+    page, one = statements()
+    assert page.count('data-ref="') == 1
+    for minutes in range(2, PER_PAGE + 5):
+        add_order(make_user(), age=timedelta(minutes=minutes), outcome="allow")
+    page, full = statements()
+    assert page.count('data-ref="') == PER_PAGE
+    assert len(full) == len(one)
+    emails = re.findall(r'href="/admin/accounts/\d+">([^<]+)</a>', page)
+    assert len(set(emails)) == PER_PAGE
+    [count] = [sql for sql in full if "count(" in sql and "risk_outcome" in sql]
+    assert "users" not in count
 
 
 # Audit trail -------------------------------------------------------------------------------

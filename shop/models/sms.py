@@ -109,7 +109,12 @@ class SmsMessage(db.Model):
 
     @property
     def is_code(self) -> bool:
-        return self.kind.startswith("otp_")
+        return is_code_kind(self.kind)
+
+
+def is_code_kind(kind: str) -> bool:
+    """Whether a message of this kind carries a one-time code."""
+    return kind.startswith("otp_")
 
 
 def in_outbox() -> ColumnElement[bool]:

@@ -241,11 +241,12 @@ def spend_per_day(now: datetime, days: int = 14) -> list[DaySpend]:
 # Refused sends, newest first ---------------------------------------------------------------
 
 
-def refusals_before(before_id: int | None, limit: int) -> tuple[list[SendRefusal], bool]:
+def refusals_before(before_id: int | None, limit: int) -> tuple[list[Row], bool]:
     """Up to `limit` refusals older than `before_id`, newest first, and whether more follow
-    (keyset on the primary key: every page costs the same)."""
-    query = select(SendRefusal)
+    (keyset on the primary key: every page costs the same). Plain rows of the table's
+    columns, as a list of them is shown."""
+    query = select(SendRefusal.__table__)
     if before_id is not None:
         query = query.where(SendRefusal.id < before_id)
-    rows = list(db.session.scalars(query.order_by(SendRefusal.id.desc()).limit(limit + 1)))
+    rows = db.session.execute(query.order_by(SendRefusal.id.desc()).limit(limit + 1)).all()
     return rows[:limit], len(rows) > limit

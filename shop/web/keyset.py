@@ -44,8 +44,10 @@ def _cursor(name: str) -> int | None:
 
 
 def newest_first(query: Select, model: Any, time_column: Any, per_page: int) -> KeysetPage:
-    """One page of `query` (rows of `model`, filtered, unordered) from the request's
-    `before`/`after` cursor; an unknown cursor row is a 404."""
+    """One page of `query` from the request's `before`/`after` cursor; an unknown cursor
+    row is a 404. `query` is filtered on `model`'s columns and unordered; it selects either
+    `model` (the page holds instances) or columns including `model.id` (plain rows, which a
+    long list reads at a fraction of the ORM's cost)."""
     before, after = _cursor("before"), _cursor("after")
     if before is not None and after is not None:
         abort(400, description="Give “before” or “after”, not both.")
@@ -64,7 +66,8 @@ def newest_first(query: Select, model: Any, time_column: Any, per_page: int) -> 
         ordered = page_query.order_by(time_column.desc(), model.id.desc())
     else:
         ordered = page_query.order_by(time_column, model.id)
-    rows = list(db.session.scalars(ordered.limit(per_page + 1)))
+    result = db.session.execute(ordered.limit(per_page + 1))
+    rows = list(result.scalars() if _selects_entity(query) else result)
     more = len(rows) > per_page
     rows = rows[:per_page]
     if after is not None:
@@ -72,6 +75,17 @@ def newest_first(query: Select, model: Any, time_column: Any, per_page: int) -> 
     # Going back ("after"), there are older rows by construction; going on, there are newer.
     older = rows[-1].id if rows and (more or after is not None) else None
     newer = rows[0].id if rows and ((after is not None and more) or before is not None) else None
-    counted = query.with_only_columns(model.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+    # Counted on the filter alone: a join that only brings a row's columns need not run.
+    counted = select(model.id).where(*_criteria(query)).limit(COUNT_CAP + 1).subquery()
     count = db.session.scalar(select(func.count()).select_from(counted))
     return KeysetPage(rows, older, newer, count)
+
+
+def _selects_entity(query: Select) -> bool:
+    """`select(Model)` (the page holds model instances) rather than columns (plain rows)."""
+    described = query.column_descriptions
+    return len(described) == 1 and isinstance(described[0]["expr"], type)
+
+
+def _criteria(query: Select) -> tuple:
+    return () if query.whereclause is None else (query.whereclause,)

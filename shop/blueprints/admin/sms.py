@@ -5,12 +5,12 @@ import re
 from datetime import timedelta
 
 from flask import abort, render_template, request
-from sqlalchemy import select
-from sqlalchemy.orm import load_only
+from sqlalchemy import Row, select
 
 from shop import clock, otp, settings
 from shop.blueprints.admin import FIGURE_WINDOWS, PER_PAGE, bp, choice_arg
 from shop.models import SmsMessage, SmsStatus
+from shop.models.sms import is_code_kind
 from shop.otp.limits import owner_labels
 from shop.sms import abuse
 from shop.sms.figures import sms_figures
@@ -20,9 +20,10 @@ ABUSE_WINDOWS = (("Last hour", timedelta(hours=1)), ("Last 24 hours", timedelta(
 REFUSALS_PAGE = PER_PAGE
 REFUSAL_ID = re.compile(r"[1-9][0-9]{0,17}")
 SPEND_DAYS = 14
-# What a row of the message log shows, and nothing more (not the worker's lease and
-# schedule): a template that reached for another column would raise, not run a query a row.
-MESSAGE_ROW = load_only(
+# What a row of the message log shows, read as plain columns (not the worker's lease and
+# schedule, and no ORM instance per row).
+MESSAGE_ROW = (
+    SmsMessage.id,
     SmsMessage.created_at,
     SmsMessage.to_number,
     SmsMessage.kind,
@@ -36,13 +37,13 @@ MESSAGE_ROW = load_only(
     SmsMessage.receipt_at,
     SmsMessage.body,
     SmsMessage.redacted_body,
-    raiseload=True,
 )
 
 
-def shown_body(message: SmsMessage) -> str:
-    """What the owner may read of a message: never a code, even one not yet redacted."""
-    if message.is_code:
+def shown_body(message: SmsMessage | Row) -> str:
+    """What the owner may read of a message (or of a row with its kind and bodies): never a
+    code, even one not yet redacted."""
+    if is_code_kind(message.kind):
         return message.redacted_body or "(code hidden)"
     return message.redacted_body or message.body
 
@@ -54,7 +55,7 @@ def sms() -> str:
     before = request.args.get("refusals_before", "").strip() or None
     if before is not None and not REFUSAL_ID.fullmatch(before):
         abort(400, description="“refusals_before” must be a refusal number.")
-    query = select(SmsMessage).options(MESSAGE_ROW)
+    query = select(*MESSAGE_ROW)
     if status:
         query = query.where(SmsMessage.status == status)
     now = clock.now()
