@@ -136,7 +136,8 @@ def measure_sizes(
     measured on every size in turn, minutes apart at most. A figure's goal is its time at L
     over its time at S, and a shared machine's speed drifts: measured one size after the
     other, with L's build between, the drift would fall into the ratio
-    (docs/scale/README.md). A figure is the median of its runs in every pass."""
+    (docs/scale/README.md). A figure is the median of its runs in every pass. Before each,
+    the tallies are folded as the shop's delivery process folds them every minute."""
     shops = {}
     for size, url in urls.items():
         app = measuring_app(url, args.budget_seconds)
@@ -149,7 +150,8 @@ def measure_sizes(
         for position, probe in enumerate(next(iter(each.values()))):
             if args.only and probe.name not in args.only:
                 continue
-            for size, (_, log, _) in shops.items():
+            for size, (_, log, shop) in shops.items():
+                shop.fold()
                 figure = measure(
                     each[size][position],
                     log,
