@@ -136,8 +136,7 @@ def measure_sizes(
     measured on every size in turn, minutes apart at most. A figure's goal is its time at L
     over its time at S, and a shared machine's speed drifts: measured one size after the
     other, with L's build between, the drift would fall into the ratio
-    (docs/scale/README.md). A figure is the median of its runs in every pass. Before each,
-    the tallies are folded as the shop's delivery process folds them every minute."""
+    (docs/scale/README.md). A figure is the median of its runs in every pass."""
     shops = {}
     for size, url in urls.items():
         app = measuring_app(url, args.budget_seconds)
@@ -150,8 +149,7 @@ def measure_sizes(
         for position, probe in enumerate(next(iter(each.values()))):
             if args.only and probe.name not in args.only:
                 continue
-            for size, (_, log, shop) in shops.items():
-                shop.fold()
+            for size, (_, log, _) in shops.items():
                 figure = measure(
                     each[size][position],
                     log,

@@ -24,7 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, text, update
 
-from shop import audit, clock, tallies
+from shop import audit, clock
 from shop import cart as carts
 from shop.accounts.client import Client
 from shop.accounts.sessions import open_session
@@ -189,13 +189,6 @@ class Shop:
             db.session.execute(update(SmsMessage).where(SmsMessage.id.in_(self.due)).values(values))
             db.session.commit()
             db.session.remove()
-
-    def fold(self) -> None:
-        """Fold the tallies, as the delivery process does every minute (`tallies.compact_all`):
-        the rows the triggers appended since (the demo's seeding, and here the probes' own
-        orders and messages moved between queued and in flight) are not left to pile up
-        where a shop that runs its delivery process would have none."""
-        self.in_app(tallies.compact_all)
 
     def in_app(self, work) -> dict[str, Any]:
         with self.app.app_context():
