@@ -21,6 +21,7 @@ from shop import clock, create_app, tallies
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import (
+    OrderSlotTally,
     OrderTally,
     OtpChallenge,
     SendRefusal,
@@ -262,6 +263,43 @@ def test_the_figures_equal_a_recount_through_an_orders_life(any_app, frozen_cloc
     tallies.compact_all()
     for slots in tallies.SLOTS.values():
         assert db.session.scalar(select(func.count()).select_from(slots)) == 0
+    assert_figures_match_a_recount()
+
+
+def test_folding_touches_only_the_hours_rows_were_appended_to(any_app, frozen_clock):
+    """The minute job costs what the last minute touched, not the history kept: the rows of
+    hours nothing was appended to keep their ids, and each hour and slot it folds ends as
+    one row per group, with every figure still equal to a recount."""
+    product = make_product(price_minor=2_000, stock=100)
+    for hour in range(5):
+        checkout(make_user(), product, f"old-{hour}-" + "k" * 20)
+        frozen_clock.advance(hours=1)
+    tallies.compact_all()
+    earlier = {
+        model: set(db.session.scalars(select(model.id)).all())
+        for model in (OrderTally, SmsTally, OrderSlotTally)
+    }
+    assert all(earlier.values())
+    for number in range(3):  # three orders in this hour's first slot, folded minutes apart
+        checkout(make_user(), product, f"new-{number}-" + "k" * 20)
+        frozen_clock.advance(minutes=1)
+        tallies.compact_all()
+    now_hour, now_slot = tallies.hour_of(clock.now()), tallies.slot_of(clock.now())
+    assert clock.now() == datetime(2026, 11, 2, 17, 3, tzinfo=UTC)
+    for model, ids in earlier.items():
+        rows = db.session.execute(select(model)).scalars().all()
+        untouched = {row.id for row in rows if getattr(row, "hour", None) != now_hour}
+        if model is OrderSlotTally:
+            untouched = {row.id for row in rows if row.slot // tallies.SLOTS_PER_HOUR != now_hour}
+        assert untouched <= ids and untouched, model
+    placed = select(func.count()).where(
+        OrderTally.hour == now_hour, OrderTally.status == "placed", OrderTally.slot.is_(None)
+    )
+    assert db.session.scalar(placed) == 1
+    in_slot = select(OrderSlotTally.orders).where(
+        OrderSlotTally.slot == now_slot, OrderSlotTally.status == "placed"
+    )
+    assert db.session.scalars(in_slot).all() == [3]  # 17:00, 17:01 and 17:02: one slot
     assert_figures_match_a_recount()
 
 

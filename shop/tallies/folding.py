@@ -45,9 +45,11 @@ from shop.tallies import (
 
 
 def compact(model: type[Tally]) -> None:
-    """Fold every row of one tally into one row per hour (or slot) and values (groups that
-    count nothing go); an hourly tally with slots also adds the rows' counts by slot to its
-    slot tally. Rows appended meanwhile are left for the next time. Safe from several
+    """Fold the rows the triggers appended to one tally into one row per hour (or slot) and
+    values (groups that count nothing go); an hourly tally with slots also adds their counts
+    by slot to its slot tally. Only the hours (and slots) that rows were appended to are
+    folded again: the minute job costs what the last minute's traffic touched, not the
+    history kept. Rows appended meanwhile are left for the next time. Safe from several
     processes at once: a row is folded by whoever deletes it, once."""
     table = model.__table__
     keys = [table.c[name] for name in KEYS[model]]
@@ -56,47 +58,78 @@ def compact(model: type[Tally]) -> None:
     newest = db.session.scalar(select(func.max(table.c.id)))
     if newest is None:
         return
+    # The rows to fold: of a tally with slots, every row of an hour that rows were appended
+    # to (an appended row says its slot, a folded one does not); of one without, every row.
+    folding = [table.c.id <= newest]
+    if detail is not None:
+        touched = select(table.c.hour).where(table.c.id <= newest, table.c.slot.is_not(None))
+        folding.append(table.c.hour.in_(touched.distinct().scalar_subquery()))
     if db.session.get_bind().dialect.name == "postgresql":
         # One statement: the rows deleted are the rows summed, whatever runs meanwhile.
         returned = [*keys, *counts, *([table.c.slot] if detail is not None else [])]
-        source = delete(table).where(table.c.id <= newest).returning(*returned).cte("gone")
+        source = delete(table).where(*folding).returning(*returned).cte("gone")
         statement = _folded(table, source, keys, counts)
         if detail is not None:
-            by_slot = _folded(detail, source, keys, counts, by_slot=True)
+            # The slots the appended rows were of, folded with what the slot tally held.
+            slots = select(source.c.slot).where(source.c.slot.is_not(None)).scalar_subquery()
+            held = [detail.c[column.name] for column in (*keys[1:], *counts)]
+            kept = (
+                delete(detail)
+                .where(detail.c.slot.in_(slots))
+                .returning(detail.c.slot, *held)
+                .cte("kept")
+            )
+            both = _slot_rows(source, keys, counts).union_all(select(*kept.c)).subquery()
+            by_slot = _folded(detail, both, [both.c.slot, *keys[1:]], counts)
             statement = statement.add_cte(by_slot.returning(detail.c.id).cte("by_slot"))
         db.session.execute(statement)
     else:
         # SQLite: one writer at a time, so the statements see the same rows.
-        folded = table.select().where(table.c.id <= newest).subquery()
-        db.session.execute(_folded(table, folded, keys, counts))
+        folded = table.select().where(*folding).subquery()
         if detail is not None:
-            db.session.execute(_folded(detail, folded, keys, counts, by_slot=True))
-        db.session.execute(delete(table).where(table.c.id <= newest))
+            slots = select(folded.c.slot).where(folded.c.slot.is_not(None)).distinct()
+            newest_slot_row = db.session.scalar(select(func.max(detail.c.id)))
+            kept = select(
+                detail.c.slot, *[detail.c[column.name] for column in (*keys[1:], *counts)]
+            ).where(detail.c.id <= (newest_slot_row or 0), detail.c.slot.in_(slots))
+            both = _slot_rows(folded, keys, counts).union_all(kept).subquery()
+            db.session.execute(_folded(detail, both, [both.c.slot, *keys[1:]], counts))
+            db.session.execute(
+                delete(detail).where(
+                    detail.c.id <= (newest_slot_row or 0), detail.c.slot.in_(slots)
+                )
+            )
+        db.session.execute(_folded(table, folded, keys, counts))
+        db.session.execute(delete(table).where(*folding))
     if detail is not None:
         oldest = slot_of(clock.now() - timedelta(days=SLOT_DAYS))
         db.session.execute(delete(detail).where(detail.c.slot < oldest))
     db.session.commit()
 
 
-def _folded(target, source, keys, counts, *, by_slot: bool = False):
-    """INSERT into `target` of `source`'s rows summed per hour (or per slot, leaving out
-    the rows without one) and values."""
+def _slot_rows(source, keys, counts):
+    """The appended rows of `source` as rows of the slot tally: slot, values, counts."""
+    return select(source.c.slot, *[source.c[column.name] for column in (*keys[1:], *counts)]).where(
+        source.c.slot.is_not(None)
+    )
+
+
+def _folded(target, source, keys, counts):
+    """INSERT into `target` of `source`'s rows summed per hour (or slot: whichever column
+    leads `keys`) and values."""
     columns = [source.c[column.name] for column in keys]
-    where = []
-    if by_slot:
-        columns[0] = source.c.slot
-        where.append(source.c.slot.is_not(None))
     sums = [func.sum(source.c[column.name]) for column in counts]
-    rows = select(*columns, *sums).where(*where).group_by(*columns).having(sums[0] != 0)
-    names = [column.name for column in columns] + [column.name for column in counts]
+    rows = select(*columns, *sums).group_by(*columns).having(sums[0] != 0)
+    names = [column.name for column in keys] + [column.name for column in counts]
     return insert(target).from_select(names, rows)
 
 
 def compact_all() -> None:
-    """The delivery process's minute job: fold every tally (the hourly ones first, so that
-    the slot rows they add are folded too), and let go of slot tallies past `SLOT_DAYS`."""
+    """The delivery process's minute job: fold every hourly tally (and with it the slots
+    its appended rows were of), and let go of slot tallies past `SLOT_DAYS`."""
     for model in KEYS:
-        compact(model)
+        if model not in SLOTS.values():
+            compact(model)
 
 
 def _spans(column, seconds: int) -> ColumnElement[int]:
