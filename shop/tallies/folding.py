@@ -62,6 +62,8 @@ def compact(model: type[Tally]) -> None:
     # to (an appended row says its slot, a folded one does not); of one without, every row.
     folding = [table.c.id <= newest]
     if detail is not None:
+        # A slot tally's columns after its slot: the hourly tally's values, then its counts.
+        held = [detail.c[column.name] for column in (*keys[1:], *counts)]
         touched = select(table.c.hour).where(table.c.id <= newest, table.c.slot.is_not(None))
         folding.append(table.c.hour.in_(touched.distinct().scalar_subquery()))
     if db.session.get_bind().dialect.name == "postgresql":
@@ -72,7 +74,6 @@ def compact(model: type[Tally]) -> None:
         if detail is not None:
             # The slots the appended rows were of, folded with what the slot tally held.
             slots = select(source.c.slot).where(source.c.slot.is_not(None)).scalar_subquery()
-            held = [detail.c[column.name] for column in (*keys[1:], *counts)]
             kept = (
                 delete(detail)
                 .where(detail.c.slot.in_(slots))
@@ -88,17 +89,12 @@ def compact(model: type[Tally]) -> None:
         folded = table.select().where(*folding).subquery()
         if detail is not None:
             slots = select(folded.c.slot).where(folded.c.slot.is_not(None)).distinct()
-            newest_slot_row = db.session.scalar(select(func.max(detail.c.id)))
-            kept = select(
-                detail.c.slot, *[detail.c[column.name] for column in (*keys[1:], *counts)]
-            ).where(detail.c.id <= (newest_slot_row or 0), detail.c.slot.in_(slots))
-            both = _slot_rows(folded, keys, counts).union_all(kept).subquery()
+            newest_slot_row = db.session.scalar(select(func.max(detail.c.id))) or 0
+            kept = [detail.c.id <= newest_slot_row, detail.c.slot.in_(slots)]
+            rows = select(detail.c.slot, *held).where(*kept)
+            both = _slot_rows(folded, keys, counts).union_all(rows).subquery()
             db.session.execute(_folded(detail, both, [both.c.slot, *keys[1:]], counts))
-            db.session.execute(
-                delete(detail).where(
-                    detail.c.id <= (newest_slot_row or 0), detail.c.slot.in_(slots)
-                )
-            )
+            db.session.execute(delete(detail).where(*kept))
         db.session.execute(_folded(table, folded, keys, counts))
         db.session.execute(delete(table).where(*folding))
     if detail is not None:
