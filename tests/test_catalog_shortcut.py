@@ -16,7 +16,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from shop import catalog_cache
 from shop.extensions import db
 from tests.conftest import CSRF_FIELD, ShopClient
-from tests.factories import make_product, make_user
+from tests.factories import forged, make_product, make_user
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def another_process(client: ShopClient) -> None:
 
 
 def tampered(client: ShopClient) -> None:
-    client.set_cookie("session", client.get_cookie("session").value[:-2] + "xx")
+    client.set_cookie("session", forged(client.get_cookie("session").value))
 
 
 @pytest.mark.parametrize("change", [another_process, tampered])
