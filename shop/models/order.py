@@ -95,7 +95,7 @@ class Order(db.Model):
 
     @property
     def reasons(self) -> list[dict]:
-        return json.loads(self.risk_reasons or "[]")
+        return reasons_of(self.risk_reasons)
 
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
@@ -105,6 +105,11 @@ class Order(db.Model):
 def pending() -> ColumnElement[bool]:
     """Waiting for its code, spelled as `ix_orders_pending_expiry` is."""
     return literal_in(Order.status, [OrderStatus.PENDING_VERIFICATION])
+
+
+def reasons_of(risk_reasons: str | None) -> list[dict]:
+    """The reasons a decision stored (`Order.risk_reasons`, JSON), as a list."""
+    return json.loads(risk_reasons or "[]")
 
 
 class OrderItem(db.Model):

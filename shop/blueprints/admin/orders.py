@@ -1,12 +1,11 @@
 """The owner's list of orders, each with its risk decision and every reason that fired."""
 
-import json
-
 from flask import render_template
 from sqlalchemy import Row, select
 
 from shop.blueprints.admin import PER_PAGE, bp, choice_arg
 from shop.models import Order, OrderStatus, User
+from shop.models.order import reasons_of
 from shop.risk import Outcome
 from shop.web.keyset import newest_first
 
@@ -30,7 +29,7 @@ def fired_reasons(order: Order | Row) -> list[dict]:
     """Every reason that fired, once: a re-evaluation at confirmation may repeat some. Of an
     order or of a row with its `risk_reasons`."""
     seen, reasons = set(), []
-    for reason in json.loads(order.risk_reasons or "[]"):
+    for reason in reasons_of(order.risk_reasons):
         key = (reason.get("code"), reason.get("outcome"), reason.get("text"))
         if key not in seen:
             seen.add(key)
