@@ -157,6 +157,18 @@ def test_bad_bodies_are_refused_with_the_fields_named(client, shopper, frozen_cl
     assert "Idempotency-Key" in is_problem(no_key, 422)["errors"]["headers"]
 
 
+@pytest.mark.parametrize("body", ["[" * 5000, '{"a":' * 5000])
+def test_a_body_nested_too_deeply_to_decode_is_invalid_json(client, shopper, frozen_clock, body):
+    # Python's JSON decoder raises RecursionError, not a JSONDecodeError, on such a body.
+    anyone = client.post("/api/v1/tokens", data=body, content_type="application/json")
+    assert "json" in is_problem(anyone, 400)["errors"]
+    headers = sign_in(client, shopper, frozen_clock)
+    cart = client.post(
+        "/api/v1/cart/items", data=body, content_type="application/json", headers=headers
+    )
+    is_problem(cart, 400)
+
+
 def test_rate_limit_headers_come_from_flask_limiter(client):
     response = client.get("/api/v1/products")
     assert int(response.headers["X-RateLimit-Limit"]) == 300

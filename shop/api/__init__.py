@@ -6,16 +6,19 @@ RFC 9457 problem details; rate-limit headers come from Flask-Limiter.
 """
 
 import http
+import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import flask_swagger_ui
-from flask import Blueprint, Flask, Response, abort, current_app, render_template
+from flask import Blueprint as FlaskBlueprint
+from flask import Flask, Request, Response, abort, current_app, render_template
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser
 
 from shop.api.auth import check_cookie_csrf
 from shop.api.problems import PROBLEM_JSON, ProblemSchema
@@ -23,6 +26,25 @@ from shop.extensions import csrf, limiter
 
 API_PREFIX = "/api/v1"
 SWAGGER_UI = Path(flask_swagger_ui.__file__).parent / "dist"
+
+
+class JsonParser(FlaskParser):
+    """webargs' parser, with a body nested too deeply for Python's JSON decoder (`[[[[...`,
+    which raises RecursionError rather than a JSONDecodeError) refused as invalid JSON: a
+    400, never a 500."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            error = json.JSONDecodeError("nested too deeply", "", 0)
+            return self._handle_invalid_json_error(error, req)
+
+
+class Blueprint(SmorestBlueprint):
+    """A blueprint of the API: flask-smorest's, with the `JsonParser`."""
+
+    ARGUMENTS_PARSER = JsonParser()
 
 
 class ShopApi(Api):
@@ -74,7 +96,7 @@ def api_limit() -> str:
     return current_app.config["API_RATE_LIMIT"]
 
 
-docs = Blueprint("api_docs", __name__, url_prefix=API_PREFIX)
+docs = FlaskBlueprint("api_docs", __name__, url_prefix=API_PREFIX)
 
 
 @docs.get("/docs")

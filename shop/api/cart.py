@@ -1,10 +1,9 @@
 """API: the signed-in account's cart (the same cart as on the site)."""
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from shop import cart as carts
-from shop.api import errors
+from shop.api import Blueprint, errors
 from shop.api.auth import require_user
 from shop.api.problems import ApiProblem
 from shop.api.schemas import AddItemSchema, CartSchema, SetQuantitySchema

@@ -1,10 +1,9 @@
 """API: the catalog (no sign-in needed)."""
 
 from flask import url_for
-from flask_smorest import Blueprint
 
 from shop import catalog
-from shop.api import errors
+from shop.api import Blueprint, errors
 from shop.api.problems import ApiProblem
 from shop.api.schemas import ProductPageArgs, ProductPageSchema, ProductSchema
 

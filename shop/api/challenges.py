@@ -10,14 +10,13 @@ the site's code pages, enforced once in the use cases.
 """
 
 from flask import url_for
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from shop.accounts import signin_stepup, tokens, verification
 from shop.accounts.signin_stepup import LoginAttempt
 from shop.accounts.tokens import TokenOutcome
 from shop.accounts.verification import ConfirmPhoneOutcome
-from shop.api import challenge_links, errors
+from shop.api import Blueprint, challenge_links, errors
 from shop.api.auth import api_user
 from shop.api.challenge_schemas import ChallengeSchema, VerifySchema
 from shop.api.problems import ApiProblem, code_not_sent

@@ -1,9 +1,8 @@
 """API: checkout, with an `Idempotency-Key` header (the same key and body answer the same)."""
 
 from flask import url_for
-from flask_smorest import Blueprint
 
-from shop.api import challenge_links, errors
+from shop.api import Blueprint, challenge_links, errors
 from shop.api.auth import require_user
 from shop.api.problems import ApiProblem, code_not_sent
 from shop.api.representations import order_of

@@ -1,9 +1,8 @@
 """API: the account's orders."""
 
 from flask import url_for
-from flask_smorest import Blueprint
 
-from shop.api import errors
+from shop.api import Blueprint, errors
 from shop.api.auth import require_user
 from shop.api.problems import ApiProblem
 from shop.api.representations import order_of

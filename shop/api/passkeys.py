@@ -3,9 +3,7 @@ options for `navigator.credentials.get` (a challenge derived from the order and 
 nonce, single use, 5 minutes); `POST .../passkey` takes the credential it made and places the
 order. A refused assertion counts as a wrong answer, as a wrong code does."""
 
-from flask_smorest import Blueprint
-
-from shop.api import errors
+from shop.api import Blueprint, errors
 from shop.api.auth import require_user
 from shop.api.challenge_schemas import PasskeyAssertionSchema, PasskeyOptionsSchema
 from shop.api.challenges import SECURITY, confirmed, find_challenge

@@ -4,12 +4,11 @@ the default "new device" rule)."""
 
 from flask import g, jsonify
 from flask_login import current_user
-from flask_smorest import Blueprint
 from flask_wtf.csrf import generate_csrf
 
 from shop.accounts import tokens
 from shop.accounts.tokens import TokenOutcome
-from shop.api import challenge_links, errors
+from shop.api import Blueprint, challenge_links, errors
 from shop.api.auth import require_user
 from shop.api.problems import ApiProblem, code_not_sent
 from shop.api.representations import challenge_of
