@@ -145,6 +145,10 @@ def _malformed(soft, options):
     return "{not json"
 
 
+def _nested(soft, options):
+    return "[" * 3000  # short enough to be read, too deep for Python's JSON decoder
+
+
 def _wrong_origin(soft, options):
     return soft.assert_(options, origin="https://evil.example")
 
@@ -174,6 +178,7 @@ def _garbage_fields(soft, options):
     ("forge", "words"),
     [
         (_malformed, "could not be read"),
+        (_nested, "could not be read"),
         (_wrong_origin, "another website"),
         (_wrong_rp_id, "another site"),
         (_not_verified, "did not check it was you"),

@@ -166,7 +166,7 @@ def _parsed(credential: str | dict) -> dict[str, Any]:
             raise Refused(MALFORMED)
         try:
             credential = json.loads(credential)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to decode
             raise Refused(MALFORMED) from None
     if not isinstance(credential, dict):
         raise Refused(MALFORMED)
