@@ -314,6 +314,7 @@ def test_garbage_gets_a_4xx_never_a_500(app, client):
         {"data": signed(good | {"messageId": "x" * 10_000})},
         {"data": signed(good | {"msisdn": "+44 7700 900123"})},
         {"data": signed(good | {"timestamp": "9" * 40})},
+        {"data": signed(good | {"timestamp": "9" * 12})},  # after the year 9999
         {"data": signed(good | {"timestamp": "-5"})},
         {"data": signed(good), "query_string": {"status": "failed"}},
     ]
