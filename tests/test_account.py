@@ -14,6 +14,7 @@ from tests.factories import (
     make_user,
     set_rules,
     sms_count,
+    sms_text,
 )
 
 
@@ -80,7 +81,7 @@ def test_phone_change_verifies_the_new_number_alerts_the_old_and_starts_a_cool_o
     assert user.phone == "+447700900222"
     assert user.phone_changed_at == frozen_clock.now
     alert = last_sms_to("+447700900111")
-    assert alert.kind == SmsKind.ALERT_PHONE_CHANGED and "ending 222" in alert.body
+    assert alert.kind == SmsKind.ALERT_PHONE_CHANGED and "ending 222" in sms_text(alert)
     assert client.get("/orders").status_code == 200
     assert elsewhere.get("/orders").status_code == 302
 

@@ -23,7 +23,7 @@ from shop.models import (
     User,
 )
 from shop.otp import texts
-from tests.factories import make_held_order, make_user, text_of
+from tests.factories import make_held_order, make_user, sms_text, text_of
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_unlocking_needs_a_note_alerts_the_holder_and_lets_codes_go_again(
         select(SmsMessage).where(SmsMessage.kind == SmsKind.ALERT_STEP_UP_UNLOCKED)
     )
     assert alert.to_number == user.phone
-    assert "the shop unlocked SMS verification on your account. Not you?" in alert.body
+    assert "the shop unlocked SMS verification on your account. Not you?" in sms_text(alert)
     [row] = db.session.scalars(select(AuditEvent).where(AuditEvent.event == "step_up_unlocked"))
     assert (row.user_id, row.actor_id) == (user.id, owner.id)
     assert json.loads(row.detail) == {"note": "Customer called from the known number."}

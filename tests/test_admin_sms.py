@@ -5,13 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shop import clock
+from shop import alerts, clock
 from shop.accounts.phone import mask_phone
+from shop.alerts import NOT_ME_TOKEN
 from shop.blueprints.admin import PER_PAGE
 from shop.extensions import db
 from shop.models import SmsKind, SmsMessage, SmsStatus
 from shop.sms.figures import SmsFigures, sms_figures
-from tests.factories import make_user
+from tests.factories import last_sms_to, make_user, sms_text
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -80,6 +81,23 @@ def test_codes_are_never_shown(client, owner):
     assert "123456" not in page and "654321" not in page
     assert "Shop: •••••• is your code to confirm order SH-ABCD2345" in page
     assert "(code hidden)" in page
+
+
+def test_not_me_links_are_never_shown(client, owner):
+    """A "not me" link locks the account down and cancels its orders: the owner sees it
+    masked, in an alert queued now (its masked copy) and in one stored before such copies
+    were kept (masked as shown)."""
+    shopper = make_user(phone="+447700900777")
+    assert alerts.new_device(shopper, browser="Chrome on Linux", ip="198.51.100.9", at=NOW)
+    db.session.commit()
+    token = NOT_ME_TOKEN.search(sms_text(last_sms_to(shopper.phone))).group()
+    link = "http://127.0.0.1:5000/account/not-me/eyJ1.abc_DEF-1"
+    add_sms(kind=SmsKind.ALERT_NEW_DEVICE, body=f"Shop: new sign-in. Not you? {link}")
+
+    page = client.get("/admin/sms").get_data(as_text=True)
+
+    assert token not in page and "eyJ1.abc_DEF-1" not in page and "sealed:v1:" not in page
+    assert page.count("/account/not-me/••••••") == 2
 
 
 def test_filter_by_status(client, owner):

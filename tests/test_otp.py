@@ -149,7 +149,7 @@ def test_the_tenth_failure_in_24_hours_locks_step_up_and_alerts(otp, frozen_cloc
     assert otp.lockout.is_locked(user)
     alert = last_sms_to(user.phone)
     assert alert.kind == SmsKind.ALERT_CODE_LOCKED
-    assert "too many wrong codes" in alert.body
+    assert "too many wrong codes" in sms_text(alert)
     events = db.session.scalars(select(AuditEvent.event)).all()
     assert events.count("code_failed") == 10 and "step_up_locked" in events
     with pytest.raises(SendRefused, match="locked"):

@@ -63,13 +63,14 @@ def frozen(monkeypatch) -> FrozenClock:
 
 
 @pytest.fixture
-def vonage(fake_vonage):
+def vonage(app, fake_vonage):
     """Makes Vonage senders pointed at the stand-in (settings may be overridden), one per
-    worker, and closes them after the test."""
+    worker, and closes them after the test. They open sealed bodies with the app's keys, as
+    the delivery process's sender does."""
     made: list[VonageSender] = []
 
     def make(**overrides) -> VonageSender:
-        sender = VonageSender.from_config({**fake_vonage.config, **overrides})
+        sender = VonageSender.from_config({**app.config, **fake_vonage.config, **overrides})
         made.append(sender)
         return sender
 

@@ -109,7 +109,7 @@ def test_another_device_signs_in_with_an_alert_and_merges_the_cart(app, frozen_c
     assert carts.load_user_cart(user) == {mug.id: 3, pin.id: 1}
     sms = last_sms_to(user.phone)
     assert sms.kind == SmsKind.ALERT_NEW_DEVICE
-    assert "new sign-in on Chrome on Linux, IP 203.0.113.5, 02 Nov 12:00 UTC." in sms.body
+    assert "new sign-in on Chrome on Linux, IP 203.0.113.5, 02 Nov 12:00 UTC." in sms_text(sms)
     assert sorted(devices(user)) == ["device-1", "old-phone"]
 
 

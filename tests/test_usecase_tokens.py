@@ -28,6 +28,7 @@ from tests.factories import (
     make_user,
     place_allowed,
     sms_count,
+    sms_text,
 )
 
 CLIENT = Client("203.0.113.5", "device-1")
@@ -63,7 +64,7 @@ def test_a_token_is_shown_once_stored_hashed_alerted_and_audited(app, frozen_clo
     assert row.revoked_at is None and row.last_used_at is None
     sms = last_sms_to(user.phone)
     assert sms.kind == SmsKind.ALERT_NEW_DEVICE
-    assert "new sign-in on API client “Stock script”, IP 203.0.113.5" in sms.body
+    assert "new sign-in on API client “Stock script”, IP 203.0.113.5" in sms_text(sms)
     (event,) = audit_rows(user, "token_issued")
     assert json.loads(event.detail) == {"name": "Stock script"} and event.ip == "203.0.113.5"
     assert raw not in event.detail

@@ -212,7 +212,7 @@ def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, fro
     assert live_sessions(user) == 0
     alert = last_sms_to(old)
     assert alert.kind == SmsKind.ALERT_PHONE_CHANGED
-    assert "changed to one ending 555" in alert.body
+    assert "changed to one ending 555" in sms_text(alert)
     assert [event.ip for event in events(user, "phone_changed")] == ["203.0.113.5"]
 
 

@@ -8,8 +8,14 @@ recovery-code-used alerts are security alerts and always go out, and so does the
 review (a service message about the shopper's own order).
 Every one is a row in the outbox (`queue_sms`), sent by the delivery process after the caller
 commits.
+
+A "not me" link signs the account out everywhere and cancels its open orders, so it is kept
+as a code is: the body is sealed at rest (shop.sms.sealing), and the owner's SMS log shows a
+copy with the link's token masked, which also replaces the body once the message is handed
+to the provider.
 """
 
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -21,9 +27,11 @@ from shop import clock
 from shop.alerts import texts
 from shop.extensions import db
 from shop.models import NotMeLink, Order, Role, SmsKind, SmsMessage, User
-from shop.sms import queue_sms
+from shop.sms import queue_sms, sealing
 
 NOT_ME_MAX_AGE = 24 * 3600
+NOT_ME_TOKEN = re.compile(r"(?<=/account/not-me/)\S+")
+MASKED_TOKEN = "••••••"
 
 
 class _ClockSigner(TimestampSigner):
@@ -51,6 +59,12 @@ def not_me_url(user: User) -> str:
     return _url(f"/account/not-me/{token}")
 
 
+def mask_not_me_links(text: str) -> str:
+    """`text` with the token of every "not me" link in it masked: what may be shown to
+    anyone but the account holder."""
+    return NOT_ME_TOKEN.sub(MASKED_TOKEN, text)
+
+
 def link_for_token(token: str) -> NotMeLink | None:
     """The unexpired link a token names, used or not; None if forged or older than 24 h."""
     try:
@@ -69,14 +83,17 @@ def _send(
     order: Order | None = None,
     not_me: bool = True,
 ) -> None:
-    body = f"{current_app.config['SHOP_NAME']}: {text}"
+    target = to_number or user.phone
+    body, masked = f"{current_app.config['SHOP_NAME']}: {text}", None
     if not_me:
         body += f" Not you? {not_me_url(user)}"
+        body, masked = sealing.seal().seal(body, to_number=target), mask_not_me_links(body)
     queue_sms(
-        to_number or user.phone,
+        target,
         body,
         kind,
         user_id=user.id,
+        redacted_body=masked,
         order_id=order.id if order is not None else None,
     )
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from shop import alerts, clock
+from shop.alerts import NOT_ME_TOKEN
 from shop.extensions import db
 from shop.models import ConsoleMessage, SmsMessage, SmsStatus
 from shop.sms.delivery import DeliveryWorker
@@ -170,3 +172,23 @@ def test_on_postgresql_neither_the_wal_nor_the_heap_holds_a_code(pg_app, postgre
     assert b"is your code" in files  # the masked copy is there, so the search reaches the data
     for trace in traces_of(code):
         assert trace not in files
+
+
+def test_a_not_me_link_is_sealed_too_and_masked_once_handed_over(app):
+    """A "not me" link signs the account out and cancels its orders: no copy of the
+    database holds a usable one either, and the demo phone can still follow it."""
+    shopper = make_user(phone=PHONE)
+    assert alerts.new_device(shopper, browser="Chrome on Linux", ip="198.51.100.9", at=clock.now())
+    db.session.commit()
+    sms = last_sms_to(PHONE)
+    token = NOT_ME_TOKEN.search(sms_text(sms)).group()
+    assert sms.body.startswith("sealed:v1:")
+    assert token.encode() not in database_files(app)
+
+    DeliveryWorker(ConsoleSender()).run_once()
+
+    db.session.expire_all()
+    handed_over = db.session.get(SmsMessage, sms.id)
+    assert handed_over.status == SmsStatus.SENT and handed_over.body == sms.redacted_body
+    assert token in sms_text(db.session.scalar(select(ConsoleMessage)))
+    assert token.encode() not in database_files(app)

@@ -8,6 +8,7 @@ from flask import abort, render_template, request
 from sqlalchemy import Row, select
 
 from shop import clock, otp, settings
+from shop.alerts import mask_not_me_links
 from shop.blueprints.admin import FIGURE_WINDOWS, PER_PAGE, bp, choice_arg
 from shop.models import SmsMessage, SmsStatus
 from shop.models.sms import is_code_kind
@@ -42,10 +43,11 @@ MESSAGE_ROW = (
 
 def shown_body(message: SmsMessage | Row) -> str:
     """What the owner may read of a message (or of a row with its kind and bodies): never a
-    code, even one not yet redacted."""
+    code, even one not yet redacted, nor a "not me" link's token (an alert queued before its
+    masked copy was kept has its link masked here)."""
     if is_code_kind(message.kind):
         return message.redacted_body or "(code hidden)"
-    return message.redacted_body or message.body
+    return message.redacted_body or mask_not_me_links(message.body)
 
 
 @bp.get("/sms")
