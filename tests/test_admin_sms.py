@@ -194,6 +194,20 @@ def test_a_page_at_a_time_by_keyset(client, owner):
         assert client.get(f"/admin/sms?{query}").status_code == 400
 
 
+def test_a_page_that_came_out_empty_leads_back_to_the_newest(client, owner):
+    """An old link can point past every row its filter still matches (the rows changed
+    status since): the page says so and links to the newest page of the filter."""
+    first = add_sms(status=SmsStatus.FAILED, age=timedelta(minutes=10))  # the oldest
+    add_sms(status=SmsStatus.FAILED)
+    newest = '<a href="/admin/sms?status=failed">Newest</a>'
+    assert newest not in client.get("/admin/sms?status=failed").get_data(as_text=True)
+
+    page = client.get(f"/admin/sms?status=failed&before={first.id}").get_data(as_text=True)
+
+    assert "No messages with status “failed”." in page and newest in page
+    assert 'rel="next"' not in page and 'rel="prev"' not in page
+
+
 def test_messages_of_one_moment_are_neither_lost_nor_repeated_across_pages(client, owner):
     """Rows created at the same instant are ordered by id: a page boundary among them
     skips none and shows none twice."""

@@ -235,8 +235,14 @@ def test_refused_sends_page_newest_first_by_keyset(client, owner, frozen_clock):
     assert listed[0] == "198.18.3.0" and len(listed) == PER_PAGE
     oldest = db.session.scalar(select(SendRefusal.id).where(SendRefusal.client_ip == listed[-1]))
     assert f"refusals_before={oldest}" in page
+    assert "Newest refusals" not in page
     older = text_of(client.get(f"/admin/sms?refusals_before={oldest}"))
     assert re.findall(r"<td>(198\.18\.3\.\d+)</td>", older)[0] == f"198.18.3.{PER_PAGE}"
+    newest = '<a href="/admin/sms#refusals-title">Newest refusals</a>'
+    assert newest in older
+    first = db.session.scalar(select(func.min(SendRefusal.id)))
+    past_the_end = text_of(client.get(f"/admin/sms?refusals_before={first}"))
+    assert "No send was refused before these." in past_the_end and newest in past_the_end
     assert client.get("/admin/sms?refusals_before=abc").status_code == 400
 
 

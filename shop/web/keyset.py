@@ -27,6 +27,7 @@ class KeysetPage:
     older: int | None  # the id to ask `before=` for the next, older page; None at the end
     newer: int | None  # the id to ask `after=` for the previous, newer page; None at the start
     count: int  # rows matching, up to COUNT_CAP + 1
+    from_cursor: bool = False  # reached by `before`/`after` rather than as the newest page
     cap: int = COUNT_CAP
 
     @property
@@ -79,7 +80,7 @@ def newest_first(query: Select, model: Any, time_column: Any, per_page: int) -> 
     # (an order's shopper) changes no count, and need not run a thousand times.
     counted = select(model.id).where(*_criteria(query)).limit(COUNT_CAP + 1).subquery()
     count = db.session.scalar(select(func.count()).select_from(counted))
-    return KeysetPage(rows, older, newer, count)
+    return KeysetPage(rows, older, newer, count, from_cursor=anchor_id is not None)
 
 
 def _selects_entity(query: Select) -> bool:
