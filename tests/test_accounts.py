@@ -44,6 +44,10 @@ def test_allowed_countries_come_from_configuration():
 
 def test_masked_phone_shows_only_the_last_three_digits():
     assert phones.mask_phone("+447700900123") == "+44 ••••••• 123"
+    # The whole calling code, however long: an Irish number does not read as "+35".
+    assert phones.mask_phone("+353851234567") == "+353 •••••• 567"
+    assert phones.mask_phone("+12025550123") == "+1 ••••••• 123"
+    assert phones.mask_phone("0851234567") == "085 •••• 567"  # as typed, refused
 
 
 def test_passwords_are_hashed_with_scrypt_at_the_configured_cost(app):

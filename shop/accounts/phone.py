@@ -63,5 +63,19 @@ def phone_country(raw: str) -> str | None:
 
 
 def mask_phone(e164: str) -> str:
-    """Keep the country code and the last three digits: "+44 ••••••• 123"."""
-    return f"{e164[:3]} {'•' * max(len(e164) - 6, 0)} {e164[-3:]}"
+    """Keep the country calling code and the last three digits: "+44 ••••••• 123",
+    "+353 ••••• 567" (a number as typed, not E.164, keeps its first three characters)."""
+    code = _calling_code(e164)
+    rest = e164[len(code) :]
+    return f"{code} {'•' * max(len(rest) - 3, 0)} {rest[-3:]}"
+
+
+def _calling_code(number: str) -> str:
+    """ "+44" of "+447700900123": calling codes are prefix-free, so the first known wins."""
+    if number.startswith("+"):
+        for length in (1, 2, 3):
+            digits = number[1 : 1 + length]
+            known = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+            if digits.isascii() and digits.isdigit() and int(digits) in known:
+                return number[: 1 + length]
+    return number[:3]
