@@ -194,6 +194,13 @@ def test_a_page_at_a_time_by_keyset(client, owner):
         assert client.get(f"/admin/sms?{query}").status_code == 400
 
 
+def test_one_message_is_counted_in_the_singular(client, owner):
+    add_sms(status=SmsStatus.FAILED)
+    assert "<span>1 message</span>" in client.get("/admin/sms").get_data(as_text=True)
+    add_sms(status=SmsStatus.FAILED)
+    assert "<span>2 messages</span>" in client.get("/admin/sms").get_data(as_text=True)
+
+
 def test_a_page_that_came_out_empty_leads_back_to_the_newest(client, owner):
     """An old link can point past every row its filter still matches (the rows changed
     status since): the page says so and links to the newest page of the filter."""

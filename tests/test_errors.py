@@ -6,6 +6,8 @@ def test_404_page(client):
     assert response.status_code == 404
     page = response.get_data(as_text=True)
     assert "Not Found" in page and "Back to the catalog" in page
+    assert "There is no such page." in page and "If you entered the URL manually" not in page
+    assert "There is no such product." in client.get("/products/999").get_data(as_text=True)
 
 
 def test_405_keeps_the_allow_header(client):
@@ -13,6 +15,7 @@ def test_405_keeps_the_allow_header(client):
     assert response.status_code == 405
     assert "POST" in response.headers["Allow"]
     assert "Method Not Allowed" in response.get_data(as_text=True)
+    assert "go back to the page the form was on" in response.get_data(as_text=True)
 
 
 def test_400_page_for_a_form_without_csrf(client):

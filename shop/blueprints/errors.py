@@ -12,6 +12,11 @@ from shop.web.ratelimits import retry_after_seconds
 
 bp = Blueprint("errors", __name__)
 
+# In plain words, where Werkzeug's own description would be shown.
+PLAIN_WORDS = {
+    404: "There is no such page. Check the address, or start again from the catalog.",
+    405: "This address answers a form, not a visit: go back to the page the form was on.",
+}
 CSRF_MESSAGE = (
     "This form has expired or did not come from this site. Go back, reload the page and try again."
 )
@@ -33,6 +38,8 @@ def http_error(error: HTTPException) -> Response | HTTPException:
     # Werkzeug's own response keeps headers such as Allow (405).
     response = error.get_response()
     title, message = error.name, error.description
+    if message == type(error).description:
+        message = PLAIN_WORDS.get(error.code, message)
     if isinstance(error, RateLimitExceeded):
         # The limiter's own description is the limit ("20 per 1 minute"): say what it means.
         wait = retry_after_seconds()
