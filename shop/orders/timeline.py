@@ -122,7 +122,7 @@ OUTCOME_WORDS = {
 # What the rules asked of an "otp" decision: any factor the account has, or a passkey only.
 # A decision recorded before the events named it (no "factor" on its reasons) says neither.
 STEP_UP_WORDS = {
-    "any": "to be confirmed with a passkey, an app code or a code by SMS",
+    "any": "to be confirmed by SMS code or any other way the account has set up",
     "passkey": "to be confirmed with a passkey only",
     None: "to be confirmed",
 }
