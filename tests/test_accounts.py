@@ -29,8 +29,8 @@ def test_uk_mobiles_are_normalised_to_e164(raw, e164):
         ("not a number", "Enter a mobile number"),
         ("07700", "not a valid phone number"),
         ("020 7946 0000", "Enter a mobile number: codes are sent by SMS"),
-        ("+33 6 12 34 56 78", "only send SMS to numbers in: GB"),
-        ("+1 202 555 0100", "only send SMS to numbers in: GB"),
+        ("+33 6 12 34 56 78", r"only send SMS to numbers in: United Kingdom \(GB\)"),
+        ("+1 202 555 0100", r"only send SMS to numbers in: United Kingdom \(GB\)"),
     ],
 )
 def test_numbers_we_cannot_text_are_refused_with_a_reason(raw, message):

@@ -44,6 +44,11 @@ def signed_in(client) -> bool:
     return client.get("/orders").status_code == 200
 
 
+def test_the_register_page_names_the_countries_whose_numbers_it_takes(client):
+    page = client.get("/auth/register").get_data(as_text=True)
+    assert "Your mobile, a number from United Kingdom (GB):" in page
+
+
 def test_register_page_labels_every_input(client):
     page = client.get("/auth/register").get_data(as_text=True)
     for name in ("email", "phone", "password"):
@@ -72,7 +77,7 @@ def test_register_creates_an_account_and_the_first_sign_in_texts_a_code(client):
     ("changes", "field", "message"),
     [
         ({"email": "not-an-email"}, "email", "Invalid email address"),
-        ({"phone": "+1 202 555 0100"}, "phone", "only send SMS to numbers in: GB"),
+        ({"phone": "+1 202 555 0100"}, "phone", "only send SMS to numbers in: United Kingdom (GB)"),
         ({"phone": "12"}, "phone", "not a valid phone number"),
         ({"password": "seven77"}, "password", "Use 8 to 128 characters"),
         ({"password": "p" * 129}, "password", "Use 8 to 128 characters"),

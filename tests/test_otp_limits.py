@@ -172,7 +172,7 @@ def test_codes_go_only_to_a_verified_number_in_an_allowed_country(otp, app):
     french = make_user(phone="+33612345678")
     refusal = refused(otp, french)
     assert refusal.reason == Refusal.COUNTRY_NOT_ALLOWED
-    assert "only send SMS to numbers in: GB" in refusal.message
+    assert "only send SMS to numbers in: United Kingdom (GB)" in refusal.message
     assert db.session.scalar(select(OtpChallenge)) is None
 
 

@@ -109,7 +109,7 @@ def test_the_first_sign_in_texts_the_code_that_confirms_the_number(app, frozen_c
     [
         ("not a number", "Enter a mobile number, with its country code if outside the UK."),
         ("020 7946 0000", "Enter a mobile number: codes are sent by SMS."),
-        ("+33 6 12 34 56 78", "We can only send SMS to numbers in: GB."),
+        ("+33 6 12 34 56 78", "We can only send SMS to numbers in: United Kingdom (GB)."),
     ],
 )
 def test_a_number_that_cannot_get_our_sms_opens_no_account(app, phone, message):
@@ -171,7 +171,7 @@ def test_a_change_to_an_invalid_number_sends_nothing(app, frozen_clock):
     user = make_user()
     result = start_phone_change(user, PASSWORD, "+33 6 12 34 56 78", CLIENT)
     assert result.outcome == ChangeOutcome.INVALID_PHONE
-    assert result.message == "We can only send SMS to numbers in: GB."
+    assert result.message == "We can only send SMS to numbers in: United Kingdom (GB)."
     assert db.session.scalar(select(func.count(SmsMessage.id))) == 0
 
 

@@ -1,8 +1,11 @@
 """Phone numbers: normalised to E.164 with `phonenumbers` and limited to the allowed countries."""
 
 import re
+from collections.abc import Sequence
 
 import phonenumbers
+
+from shop.countries import country_name
 
 # Ofcom keeps 07700 900000-900999 for drama: no real phone has them, so the demo accounts use
 # them. libphonenumber calls them invalid; we accept them as the GB mobiles they look like.
@@ -45,10 +48,16 @@ def normalise_phone(raw: str, allowed_countries: tuple[str, ...]) -> str:
         region = phonenumbers.region_code_for_number(number)
     if region not in allowed_countries:
         raise InvalidPhone(
-            f"We can only send SMS to numbers in: {', '.join(allowed_countries)}.",
+            f"We can only send SMS to numbers in: {countries_named(allowed_countries)}.",
             country_not_allowed=True,
         )
     return e164
+
+
+def countries_named(codes: Sequence[str]) -> str:
+    """ "United Kingdom (GB), Ireland (IE)": the countries' names, with the codes people see
+    on number plates and in the owner's settings."""
+    return ", ".join(f"{country_name(code)} ({code})" for code in codes)
 
 
 def phone_country(raw: str) -> str | None:

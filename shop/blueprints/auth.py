@@ -13,7 +13,9 @@ from werkzeug import Response
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import Email, InputRequired, Length
 
+from shop import settings
 from shop.accounts import passwords, signin, verification
+from shop.accounts.phone import countries_named
 from shop.accounts.signin import PasswordOutcome
 from shop.accounts.signin_stepup import LoginAttempt
 from shop.accounts.verification import ConfirmPhoneOutcome, RegisterOutcome
@@ -87,7 +89,8 @@ def register() -> Response | tuple[str, int]:
         else:
             flash(result.message, "info")
             return redirect(url_for("auth.login", next=safe_next(request.args.get("next"))))
-    return render("auth/register.html", form=form), 422 if form.errors else 200
+    countries = countries_named(settings.allowed_countries())
+    return render("auth/register.html", form=form, countries=countries), 422 if form.errors else 200
 
 
 @bp.route("/verify-phone", methods=["GET", "POST"])
