@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from bench.scale.bulk import BulkWriter
+from shop.alerts import MASKED_TOKEN
 from shop.extensions import db
 from shop.models import (
     AuditEvent,
@@ -246,9 +247,12 @@ class Rows:
         body: str,
         *,
         code: bool,
+        masked: bool = False,
         order_id: int | None = None,
     ) -> int:
-        """One message, in the final state most messages end in; returns its id."""
+        """One message, in the final state most messages end in; returns its id. A code's
+        body, or a `masked` one (an alert's "not me" link), is the masked copy it keeps once
+        handed over."""
         self.sms += 1
         sms_id = self.new_id("sms_messages")
         rng = self.rng
@@ -291,7 +295,7 @@ class Rows:
                 user.phone,
                 kind,
                 body,
-                body if code else None,
+                body if code or masked else None,
                 at + CODE_SECONDS if code else None,
                 status,
                 0 if status == SmsStatus.DROPPED else 1,
@@ -318,9 +322,9 @@ class Rows:
         self, at: float, user: Customer, kind: str, words: str, order_id: int | None = None
     ) -> None:
         if user.alerts:
-            link = f"http://{self.host}:5000/account/not-me/{self.random_token(45)}"
+            link = f"http://{self.host}:5000/account/not-me/{MASKED_TOKEN}"
             body = f"{self.shop}: {words} Not you? {link}"
-            self.message(at, user, kind, body, code=False, order_id=order_id)
+            self.message(at, user, kind, body, code=False, masked=True, order_id=order_id)
 
     def order_event(self, order_id: int, at: float, kind: str, **facts) -> None:
         """One line of an order's timeline, as `shop.orders.timeline.record` writes it."""
