@@ -55,8 +55,8 @@ def normalise_phone(raw: str, allowed_countries: tuple[str, ...]) -> str:
 
 
 def countries_named(codes: Sequence[str]) -> str:
-    """ "United Kingdom (GB), Ireland (IE)": the countries' names, with the codes people see
-    on number plates and in the owner's settings."""
+    """The countries by name, each with its ISO code as the owner's settings list it:
+    "United Kingdom (GB), Ireland (IE)"."""
     return ", ".join(f"{country_name(code)} ({code})" for code in codes)
 
 
@@ -73,18 +73,19 @@ def phone_country(raw: str) -> str | None:
 
 def mask_phone(e164: str) -> str:
     """Keep the country calling code and the last three digits: "+44 ••••••• 123",
-    "+353 ••••• 567" (a number as typed, not E.164, keeps its first three characters)."""
+    "+353 •••••• 567" (a number as typed, not E.164, keeps its first three characters)."""
     code = _calling_code(e164)
     rest = e164[len(code) :]
     return f"{code} {'•' * max(len(rest) - 3, 0)} {rest[-3:]}"
 
 
 def _calling_code(number: str) -> str:
-    """ "+44" of "+447700900123": calling codes are prefix-free, so the first known wins."""
+    """The calling code a number starts with, "+44" of "+447700900123" (calling codes are
+    prefix-free: the first known prefix is the one)."""
+    known = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
     if number.startswith("+"):
         for length in (1, 2, 3):
             digits = number[1 : 1 + length]
-            known = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
             if digits.isascii() and digits.isdigit() and int(digits) in known:
                 return number[: 1 + length]
     return number[:3]
