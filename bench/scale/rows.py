@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 
 from bench.scale.bulk import BulkWriter
-from shop.alerts import MASKED_TOKEN
 from shop.extensions import db
 from shop.models import (
     AuditEvent,
@@ -34,9 +33,9 @@ from shop.models import (
 from shop.models import Order as OrderRow
 from shop.models import OrderItem as OrderItemRow
 from shop.orders.placement import REF_ALPHABET
-from shop.otp.codes import REDACTED
 from shop.otp.texts import code_sms
 from shop.risk import address_key
+from shop.sms.sealing import MASK
 
 CODE_SECONDS = 300
 BROWSERS = (
@@ -316,13 +315,13 @@ class Rows:
         return sms_id
 
     def code_text(self, action: str) -> str:
-        return code_sms(self.shop, action, f"http://{self.host}:5000")(REDACTED)
+        return code_sms(self.shop, action, f"http://{self.host}:5000")(MASK)
 
     def alert(
         self, at: float, user: Customer, kind: str, words: str, order_id: int | None = None
     ) -> None:
         if user.alerts:
-            link = f"http://{self.host}:5000/account/not-me/{MASKED_TOKEN}"
+            link = f"http://{self.host}:5000/account/not-me/{MASK}"
             body = f"{self.shop}: {words} Not you? {link}"
             self.message(at, user, kind, body, code=False, masked=True, order_id=order_id)
 

@@ -31,7 +31,6 @@ from shop.sms import queue_sms, sealing
 
 NOT_ME_MAX_AGE = 24 * 3600
 NOT_ME_TOKEN = re.compile(r"(?<=/account/not-me/)\S+")
-MASKED_TOKEN = "••••••"
 
 
 class _ClockSigner(TimestampSigner):
@@ -62,7 +61,7 @@ def not_me_url(user: User) -> str:
 def mask_not_me_links(text: str) -> str:
     """`text` with the token of every "not me" link in it masked: what may be shown to
     anyone but the account holder."""
-    return NOT_ME_TOKEN.sub(MASKED_TOKEN, text)
+    return NOT_ME_TOKEN.sub(sealing.MASK, text)
 
 
 def link_for_token(token: str) -> NotMeLink | None:
@@ -87,7 +86,8 @@ def _send(
     body, masked = f"{current_app.config['SHOP_NAME']}: {text}", None
     if not_me:
         body += f" Not you? {not_me_url(user)}"
-        body, masked = sealing.seal().seal(body, to_number=target), mask_not_me_links(body)
+        masked = mask_not_me_links(body)
+        body = sealing.seal().seal(body, to_number=target)
     queue_sms(
         target,
         body,

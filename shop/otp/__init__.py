@@ -7,13 +7,12 @@ numbers; `texts`: the words of each code message.
 """
 
 from shop.otp.challenges import live_challenge
-from shop.otp.codes import REDACTED, Otp, binding_for, service
+from shop.otp.codes import Otp, binding_for, service
 from shop.otp.limits import Refusal, SendRefused
 from shop.otp.outcomes import ChallengeStatus, Check, CodeSend, Sent, Verification
 from shop.otp.policy import OtpPolicy
 
 __all__ = [
-    "REDACTED",
     "ChallengeStatus",
     "Check",
     "CodeSend",

@@ -39,7 +39,6 @@ SMS_KIND = {
     OtpPurpose.RESET: SmsKind.OTP_RESET,
     OtpPurpose.SECURITY: SmsKind.OTP_SECURITY,
 }
-REDACTED = "••••••"
 
 
 def binding_for(*parts: object) -> str:
@@ -134,7 +133,7 @@ class Otp:
             sealing.seal().seal(text(code), to_number=target),
             SMS_KIND[purpose],
             user_id=user.id,
-            redacted_body=text(REDACTED),
+            redacted_body=text(sealing.MASK),
             expires_at=challenge.expires_at,
             send_at=send_at,
             order_id=order_id,

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
 PREFIX = "sealed:v1:"
+# What a masked copy shows in place of a sealed secret: a code, a "not me" link's token.
+MASK = "••••••"
 NONCE_BYTES = 12
 KEY_BYTES = 32
 
