@@ -9,13 +9,20 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from shop import cart as carts
 from shop import risk, tallies
 from shop.extensions import db
-from shop.models import AuditEvent, Factor
-from shop.orders.confirmation import ConfirmOutcome, confirm_order, resend_order_code
+from shop.models import AuditEvent, Factor, OtpChallenge
+from shop.orders.checkout import issue_order_code, order_step_up
+from shop.orders.confirmation import (
+    ConfirmOutcome,
+    ResendOutcome,
+    confirm_order,
+    resend_order_code,
+)
 from shop.risk import Outcome, RiskInputs, RiskRules
 from shop.stepup.figures import factor_figures
-from tests.factories import last_code_sent_to, make_user, text_of
+from tests.factories import last_code_sent_to, make_user, set_rules, text_of
 from tests.test_admin_risk import figures_of, form_data, past_order
 from tests.test_stepup_passkeys import CLIENT, checkout, enrol, options_for
 from tests.test_stepup_totp import set_up_app
@@ -182,3 +189,32 @@ def test_the_dashboard_counts_step_ups_by_factor_with_conversion(client, owner, 
         row.offered_first == row.answered_with == 0
         for row in factor_figures(frozen_clock.now - timedelta(days=7))
     )
+
+
+def test_a_passkey_only_order_takes_no_sms_code_after_a_later_checkout_ends_its_step_up(app):
+    # One step-up is live per account, so the next checkout's ends this order's: what may
+    # confirm the order is read from the order itself, and the SMS path stays shut.
+    user = make_user()
+    enrol(user)
+    set_rules(otp_threshold_factor="passkey")
+    first, first_product = checkout(user, key="passkey-only-00001")
+    assert order_step_up(user, first).factor_list == [Factor.PASSKEY]
+    second, _ = checkout(user, key="passkey-only-00002")  # its cart: both products
+    assert second.status == "pending_verification" and order_step_up(user, first) is None
+    carts.save_user_cart(user, {first_product.id: 1})  # the cart as the first order had it
+    db.session.commit()
+
+    resent = resend_order_code(user, first.ref, CLIENT)
+    assert resent.outcome == ResendOutcome.NOT_ALLOWED
+    assert resent.message == "This order can only be confirmed with a passkey."
+    assert db.session.scalar(select(OtpChallenge).where(OtpChallenge.order_id == first.id)) is None
+
+    # Even with a code for the order (as one sent before this check would be), an SMS code
+    # does not confirm it.
+    issue_order_code(first, user, CLIENT, resend=False)
+    db.session.commit()
+    refused = confirm_order(user, first.ref, last_code_sent_to(user.phone), CLIENT)
+    assert refused.outcome == ConfirmOutcome.NOT_ALLOWED
+    assert refused.message == "This order can only be confirmed with a passkey."
+    db.session.refresh(first)
+    assert first.status == "pending_verification"

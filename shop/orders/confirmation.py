@@ -26,6 +26,7 @@ from shop.orders.checkout import (
     CLOSED_MESSAGES,
     checkout_context,
     issue_order_code,
+    needs_passkey,
     order_binding,
     order_step_up,
 )
@@ -107,6 +108,10 @@ def confirm_order(
         if closed is not None:
             return closed
         current = fingerprint(carts.load_user_cart(user), address_of(order))
+    if factor != Factor.PASSKEY and needs_passkey(order):
+        # Read from the order, not from its step-up: a later checkout's step-up ends this
+        # one's, and with it the list of factors it allowed.
+        return _commit(ConfirmOutcome.NOT_ALLOWED, order, answers.PASSKEY_ONLY)
     result = answers.verify_any(
         user,
         order_step_up(user, order),
@@ -222,7 +227,7 @@ def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResul
     if order.status != OrderStatus.PENDING_VERIFICATION or lifecycle.lapsed(order):
         return ResendResult(ResendOutcome.NOT_PENDING, order)
     step_up = order_step_up(user, order)
-    if step_up is not None and Factor.SMS not in step_up.factor_list:
+    if needs_passkey(order) or (step_up is not None and Factor.SMS not in step_up.factor_list):
         return ResendResult(ResendOutcome.NOT_ALLOWED, order)
     # The first SMS of an order the shopper asks for is no "resend": inside the number's
     # cool-down it is queued, as at checkout, rather than refused.
