@@ -12,6 +12,7 @@ from shop.extensions import db
 from shop.models import (
     AuditEvent,
     Order,
+    OrderEvent,
     OrderStatus,
     OtpChallenge,
     OtpFailure,
@@ -34,6 +35,7 @@ from tests.factories import (
     fill_cart,
     last_code_sent_to,
     last_sms_to,
+    make_held_order,
     make_product,
     make_user,
     set_rules,
@@ -535,3 +537,61 @@ def test_order_challenge_is_the_live_code_of_that_order_only(shopper, frozen_clo
     assert order_challenge(shopper, first) is None
     assert order_challenge(shopper, second).order_id == second.id
     assert order_challenge(make_user(), second) is None
+
+
+# Another request got there first, or the account changed meanwhile ----------------------------
+
+
+def test_a_confirm_that_loses_the_race_to_another_says_where_the_order_is(shopper, frozen_clock):
+    # The rules now hold the order, but another request placed it between this request's
+    # read of the order and its move: the shopper is told it is placed, not shown a 500.
+    order = pending_order(shopper, make_product(price_minor=30_000, stock=5))
+    code = last_code_sent_to(shopper.phone)
+    set_rules(hold_threshold_minor=30_000)
+    assert order.status == OrderStatus.PENDING_VERIFICATION  # as this request read it
+    with db.engine.begin() as other:  # the other request
+        other.execute(
+            Order.__table__.update()
+            .where(Order.__table__.c.id == order.id)
+            .values(status=OrderStatus.PLACED)
+        )
+
+    result = confirm_order(shopper, order.ref, code, CLIENT)
+
+    assert result.outcome == ConfirmOutcome.ALREADY_PLACED
+    assert result.message == "This order is already confirmed."
+    assert status(order) == OrderStatus.PLACED
+    kinds = db.session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == order.id))
+    assert "held" not in list(kinds)
+
+
+@pytest.mark.parametrize("then", ["resend", "confirm"])
+def test_a_number_changed_after_the_owner_asked_for_a_code_holds_the_order_again(
+    app, owner, frozen_clock, then
+):
+    from shop.orders.review import approve
+
+    order = make_held_order(make_user())
+    shopper = order.user
+    approve(order.ref, owner, "Call the shopper first.", CLIENT, ask_code=True)
+    code = last_code_sent_to(shopper.phone)
+    frozen_clock.advance(seconds=40)
+    # Someone with the password puts in their own number (the change needs its code).
+    shopper.phone, shopper.phone_changed_at = "+447700900999", frozen_clock.now
+    db.session.commit()
+
+    if then == "resend":
+        result = resend_order_code(shopper, order.ref, CLIENT)
+        assert result.outcome == ResendOutcome.NOT_PENDING
+    else:
+        result = confirm_order(shopper, order.ref, code, CLIENT)
+        assert result.outcome == ConfirmOutcome.HELD
+        assert "phone number changed after the shop asked for a code" in result.message
+    assert result.message.startswith("This order is held for the shop's review.")
+    assert status(order) == OrderStatus.HELD
+    assert (
+        db.session.scalar(
+            select(func.count(OtpChallenge.id)).where(OtpChallenge.phone == "+447700900999")
+        )
+        == 0
+    )

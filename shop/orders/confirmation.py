@@ -59,6 +59,10 @@ class ConfirmOutcome(StrEnum):
     NOT_FOUND = "not_found"
 
 
+PHONE_CHANGED = (
+    "The account's phone number changed after the shop asked for a code, so the shop will "
+    "look at the order again."
+)
 CONFIRM_MESSAGES = {
     ConfirmOutcome.CODE_DEAD: "There is no code waiting for this order. Ask for a new one.",
     ConfirmOutcome.TOO_MANY_TRIES: "Too many wrong codes: this order was cancelled and nothing "
@@ -97,11 +101,15 @@ def confirm_order(
     if order.status != OrderStatus.PENDING_VERIFICATION:
         return _confirmed(ConfirmOutcome.CLOSED, order, CLOSED_MESSAGES[order.status])
     if lifecycle.lapsed(order):
-        lifecycle.release(order, OrderStatus.EXPIRED, allowed_from=[order.status])
+        if not lifecycle.release(order, OrderStatus.EXPIRED, allowed_from=[order.status]):
+            return _lost_race(order, keep=False)
         return _commit(ConfirmOutcome.EXPIRED, order, CLOSED_MESSAGES[OrderStatus.EXPIRED])
     if order.reviewed_at is not None:
         # The owner reviewed it and asked for a code: the owner's decision stands over the
         # rules, and the order's items are fixed since its cart was let go when it was held.
+        # Unless the number the code goes to changed since: then the owner looks again.
+        if phone_changed_since_review(user, order):
+            return _held_again(user, order)
         current = order.fingerprint
     else:
         closed = _decide_again(user, order, client)
@@ -127,27 +135,29 @@ def confirm_order(
         if lifecycle.confirm(order, user, str(factor)):
             message = f"Thank you! Order {order.ref} is confirmed and placed."
             return _commit(ConfirmOutcome.PLACED, order, message)
-        db.session.rollback()
-        db.session.refresh(order)
-        if order.status == OrderStatus.PLACED:
-            return _confirmed(ConfirmOutcome.ALREADY_PLACED, order, CLOSED_MESSAGES[order.status])
-        return _confirmed(ConfirmOutcome.CLOSED, order, "This order was already handled.")
+        return _lost_race(order, keep=False)  # the code stays unused
+    # From here the answer was counted (a wrong try, the account's lock): that is kept even
+    # when another request moved the order first.
     if result.outcome == Check.MISMATCH:
-        lifecycle.release(
+        if not lifecycle.release(
             order, OrderStatus.CANCELLED, allowed_from=[order.status], reason="cart_changed"
-        )
+        ):
+            return _lost_race(order)
         return _commit(ConfirmOutcome.CART_CHANGED, order)
     if result.outcome == Check.LOCKED:
-        lifecycle.hold(order, user, reason="step_up_locked")
+        if not lifecycle.hold(order, user, reason="step_up_locked"):
+            return _lost_race(order)
         return _commit(ConfirmOutcome.LOCKED, order)
     if result.outcome == Check.EXPIRED:
-        lifecycle.release(order, OrderStatus.EXPIRED, allowed_from=[order.status])
+        if not lifecycle.release(order, OrderStatus.EXPIRED, allowed_from=[order.status]):
+            return _lost_race(order)
         return _commit(ConfirmOutcome.EXPIRED, order, CLOSED_MESSAGES[OrderStatus.EXPIRED])
     if result.outcome == Check.TOO_MANY_ATTEMPTS:
         timeline.record(order, OrderEventKind.WRONG_CODE, tries_left=0)
-        lifecycle.release(
+        if not lifecycle.release(
             order, OrderStatus.CANCELLED, allowed_from=[order.status], reason="too_many_tries"
-        )
+        ):
+            return _lost_race(order)
         return _commit(ConfirmOutcome.TOO_MANY_TRIES, order)
     if result.outcome == Check.WRONG:
         # The factor is named when it is not the SMS code (the timeline's default).
@@ -155,6 +165,23 @@ def confirm_order(
         timeline.record(order, OrderEventKind.WRONG_CODE, tries_left=result.tries_left, **named)
         return _commit(ConfirmOutcome.WRONG_CODE, order, result.message, result.tries_left)
     return _commit(ConfirmOutcome.CODE_DEAD, order)
+
+
+def phone_changed_since_review(user: User, order: Order) -> bool:
+    """Whether the account's phone number changed after the owner reviewed `order` and
+    asked for a code: the owner decided about the old number, so the order is held again
+    rather than confirmed by a code sent to, or asked for from, the new one."""
+    changed, reviewed = user.phone_changed_at, order.reviewed_at
+    return reviewed is not None and changed is not None and changed > reviewed
+
+
+def _held_again(user: User, order: Order) -> ConfirmResult:
+    """A reviewed order back in the owner's queue: its number changed since the review."""
+    if not lifecycle.hold(order, user, reason="phone_changed"):
+        return _lost_race(order)
+    return _commit(
+        ConfirmOutcome.HELD, order, CLOSED_MESSAGES[OrderStatus.HELD] + " " + PHONE_CHANGED
+    )
 
 
 def _decide_again(user: User, order: Order, client: Client) -> ConfirmResult | None:
@@ -167,13 +194,28 @@ def _decide_again(user: User, order: Order, client: Client) -> ConfirmResult | N
     lifecycle.record_decision(order, decision)
     timeline.record_decision(order, decision, stage="confirmation")
     if decision.outcome == Outcome.HOLD:
-        lifecycle.hold(order, user, reason="rules")
+        moved = lifecycle.hold(order, user, reason="rules")
         outcome = ConfirmOutcome.HELD
     else:
-        lifecycle.release(order, OrderStatus.BLOCKED, allowed_from=[order.status])
+        moved = lifecycle.release(order, OrderStatus.BLOCKED, allowed_from=[order.status])
         outcome = ConfirmOutcome.BLOCKED
+    if not moved:
+        return _lost_race(order, keep=False)
     message = CLOSED_MESSAGES[OrderStatus(order.status)] + " " + decision.shopper_message()
     return _commit(outcome, order, message)
+
+
+def _lost_race(order: Order, *, keep: bool = True) -> ConfirmResult:
+    """Another request moved the order first (a confirm, the expiry sweep, a "not me"):
+    say where it is now. `keep`: commit what this request counted, else undo it all."""
+    if keep:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    db.session.refresh(order)
+    if order.status == OrderStatus.PLACED:
+        return _confirmed(ConfirmOutcome.ALREADY_PLACED, order, CLOSED_MESSAGES[order.status])
+    return _confirmed(ConfirmOutcome.CLOSED, order, "This order was already handled.")
 
 
 def _confirmed(
@@ -229,6 +271,9 @@ def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResul
     step_up = order_step_up(user, order)
     if needs_passkey(order) or (step_up is not None and Factor.SMS not in step_up.factor_list):
         return ResendResult(ResendOutcome.NOT_ALLOWED, order)
+    if phone_changed_since_review(user, order):
+        _held_again(user, order)
+        return ResendResult(ResendOutcome.NOT_PENDING, order)
     # The first SMS of an order the shopper asks for is no "resend": inside the number's
     # cool-down it is queued, as at checkout, rather than refused.
     first = db.session.scalar(
