@@ -1,5 +1,7 @@
 """Error pages: a clear page and the right status, never a bare 500."""
 
+import io
+
 
 def test_404_page(client):
     response = client.get("/no/such/page")
@@ -41,3 +43,24 @@ def test_500_page_says_nothing_was_charged(app, client):
     page = response.get_data(as_text=True)
     assert "Nothing was charged" in page
     assert "boom" not in page
+
+
+def test_a_form_sent_as_json_or_with_file_parts_is_refused_not_a_500(client):
+    # A page's form fields are read from the form body only: a JSON body's numbers and
+    # lists, or an upload, never reach a field's parsing.
+    token = client.csrf_token()
+    headers = {"X-CSRFToken": token}
+    as_json = client.post("/cart/add", json={"product_id": 1, "quantity": 1}, headers=headers)
+    assert as_json.status_code == 422
+    login = client.post("/auth/login", json={"email": 1, "password": "x"}, headers=headers)
+    assert login.status_code in (400, 422)
+    deep = client.post(
+        "/cart/add", data="[" * 5_000, content_type="application/json", headers=headers
+    )
+    assert deep.status_code == 422
+    upload = client.post(
+        "/cart/add",
+        data={"csrf_token": token, "product_id": (io.BytesIO(b"1"), "a"), "quantity": "1"},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 422

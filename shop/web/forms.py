@@ -10,6 +10,8 @@ from wtforms.validators import NumberRange, StopValidation
 from shop.cart import MAX_QUANTITY
 
 ASCII_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+# The methods whose requests Flask-WTF reads as a submitted form.
+SUBMIT_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class StrictForm(FlaskForm):
@@ -17,7 +19,16 @@ class StrictForm(FlaskForm):
 
     Prices, totals and the like never come from the browser: a request that sends them, or
     sends a field twice hoping one copy wins, was tampered with and gets a 400.
+
+    The fields are read from the form body alone. Flask-WTF would also read a JSON body or
+    file parts, whose values are not text (a number, a list, an upload): no page sends
+    those, and a field's parsing of them would fail as a 500.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if not args and "formdata" not in kwargs and request.method in SUBMIT_METHODS:
+            kwargs["formdata"] = request.form
+        super().__init__(*args, **kwargs)
 
     def validate_on_submit(self, extra_validators=None) -> bool:
         if self.is_submitted():
