@@ -17,11 +17,13 @@ from shop.models import (
     Order,
     OrderStatus,
     OtpChallenge,
+    Role,
     SmsKind,
     SmsMessage,
     SmsStatus,
 )
 from shop.risk.figures import Rate, orders_per_day, step_up_figures
+from tests import postgres
 from tests.factories import (
     ADDRESS,
     fill_cart,
@@ -37,6 +39,11 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)  # the frozen clock's time
 PAGES = ["/admin", "/admin/risk", "/admin/orders", "/admin/sms", "/admin/audit", "/admin/settings"]
 POSTS = ["/admin/risk", "/admin/risk/backtest"]
 _numbers = count(1)
+
+postgres_server = postgres.postgres_server
+pg_database = postgres.pg_database
+pg_app = postgres.pg_app
+any_app = postgres.any_app
 
 
 def add_order(
@@ -426,3 +433,26 @@ def test_the_dashboard_with_no_orders(client, owner, frozen_clock):
     page = text_of(client.get("/admin"))
     assert re.findall(r'data-figure="challenge_rate">([^<]+)<', page) == ["—", "—"]
     assert page.count("<svg") == 3
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/orders?before=2147483648",
+        "/admin/audit?after=2147483648",
+        "/admin/sms?refusals_before=2147483648",
+        "/admin/accounts/{id}?before=2147483648",
+    ],
+)
+def test_a_cursor_past_the_largest_row_id_is_refused_on_both_databases(any_app, url):
+    # PostgreSQL's ids are 4-byte integers: a larger one failed in the driver (a 500).
+    client = any_app.test_client()
+    owner = make_user("boss@example.com", role=Role.OWNER)
+    client.sign_in_as(owner)
+    response = client.get(url.format(id=owner.id))
+    assert response.status_code == 400
+    assert "number" in response.get_data(as_text=True)
+    assert client.get(url.format(id=owner.id).replace("2147483648", "2147483647")).status_code in (
+        200,
+        404,
+    )

@@ -16,9 +16,18 @@ from flask import abort, request
 from sqlalchemy import Select, func, select, tuple_
 
 from shop.extensions import db
+from shop.web.input_guard import MAX_ID
 
 COUNT_CAP = 1_000
-ROW_ID = re.compile(r"[1-9][0-9]{0,17}")
+ROW_ID = re.compile(r"[1-9][0-9]{0,9}")
+
+
+def row_number(raw: str) -> int | None:
+    """A row id from a page's link, or None if `raw` is none: 1 to MAX_ID (PostgreSQL's
+    ids are 4-byte integers, and a larger one fails in the driver)."""
+    if not ROW_ID.fullmatch(raw) or int(raw) > MAX_ID:
+        return None
+    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -39,9 +48,10 @@ def _cursor(name: str) -> int | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
-    if not ROW_ID.fullmatch(raw):
+    number = row_number(raw)
+    if number is None:
         abort(400, description=f"“{name}” must be a row number from a page's link.")
-    return int(raw)
+    return number
 
 
 def newest_first(query: Select, model: Any, time_column: Any, per_page: int) -> KeysetPage:

@@ -1,7 +1,5 @@
 """One account as the owner sees it, and what the owner can do to it (each with a note)."""
 
-import re
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug import Response
@@ -15,9 +13,9 @@ from shop.extensions import db
 from shop.models import User
 from shop.web.client import current_client
 from shop.web.forms import StrictForm, error_messages
+from shop.web.keyset import row_number
 
 EVENTS_PAGE = PER_PAGE
-EVENT_ID = re.compile(r"[1-9][0-9]{0,17}")
 STATUS = {SupportOutcome.NOTE_REQUIRED: 422, SupportOutcome.NOT_LOCKED: 409}
 
 
@@ -34,9 +32,10 @@ def _account_or_404(account_id: int) -> User:
 
 def render_account(user: User, status: int = 200, errors: list[str] | None = None):
     before = request.args.get("before", "").strip() or None
-    if before is not None and not EVENT_ID.fullmatch(before):
+    before_id = None if before is None else row_number(before)
+    if before is not None and before_id is None:
         abort(400, description="“before” must be an event number.")
-    events, more = overview.events_before(user, int(before) if before else None, EVENTS_PAGE)
+    events, more = overview.events_before(user, before_id, EVENTS_PAGE)
     return render_template(
         "admin/account.html",
         account=overview.overview(user),

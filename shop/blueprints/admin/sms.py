@@ -1,7 +1,6 @@
 """The SMS console: the message log with delivery status, and the signs of SMS pumping
 (refused sends by reason, country and source, conversion per country, provider spend)."""
 
-import re
 from datetime import timedelta
 
 from flask import abort, render_template, request
@@ -15,11 +14,10 @@ from shop.models.sms import is_code_kind
 from shop.otp.limits import owner_labels
 from shop.sms import abuse
 from shop.sms.figures import sms_figures
-from shop.web.keyset import newest_first
+from shop.web.keyset import newest_first, row_number
 
 ABUSE_WINDOWS = (("Last hour", timedelta(hours=1)), ("Last 24 hours", timedelta(hours=24)))
 REFUSALS_PAGE = PER_PAGE
-REFUSAL_ID = re.compile(r"[1-9][0-9]{0,17}")
 SPEND_DAYS = 14
 # What a row of the message log shows, read as plain columns (not the worker's lease and
 # schedule, and no ORM instance per row).
@@ -55,13 +53,14 @@ def sms() -> str:
     statuses = [status.value for status in SmsStatus]
     status = choice_arg("status", statuses)
     before = request.args.get("refusals_before", "").strip() or None
-    if before is not None and not REFUSAL_ID.fullmatch(before):
+    before_id = None if before is None else row_number(before)
+    if before is not None and before_id is None:
         abort(400, description="“refusals_before” must be a refusal number.")
     query = select(*MESSAGE_ROW)
     if status:
         query = query.where(SmsMessage.status == status)
     now = clock.now()
-    refusals, more_refusals = abuse.refusals_before(int(before) if before else None, REFUSALS_PAGE)
+    refusals, more_refusals = abuse.refusals_before(before_id, REFUSALS_PAGE)
     day_ago = now - timedelta(hours=24)
     sends = [(label, abuse.send_figures(now - window)) for label, window in ABUSE_WINDOWS]
     day = sends[-1][1]
