@@ -127,6 +127,11 @@ def _another_orders_challenge(soft, options, older, **_):
     return json.dumps(soft.assert_(older))
 
 
+def _unstorable_id(soft, options, **_):
+    # JSON can carry what UTF-8 and PostgreSQL cannot: a lone surrogate, a NUL.
+    return json.dumps(soft.assert_(options) | {"id": "\ud800", "rawId": "a\u0000"})
+
+
 @pytest.mark.parametrize(
     ("forge", "words"),
     [
@@ -135,6 +140,7 @@ def _another_orders_challenge(soft, options, older, **_):
         (_wrong_rp_id, "another site"),
         (_another_accounts_challenge, "not one of this account"),
         (_another_orders_challenge, "another request"),
+        (_unstorable_id, "not one of this account"),
     ],
 )
 def test_a_bad_assertion_on_the_code_page_is_422_and_counted(client, forge, words):

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -222,6 +223,12 @@ def request_options(user: User, binding: str, nonce: str) -> dict[str, Any]:
     return _as_json(options)
 
 
+# A credential id as stored: base64url (`bytes_to_base64url`), within the column's 1,400
+# characters. Anything else is no passkey of any account, and is not looked up (a lone
+# surrogate or a NUL, which JSON can carry, cannot be sent to the database).
+CREDENTIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,1400}")
+
+
 class AssertionOutcome(StrEnum):
     VERIFIED = "verified"
     INVALID = "invalid"  # malformed, another origin or site, another challenge, a bad signature
@@ -250,7 +257,7 @@ def check_assertion(user: User, credential: str | dict, binding: str, nonce: str
                 Passkey.user_id == user.id, Passkey.credential_id == credential_id
             )
         )
-        if isinstance(credential_id, str) and len(credential_id) <= 1400
+        if isinstance(credential_id, str) and CREDENTIAL_ID.fullmatch(credential_id)
         else None
     )
     if passkey is None:
