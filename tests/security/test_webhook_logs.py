@@ -1,4 +1,5 @@
-"""A webhook signature sent in the query string never reaches an access log (defect 10).
+"""A webhook signature sent in the query string (defect 10), or a "not me" link's token,
+never reaches an access log.
 
 Both servers the shop runs under are started for real: Werkzeug's (`make run`, the browser
 tests) and gunicorn (production), each with its access log on.
@@ -21,6 +22,16 @@ from tests.test_dev_server import free_port
 
 SIGNATURE = "5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592"
 QUERY = f"?timestamp=1790000000&sig={SIGNATURE}&msisdn=447700900123"
+# Shaped as the signed token of a "not me" link (forged: the page says the link is not valid).
+TOKEN = "eyJsaW5rIjo0Mn0.ZxKd9A.q1w2e3r4t5y6u7i8o9p0-AsDfGhJkL_zxcv"
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def post(url: str) -> int:
@@ -40,6 +51,7 @@ def test_the_development_server_logs_no_signature(build_app, caplog):
     try:
         with caplog.at_level(logging.INFO):
             status = post(f"http://127.0.0.1:{server.server_port}/webhooks/vonage/inbound{QUERY}")
+            get(f"http://127.0.0.1:{server.server_port}/account/not-me/{TOKEN}")
     finally:
         server.shutdown()
         server.server_close()
@@ -47,6 +59,7 @@ def test_the_development_server_logs_no_signature(build_app, caplog):
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "/webhooks/vonage/inbound?timestamp=1790000000&sig=[redacted]&msisdn=" in logged
     assert SIGNATURE not in logged
+    assert "GET /account/not-me/[redacted] HTTP/1.1" in logged and TOKEN not in logged
 
 
 def test_gunicorn_logs_no_signature(tmp_path, migrated_template):
@@ -83,13 +96,14 @@ def test_gunicorn_logs_no_signature(tmp_path, migrated_template):
         while True:
             try:
                 status = post(f"http://127.0.0.1:{port}/webhooks/vonage/inbound{QUERY}")
+                get(f"http://127.0.0.1:{port}/account/not-me/{TOKEN}")
                 break
             except OSError:
                 assert server.poll() is None, "gunicorn exited"
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
         deadline = time.monotonic() + 10
-        while "inbound" not in (log_path.read_text() if log_path.exists() else ""):
+        while "not-me" not in (log_path.read_text() if log_path.exists() else ""):
             assert time.monotonic() < deadline, "no access log line"
             time.sleep(0.1)
     finally:
@@ -99,3 +113,4 @@ def test_gunicorn_logs_no_signature(tmp_path, migrated_template):
     assert status == 401
     assert "sig=[redacted]" in logged
     assert SIGNATURE not in logged
+    assert "/account/not-me/[redacted]" in logged and TOKEN not in logged
