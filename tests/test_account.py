@@ -164,3 +164,22 @@ def test_the_phone_page_states_the_owners_cool_off_not_a_fixed_72_hours(client):
     assert "may need none" not in page
     set_rules(phone_change_action="off")
     assert "after a change" not in client.get("/account/phone").get_data(as_text=True)
+
+
+def test_recent_activity_names_the_shop_not_its_address_for_what_the_owner_did(client):
+    from shop.accounts.client import Client
+    from shop.models import Role
+    from shop.orders.review import approve
+    from tests.factories import make_held_order
+
+    shopper = make_user()
+    order = make_held_order(shopper)
+    owner = make_user("boss@example.com", role=Role.OWNER)
+    assert approve(order.ref, owner, "A regular.", Client("192.0.2.77")).done
+    client.sign_in_as(shopper)
+
+    page = client.get("/account/security").get_data(as_text=True)
+    activity = page.split("Recent activity", 1)[1]
+
+    assert "order approved" in activity and "the shop" in activity
+    assert "192.0.2.77" not in page
