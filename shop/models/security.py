@@ -86,11 +86,11 @@ class OtpFailure(db.Model):
 
 
 class SendLock(db.Model):
-    """One row per phone number, client address and account that codes are sent for.
+    """A named lock (`shop.locks`): one row per account, phone number and client address.
 
-    Sending a code first upserts these rows, which locks them until the transaction ends:
-    the send limits are then counted and the code inserted with no other send for the same
-    number, address or account in between (SQLite: the upsert takes the write lock).
+    Upserting a row locks it until the transaction ends: the send limits, an account's
+    lockout and its velocity are then counted and written with no other request for the
+    same name in between (SQLite: the upsert takes the write lock).
     """
 
     __tablename__ = "send_locks"

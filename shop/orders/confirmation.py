@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import select
 
 from shop import cart as carts
-from shop import clock, otp
+from shop import clock, locks, otp
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import (
@@ -92,7 +92,10 @@ def confirm_order(
     The rules run again first: an order they would now hold or block is held or blocked
     whatever the answer. The answer is consumed and the order moved in one transaction, each
     by a conditional UPDATE, so that of any number of concurrent confirms one places it.
+    The account's lock is taken first: the order and the counts are read as the last
+    request of the account left them.
     """
+    locks.hold_account(user.id)
     order = find_order(user, order_ref)
     if order is None:
         return _confirmed(ConfirmOutcome.NOT_FOUND)
@@ -263,6 +266,7 @@ def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResul
     """Send the order's code by SMS: the first one, when the shopper asks for it instead of a
     passkey or an app, or a new one replacing the last (same tries left). The order lapses
     with it."""
+    locks.hold_account(user.id)  # a confirm of the order commits first, or waits
     order = find_order(user, order_ref)
     if order is None:
         return ResendResult(ResendOutcome.NOT_FOUND)

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from shop import alerts, clock, risk
+from shop import alerts, clock, locks, risk
 from shop import cart as carts
 from shop.extensions import db
 from shop.models import Order, OrderEventKind, OrderItem, OrderStatus, Product, User
@@ -149,6 +149,9 @@ def place_order(
     whose row count is checked; a placed or held order empties the cart and alerts. Not
     committed: the caller adds the code of a pending order and commits.
     """
+    # One checkout of an account at a time: the velocity and exemption rules count the
+    # account's recent orders, which a parallel checkout would not see.
+    locks.hold_account(user.id)
     contents = carts.load_user_cart(user)
     existing = _order_for_key(user, idempotency_key)
     if existing is not None:

@@ -20,7 +20,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import update
 
-from shop import accounts, audit, clock, settings
+from shop import accounts, audit, clock, locks, settings
 from shop.accounts.phone import phone_country
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, SmsKind, User
@@ -215,8 +215,10 @@ class Otp:
         """Check `submitted`; on success the code is consumed (the caller commits).
 
         Input that is not exactly the right number of ASCII digits counts as a wrong code.
-        With `order_id`, only a code sent for that order is considered.
+        With `order_id`, only a code sent for that order is considered. The account's lock
+        is taken first: its count of wrong answers is read and added to one at a time.
         """
+        locks.hold_account(user.id)
         if self.lockout.is_locked(user):
             return Verification(Check.LOCKED)
         challenge = challenges.live_challenge(user, purpose)

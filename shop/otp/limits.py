@@ -1,7 +1,7 @@
 """Who may be sent a code, and when (SPEC section 5): one atomic check per number.
 
-A send first locks its number, its client address and its account (`SendLock` rows, in
-sorted order so that two sends never wait on each other in a cycle), then counts what was
+A send first locks its account, its number and its client address (`shop.locks`, in one
+order so that two sends never wait on each other in a cycle), then counts what was
 sent before and decides, then the caller inserts the code, all in one transaction. Twenty
 parallel sends to one number are therefore decided one after the other, each seeing the
 codes of those before it: never past a cap, never two live codes.
@@ -17,13 +17,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from shop import clock
+from shop import locks
 from shop.accounts.phone import phone_country
 from shop.extensions import db
-from shop.models import OtpChallenge, SendLock, SendRefusal
+from shop.models import OtpChallenge, SendRefusal
 from shop.otp.policy import OtpPolicy
 
 
@@ -132,21 +130,8 @@ class SendRequest:
 
 
 def lock(request: SendRequest) -> None:
-    """Lock the number, the address and the account until the transaction ends."""
-    keys = sorted({f"phone:{request.phone}", f"ip:{request.client_ip}", f"user:{request.user_id}"})
-    now = clock.now()
-    insert = postgresql_insert if _dialect() == "postgresql" else sqlite_insert
-    for key in keys:
-        statement = insert(SendLock).values(key=key, touched_at=now)
-        db.session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[SendLock.key], set_={"touched_at": statement.excluded.touched_at}
-            )
-        )
-
-
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
+    """Lock the account, the number and the address until the transaction ends."""
+    locks.hold(locks.account(request.user_id), f"ip:{request.client_ip}", f"phone:{request.phone}")
 
 
 def send_time(policy: OtpPolicy, request: SendRequest, now: datetime) -> datetime:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
-from shop import alerts, audit, clock, otp
+from shop import alerts, audit, clock, locks, otp
 from shop.extensions import db
 from shop.models import Factor, Passkey, StepUp, User
 from shop.otp import Check, Verification
@@ -47,6 +47,7 @@ def answer(
     The order of checks is the SMS code's: locked, dead, expired, changed, then the answer.
     """
     service = otp.service()
+    locks.hold_account(user.id)  # the account's wrong answers are counted one at a time
     if service.lockout.is_locked(user):
         return Verification(Check.LOCKED)
     if step_up.consumed_at is not None or step_up.ended_at is not None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from shop import clock, otp
+from shop import clock, locks, otp
 from shop.extensions import db
 from shop.models import Factor, StepUp, User
 from shop.models.types import live_of
@@ -57,7 +57,9 @@ def open_step_up(
     expires_at: datetime,
     order_id: int | None = None,
 ) -> StepUp:
-    """A new step-up (not committed), ending the live one of the same purpose."""
+    """A new step-up (not committed), ending the live one of the same purpose (under the
+    account's lock: two opened at once end each other's in turn, never both live)."""
+    locks.hold_account(user.id)
     end_live(user, purpose, reason="replaced")
     step_up = StepUp(
         user_id=user.id,
