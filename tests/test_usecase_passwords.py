@@ -92,3 +92,37 @@ def test_reset_outcomes_and_the_cart_merged_at_its_sign_in(app, frozen_clock):
     sms = db.session.scalars(select(SmsMessage.kind).where(SmsMessage.user_id == user.id)).all()
     assert sms.count(SmsKind.OTP_RESET) == 3 and SmsKind.ALERT_PASSWORD_CHANGED in sms
     assert db.session.get(User, user.id).login_code_required is False
+
+
+def test_wrong_reset_codes_lock_only_the_reset_never_the_accounts_sign_in(app, frozen_clock):
+    # A reset needs only the e-mail: whoever knows it can send wrong codes, and those must
+    # not lock the holder's sign-in codes and orders. Ten lock the reset by SMS for a day.
+    from shop.models import OtpPurpose, SendRefusal
+    from shop.otp.texts import code_sms
+
+    user = make_user()
+    attacker = Client("198.51.100.66", "attacker")
+    for _ in range(2):
+        attempt = start_password_reset(user.email, attacker)
+        code = last_code_sent_to(user.phone)
+        for _ in range(5):
+            result = reset_password(attempt, wrong(code), NEW, attacker)
+            assert result.outcome == ResetOutcome.WRONG_CODE
+        frozen_clock.advance(seconds=31)
+
+    otp = app.extensions["otp"]
+    assert not otp.lockout.is_locked(user)
+    assert otp.lockout.is_locked(user, OtpPurpose.RESET)
+    assert otp.lockout.failures_in_window(user) == 0
+    # The holder signs in with a code as ever, and hears nothing of a lock.
+    text = code_sms("Shop", "sign in", "http://127.0.0.1:5000")
+    sent = otp.send(user, OtpPurpose.LOGIN, "sign-in", client_ip=CLIENT.ip, text=text)
+    assert sent.outcome == Sent.SENT
+    assert SmsKind.ALERT_CODE_LOCKED not in set(db.session.scalars(select(SmsMessage.kind)))
+    # A third reset sends no code: refused, and recorded for the owner.
+    sms_before = len(db.session.scalars(select(SmsMessage.id)).all())
+    start_password_reset(user.email, attacker)
+    assert len(db.session.scalars(select(SmsMessage.id)).all()) == sms_before
+    assert db.session.scalar(select(SendRefusal.reason)) == Refusal.RESET_LOCKED
+    frozen_clock.advance(hours=24)
+    assert not otp.lockout.is_locked(user, OtpPurpose.RESET)

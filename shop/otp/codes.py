@@ -46,6 +46,11 @@ def binding_for(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(str(part) for part in parts).encode()).hexdigest()
 
 
+def _locked(purpose: str) -> Refusal:
+    """Why no code may go out to a locked account: its step-up, or (a reset) its reset."""
+    return Refusal.RESET_LOCKED if purpose == OtpPurpose.RESET else Refusal.STEP_UP_LOCKED
+
+
 def service() -> "Otp":
     """The app's OTP service (its policy and key), made by `create_app`."""
     return current_app.extensions["otp"]
@@ -103,8 +108,8 @@ class Otp:
         self._check_recipient(user, request, phone_is_new=phone is not None)
         limits.lock(request)
         now = clock.now()
-        if self.lockout.is_locked(user):
-            raise request.refuse(Refusal.STEP_UP_LOCKED)
+        if self.lockout.is_locked(user, purpose):
+            raise request.refuse(_locked(purpose))
         # A resend never resets a count: the new code takes over the wrong tries of the last
         # code for the same thing, live or dead.
         carried = challenges.tries_used(user, purpose, binding)
@@ -175,8 +180,8 @@ class Otp:
         request = SendRequest(phone or user.phone, client_ip, str(purpose), user.id)
         try:
             self._check_recipient(user, request, phone_is_new=phone is not None)
-            if self.lockout.is_locked(user):
-                raise request.refuse(Refusal.STEP_UP_LOCKED)
+            if self.lockout.is_locked(user, purpose):
+                raise request.refuse(_locked(purpose))
             if challenges.tries_used(user, purpose, binding) >= self.policy.max_attempts:
                 raise request.refuse(Refusal.NO_TRIES_LEFT)
             limits.send_time(self.policy, request, clock.now())
@@ -219,7 +224,7 @@ class Otp:
         is taken first: its count of wrong answers is read and added to one at a time.
         """
         locks.hold_account(user.id)
-        if self.lockout.is_locked(user):
+        if self.lockout.is_locked(user, purpose):
             return Verification(Check.LOCKED)
         challenge = challenges.live_challenge(user, purpose)
         if challenge is None or (order_id is not None and challenge.order_id != order_id):

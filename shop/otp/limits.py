@@ -38,6 +38,7 @@ class Refusal(StrEnum):
     IP_NUMBERS = "ip_numbers"
     IP_CODES = "ip_codes"
     NO_TRIES_LEFT = "no_tries_left"
+    RESET_LOCKED = "reset_locked"
 
 
 MESSAGES = {
@@ -53,6 +54,8 @@ MESSAGES = {
     Refusal.IP_NUMBERS: "Codes were sent to too many numbers from your network: try again later.",
     Refusal.IP_CODES: "Too many codes requested from your network: try again later.",
     Refusal.NO_TRIES_LEFT: "Too many wrong codes for this: a new code would not help. Start again.",
+    Refusal.RESET_LOCKED: "Too many wrong codes today: password reset by SMS is locked on this "
+    "account.",
 }
 
 
@@ -73,6 +76,8 @@ def owner_labels(policy: OtpPolicy) -> Callable[[str], str]:
         "in an hour",
         Refusal.IP_CODES: f"more than {policy.sends_per_ip_hour} codes from one address in an hour",
         Refusal.NO_TRIES_LEFT: f"all {policy.max_attempts} tries used",
+        Refusal.RESET_LOCKED: f"password reset locked after {policy.max_account_failures} wrong "
+        "reset codes in 24 hours",
     }
 
     def label(reason: str) -> str:
