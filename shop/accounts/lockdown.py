@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from sqlalchemy import update
 
-from shop import alerts, audit, clock, orders
+from shop import alerts, audit, clock, locks, orders
 from shop.accounts import tokens
 from shop.accounts.client import Client
 from shop.extensions import db
@@ -39,6 +39,7 @@ def not_me(token: str, client: Client) -> NotMeResult:
     link = alerts.link_for_token(token)
     if link is None:
         return NotMeResult(NotMeOutcome.INVALID)
+    locks.hold_account(link.user_id)  # before its orders and their products, as a checkout
     used = db.session.execute(
         update(NotMeLink)
         .where(NotMeLink.id == link.id, NotMeLink.used_at.is_(None))

@@ -148,14 +148,19 @@ def hold(order: Order, user: User, *, reason: str) -> bool:
 
 
 def expire_pending(now=None) -> int:
-    """Expire pending orders whose code lapsed and give their stock back; commit."""
+    """Expire pending orders whose code lapsed and give their stock back, each order in a
+    transaction of its own: one order's products are locked in id order, as a checkout
+    locks them, where two orders' in one transaction could wait on a checkout in a cycle."""
     now = now or clock.now()
-    stale = db.session.scalars(select(Order).where(pending(), Order.expires_at <= now)).all()
-    expired = sum(
-        release(order, OrderStatus.EXPIRED, allowed_from=[OrderStatus.PENDING_VERIFICATION])
-        for order in stale
-    )
-    db.session.commit()
+    stale = db.session.scalars(
+        select(Order).where(pending(), Order.expires_at <= now).order_by(Order.id)
+    ).all()
+    expired = 0
+    for order in stale:
+        expired += release(
+            order, OrderStatus.EXPIRED, allowed_from=[OrderStatus.PENDING_VERIFICATION]
+        )
+        db.session.commit()
     return expired
 
 
@@ -164,6 +169,16 @@ def cancel_open_orders(user: User) -> list[Order]:
     candidates = db.session.scalars(
         select(Order).where(Order.user_id == user.id, Order.status.in_(OPEN_STATUSES))
     ).all()
+    # Their products locked first, in id order as a checkout locks them (PostgreSQL; SQLite
+    # has one write lock): order by order, two orders' products could come in another order.
+    products = sorted({item.product_id for order in candidates for item in order.items})
+    if products:
+        db.session.execute(
+            select(Product.id)
+            .where(Product.id.in_(products))
+            .order_by(Product.id)
+            .with_for_update()
+        )
     return [
         order
         for order in candidates
