@@ -198,9 +198,14 @@ def test_a_second_change_inside_the_cool_down_is_queued(app, frozen_clock):
 
 
 def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, frozen_clock):
+    from shop.accounts.tokens import issue_token, user_for_token
+
     user = make_user()
     old = user.phone
     open_session(user, CLIENT)
+    token = issue_token(user, "script", CLIENT)
+    db.session.commit()
+    assert user_for_token(token) == user
     start_phone_change(user, PASSWORD, NEW_NUMBER, CLIENT)
     frozen_clock.advance(minutes=1)
     result = confirm_phone(user, last_code_sent_to(NEW_NUMBER), CLIENT)
@@ -210,6 +215,7 @@ def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, fro
     assert user.phone == NEW_NUMBER
     assert user.phone_changed_at == frozen_clock.now == user.phone_verified_at
     assert live_sessions(user) == 0
+    assert user_for_token(token) is None  # an API token ends as a session does
     alert = last_sms_to(old)
     assert alert.kind == SmsKind.ALERT_PHONE_CHANGED
     assert "changed to one ending 555" in sms_text(alert)

@@ -19,6 +19,7 @@ from shop.accounts import (
     find_user_by_email,
     normalise_phone,
     register_user,
+    tokens,
 )
 from shop.accounts.client import Client
 from shop.extensions import db
@@ -233,8 +234,10 @@ def confirm_phone(user: User, code: str, client: Client) -> ConfirmPhoneResult:
     user.phone_changed_at = now
     alerts.phone_changed(user, old_phone)
     audit.record(audit.Event.PHONE_CHANGED, user_id=user.id, ip=client.ip)
-    # A new authenticator: every session ends; the caller starts this one afresh.
+    # A new authenticator: every session and API token ends; the caller starts this session
+    # afresh.
     user.end_all_sessions()
+    tokens.revoke_all(user)
     db.session.commit()
     return ConfirmPhoneResult(
         ConfirmPhoneOutcome.CHANGED,
