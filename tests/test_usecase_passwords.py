@@ -97,7 +97,9 @@ def test_reset_outcomes_and_the_cart_merged_at_its_sign_in(app, frozen_clock):
 def test_wrong_reset_codes_lock_only_the_reset_never_the_accounts_sign_in(app, frozen_clock):
     # A reset needs only the e-mail: whoever knows it can send wrong codes, and those must
     # not lock the holder's sign-in codes and orders. Ten lock the reset by SMS for a day.
-    from shop.models import OtpPurpose, SendRefusal
+    from shop.accounts.overview import step_up_state
+    from shop.accounts.support import SupportOutcome, unlock_step_up
+    from shop.models import OtpPurpose, Role, SendRefusal
     from shop.otp.texts import code_sms
 
     user = make_user()
@@ -124,5 +126,24 @@ def test_wrong_reset_codes_lock_only_the_reset_never_the_accounts_sign_in(app, f
     start_password_reset(user.email, attacker)
     assert len(db.session.scalars(select(SmsMessage.id)).all()) == sms_before
     assert db.session.scalar(select(SendRefusal.reason)) == Refusal.RESET_LOCKED
-    frozen_clock.advance(hours=24)
+    # The owner sees the reset locked on the account's page, and may lift it.
+    owner = make_user("boss@example.com", role=Role.OWNER)
+    state = step_up_state(user)
+    assert (state.locked, state.reset_locked, state.reset_failures) == (False, True, 10)
+    unlocked = unlock_step_up(user.id, owner, "The holder called.", CLIENT)
+    assert unlocked.outcome == SupportOutcome.UNLOCKED
     assert not otp.lockout.is_locked(user, OtpPurpose.RESET)
+
+
+def test_a_locked_step_up_locks_the_reset_too(app, frozen_clock):
+    # Ten wrong sign-in codes (someone with the password): no reset code either, so the
+    # reset is no way round the lock.
+    from shop.models import OtpFailure, OtpPurpose
+
+    user = make_user()
+    db.session.add_all(OtpFailure(user_id=user.id) for _ in range(10))
+    db.session.commit()
+    assert app.extensions["otp"].lockout.is_locked(user, OtpPurpose.RESET)
+    sms_before = len(db.session.scalars(select(SmsMessage.id)).all())
+    start_password_reset(user.email, CLIENT)
+    assert len(db.session.scalars(select(SmsMessage.id)).all()) == sms_before

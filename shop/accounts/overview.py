@@ -106,10 +106,15 @@ def histories(users: Iterable[User]) -> dict[int, ShopperHistory]:
 class StepUpState:
     failures: int  # wrong codes counted now (24 h, after any unlock)
     limit: int
+    reset_failures: int = 0  # wrong password-reset codes, counted apart (shop/otp/lockout.py)
 
     @property
     def locked(self) -> bool:
         return self.failures >= self.limit
+
+    @property
+    def reset_locked(self) -> bool:
+        return self.reset_failures >= self.limit
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,11 @@ class AccountOverview:
 
 def step_up_state(user: User) -> StepUpState:
     lockout = otp.service().lockout
-    return StepUpState(lockout.failures_in_window(user), lockout.policy.max_account_failures)
+    return StepUpState(
+        lockout.failures_in_window(user),
+        lockout.policy.max_account_failures,
+        lockout.failures_in_window(user, reset=True),
+    )
 
 
 def alerts_off(user: User) -> list[str]:

@@ -54,12 +54,14 @@ def _account_and_note(account_id: int, note: str) -> tuple[User, str] | SupportR
 
 
 def unlock_step_up(account_id: int, owner: User, note: str, client: Client) -> SupportResult:
-    """Wrong codes before now stop counting towards the lock; the holder gets an alert."""
+    """Wrong codes before now stop counting towards the lock (and the reset's); the holder
+    gets an alert."""
     found = _account_and_note(account_id, note)
     if isinstance(found, SupportResult):
         return found
     user, note = found
-    if not step_up_state(user).locked:
+    state = step_up_state(user)
+    if not (state.locked or state.reset_locked):
         return SupportResult(SupportOutcome.NOT_LOCKED)
     unlocked_before = user.step_up_unlocked_at
     # Conditional on the unlock time read above: two owners unlocking at once alert once.

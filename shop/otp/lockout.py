@@ -9,7 +9,8 @@ no longer count).
 A wrong password-reset code is counted apart, with the same limit: a reset needs only the
 account's e-mail, so if its wrong codes counted here anyone could lock any account's sign-in
 and orders for a day, day after day. Ten of them lock only the reset by SMS, and say nothing
-to anyone (the reset's codes reach the holder's phone already).
+to anyone (the reset's codes reach the holder's phone already). A reset is refused too while
+step-up is locked: a locked account gets no more codes of any kind.
 """
 
 from sqlalchemy import func, select
@@ -43,9 +44,12 @@ class Lockout:
         )
 
     def is_locked(self, user: User, purpose: str | None = None) -> bool:
-        """Whether the account's step-up is locked (for `purpose` "reset": its reset)."""
-        reset = purpose == OtpPurpose.RESET
-        return self.failures_in_window(user, reset=reset) >= self.policy.max_account_failures
+        """Whether the account's step-up is locked; for `purpose` "reset", whether its reset
+        is (by its own count, or with step-up)."""
+        limit = self.policy.max_account_failures
+        if purpose == OtpPurpose.RESET and self.failures_in_window(user, reset=True) >= limit:
+            return True
+        return self.failures_in_window(user) >= limit
 
     def count_failure(
         self,
