@@ -4,17 +4,21 @@
 Taking a lock upserts its `send_locks` row. On PostgreSQL the upsert locks that row until
 commit, so a second request for the same name waits there and then counts what the first
 committed; on SQLite the upsert is the transaction's first write, so it takes the database's
-write lock before anything is read.
+write lock (reads before it are not in a transaction). A use case takes the account's lock
+as its first step, `fresh`: what its view loaded before is read again after it.
 
 The names, in the one order any transaction takes them (so that two never wait on each other
 in a cycle):
 
 - `account:<user id>`: everything that decides on an account's step-up state. A checkout (its
-  velocity and exemption counts), an answer to a code or a step-up (the 10-a-day lockout and
-  its single alert), a new step-up (one live per purpose), a new code (the tries it carries).
-  Taken before any row of the account's orders or the products they hold.
-- `ip:<address>`, `phone:<number>`: a code's send limits (`shop.otp.limits`), after the
-  account's.
+  velocity and exemption counts), a confirm or a resend of an order's code, an answer to a
+  code or a step-up (the 10-a-day lockout and its single alert), a new step-up (one live per
+  purpose), a new code (the tries it carries), a "not me", an owner asking for a held order's
+  code. Taken before any row of the account's orders or the products they hold.
+- then rows: orders before their products, products in id order (a sweep or a review moves
+  one order a transaction; a "not me" locks all its orders' rows, then all their products).
+- `ip:<address>`, `phone:<number>`: a code's send limits (`shop.otp.limits`), taken with the
+  account's when a code is issued, after any order or product row of the same transaction.
 """
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -44,6 +48,13 @@ def hold(*keys: str) -> None:
         )
 
 
-def hold_account(user_id: int) -> None:
-    """Lock the account's step-up state until the transaction ends."""
+def hold_account(user_id: int, *, fresh: bool = False) -> None:
+    """Lock the account's step-up state until the transaction ends. `fresh`: a use case's
+    first step, whose view may have loaded the account or its order already: what was
+    loaded is read again, as the request before left it (the session keeps an object's
+    loaded values otherwise, whatever a query returns)."""
+    if fresh:
+        db.session.flush()
     hold(account(user_id))
+    if fresh:
+        db.session.expire_all()

@@ -16,8 +16,8 @@ from shop.models import (
     AuditEvent,
     Factor,
     Order,
+    OrderEvent,
     OrderStatus,
-    OtpChallenge,
     OtpFailure,
     OtpPurpose,
     SmsKind,
@@ -28,7 +28,7 @@ from shop.models import (
 from shop.models.types import live_of
 from shop.orders import ShippingAddress
 from shop.orders.checkout import CheckoutOutcome, start_checkout
-from shop.orders.confirmation import confirm_order, resend_order_code
+from shop.orders.confirmation import ConfirmOutcome, confirm_order
 from shop.otp.texts import code_sms
 from shop.stepup import steps
 from tests import postgres
@@ -53,7 +53,7 @@ CLIENT = Client("203.0.113.77", "device-1")
 def together(app, count: int, task: Callable[[int], object]) -> list:
     """`task(0)` … `task(count - 1)` in threads that start at once, each in an app context
     (and so a database session) of its own; what each returned, or the exception it raised."""
-    start = threading.Barrier(count)
+    start = threading.Barrier(count, timeout=30)
 
     def run(index: int) -> object:
         with app.app_context():
@@ -148,32 +148,88 @@ def test_step_ups_opened_at_once_leave_one_live(any_app):
     assert db.session.scalar(live) == 1
 
 
-def test_a_resend_at_once_with_the_confirm_never_sends_a_code_for_a_placed_order(any_app):
+def test_a_confirm_that_loses_the_race_to_the_sweep_says_where_the_order_is(pg_app, monkeypatch):
+    # On PostgreSQL a sweep or a review moves an order without the account's lock: here one
+    # places it between the confirm's decision (the rules now hold it) and its move. The
+    # shopper is told it is placed, not shown a 500. (On SQLite the confirm holds the
+    # database's write lock: nothing moves the order meanwhile.)
+    from shop.orders import confirmation
+    from tests.factories import set_rules
+
     user = make_user()
     fill_cart(user, (make_product(price_minor=30_000, stock=5), 1))
-    order = start_checkout(user, ShippingAddress(**ADDRESS), "resend-race-0000001", CLIENT).order
-    assert order.status == OrderStatus.PENDING_VERIFICATION
+    order = start_checkout(user, ShippingAddress(**ADDRESS), "lost-race-0000001", CLIENT).order
     code = last_code_sent_to(user.phone)
-    user_id, ref, order_id = user.id, order.ref, order.id
+    set_rules(hold_threshold_minor=30_000)
+    decide, order_id = confirmation.decide, order.id
 
-    def act(index: int) -> str:
-        shopper = db.session.get(User, user_id)
-        if index == 0:
-            return confirm_order(shopper, ref, code, CLIENT).outcome
-        return resend_order_code(shopper, ref, CLIENT).outcome
+    def decided_then_placed_elsewhere(*args, **kwargs):
+        decided = decide(*args, **kwargs)
+        with db.engine.begin() as other:
+            other.execute(
+                Order.__table__.update()
+                .where(Order.__table__.c.id == order_id)
+                .values(status=OrderStatus.PLACED, expires_at=None)
+            )
+        return decided
 
-    outcomes = together(any_app, 3, act)
+    monkeypatch.setattr(confirmation, "decide", decided_then_placed_elsewhere)
+    result = confirm_order(user, order.ref, code, CLIENT)
 
-    assert all(isinstance(outcome, str) for outcome in outcomes), outcomes
+    assert result.outcome == ConfirmOutcome.ALREADY_PLACED
+    assert result.message == "This order is already confirmed."
     db.session.expire_all()
-    order = db.session.get(Order, order_id)
-    codes = select(OtpChallenge).where(OtpChallenge.order_id == order_id)
-    if order.status == OrderStatus.PLACED:
-        # Every code of a placed order was sent before it was placed, and none is live.
-        assert order.expires_at is None
-        assert all(
-            challenge.consumed_at is not None or challenge.ended_at is not None
-            for challenge in db.session.scalars(codes)
-        )
-    else:
-        assert outcomes[0] == "code_dead"  # a resend went first and replaced the code
+    assert db.session.get(Order, order_id).status == OrderStatus.PLACED
+    kinds = db.session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == order_id))
+    assert "held" not in list(kinds)
+
+
+def test_the_owner_asking_for_a_code_and_not_me_at_once_never_deadlock(pg_app):
+    # The owner asks for a code on a held order while its holder follows a "not me" link:
+    # each takes the account's lock before the order's row, so one waits for the other.
+    from shop import alerts
+    from shop.accounts.lockdown import not_me
+    from shop.models import Role
+    from shop.orders.review import approve
+    from tests.factories import make_held_order
+
+    owner_id = make_user("boss@example.com", role=Role.OWNER).id
+    for round_ in range(8):
+        order = make_held_order()
+        token = alerts.not_me_url(order.user).rsplit("/", 1)[-1]
+        ref = order.ref
+
+        def act(index: int, ref=ref, token=token) -> str:
+            if index == 0:
+                owner = db.session.get(User, owner_id)
+                return approve(ref, owner, "Ask the shopper.", CLIENT, ask_code=True).outcome
+            return not_me(token, Client("198.51.100.9")).outcome
+
+        outcomes = together(pg_app, 2, act)
+        assert all(isinstance(outcome, str) for outcome in outcomes), (round_, outcomes)
+
+
+def test_the_expiry_sweep_and_not_me_at_once_never_deadlock(pg_app, frozen_clock):
+    # A lapsed order: the delivery process's sweep expires it while its holder follows a
+    # "not me" link. Both take the order's row before its products, so one waits.
+    from shop import alerts
+    from shop.accounts.lockdown import not_me
+    from shop.orders import expire_pending
+
+    for round_ in range(8):
+        user = make_user()
+        fill_cart(user, (make_product(price_minor=30_000, stock=5), 1))
+        key = f"sweep-race-{round_:08d}"
+        client = Client(f"203.0.113.{round_ + 1}")  # five numbers an hour from one address
+        order = start_checkout(user, ShippingAddress(**ADDRESS), key, client).order
+        assert order.status == OrderStatus.PENDING_VERIFICATION
+        token = alerts.not_me_url(user).rsplit("/", 1)[-1]
+        frozen_clock.advance(minutes=6)
+
+        def act(index: int, token=token) -> object:
+            if index == 0:
+                return expire_pending()
+            return not_me(token, Client("198.51.100.9")).outcome
+
+        outcomes = together(pg_app, 2, act)
+        assert not any(isinstance(outcome, Exception) for outcome in outcomes), (round_, outcomes)

@@ -12,7 +12,6 @@ from shop.extensions import db
 from shop.models import (
     AuditEvent,
     Order,
-    OrderEvent,
     OrderStatus,
     OtpChallenge,
     OtpFailure,
@@ -542,27 +541,37 @@ def test_order_challenge_is_the_live_code_of_that_order_only(shopper, frozen_clo
 # Another request got there first, or the account changed meanwhile ----------------------------
 
 
-def test_a_confirm_that_loses_the_race_to_another_says_where_the_order_is(shopper, frozen_clock):
-    # The rules now hold the order, but another request placed it between this request's
-    # read of the order and its move: the shopper is told it is placed, not shown a 500.
-    order = pending_order(shopper, make_product(price_minor=30_000, stock=5))
-    code = last_code_sent_to(shopper.phone)
-    set_rules(hold_threshold_minor=30_000)
-    assert order.status == OrderStatus.PENDING_VERIFICATION  # as this request read it
-    with db.engine.begin() as other:  # the other request
+def place_elsewhere(order: Order) -> None:
+    """Another request (a confirm in another worker) places `order` and commits."""
+    with db.engine.begin() as other:
         other.execute(
             Order.__table__.update()
             .where(Order.__table__.c.id == order.id)
-            .values(status=OrderStatus.PLACED)
+            .values(status=OrderStatus.PLACED, expires_at=None)
         )
 
-    result = confirm_order(shopper, order.ref, code, CLIENT)
 
-    assert result.outcome == ConfirmOutcome.ALREADY_PLACED
-    assert result.message == "This order is already confirmed."
-    assert status(order) == OrderStatus.PLACED
-    kinds = db.session.scalars(select(OrderEvent.kind).where(OrderEvent.order_id == order.id))
-    assert "held" not in list(kinds)
+@pytest.mark.parametrize("use_case", ["resend", "confirm"])
+def test_what_a_view_loaded_before_another_request_placed_the_order_is_read_again(
+    shopper, frozen_clock, use_case
+):
+    # A view loads the order, then calls the use case; meanwhile another worker's confirm
+    # placed it. The use case reads it again under the account's lock: no code is sent for
+    # a placed order, and a double-clicked confirm is told it is placed.
+    order = pending_order(shopper, make_product(price_minor=30_000, stock=5))
+    code = last_code_sent_to(shopper.phone)
+    frozen_clock.advance(seconds=31)  # past the cool-down: a resend would send
+    assert order.status == OrderStatus.PENDING_VERIFICATION  # loaded, as by the view
+    place_elsewhere(order)
+
+    if use_case == "resend":
+        assert resend_order_code(shopper, order.ref, CLIENT).outcome == ResendOutcome.NOT_PENDING
+    else:
+        result = confirm_order(shopper, order.ref, code, CLIENT)
+        assert result.outcome == ConfirmOutcome.ALREADY_PLACED
+    codes = select(func.count(OtpChallenge.id)).where(OtpChallenge.order_id == order.id)
+    assert db.session.scalar(codes) == 1
+    assert status(order) == OrderStatus.PLACED and order.expires_at is None
 
 
 @pytest.mark.parametrize("then", ["resend", "confirm"])

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from flask import current_app
 
-from shop import clock, otp, risk
+from shop import clock, locks, otp, risk
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import (
@@ -132,7 +132,10 @@ def start_checkout(
 
     A repeated `idempotency_key` with the same cart and address answers with the order the
     first submit made; with another cart or address it is refused (KEY_REUSED).
+    The account's lock is taken first: what the decision counts is as the request before
+    left it.
     """
+    locks.hold_account(user.id, fresh=True)
     try:
         placement = place_order(user, address, idempotency_key, checkout_context(user, client))
     except CheckoutError as error:

@@ -95,7 +95,7 @@ def confirm_order(
     The account's lock is taken first: the order and the counts are read as the last
     request of the account left them.
     """
-    locks.hold_account(user.id)
+    locks.hold_account(user.id, fresh=True)
     order = find_order(user, order_ref)
     if order is None:
         return _confirmed(ConfirmOutcome.NOT_FOUND)
@@ -224,6 +224,7 @@ def _lost_race(order: Order, *, keep: bool = True) -> ConfirmResult:
 def _confirmed(
     outcome: ConfirmOutcome, order: Order | None = None, message: str = "", tries_left: int = 0
 ) -> ConfirmResult:
+    db.session.rollback()  # nothing (more) to keep: the account's lock goes now, not later
     return ConfirmResult(outcome, order, tries_left, message or CONFIRM_MESSAGES[outcome])
 
 
@@ -266,15 +267,15 @@ def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResul
     """Send the order's code by SMS: the first one, when the shopper asks for it instead of a
     passkey or an app, or a new one replacing the last (same tries left). The order lapses
     with it."""
-    locks.hold_account(user.id)  # a confirm of the order commits first, or waits
+    locks.hold_account(user.id, fresh=True)  # a confirm of the order commits first, or waits
     order = find_order(user, order_ref)
     if order is None:
-        return ResendResult(ResendOutcome.NOT_FOUND)
+        return _unsent(ResendOutcome.NOT_FOUND)
     if order.status != OrderStatus.PENDING_VERIFICATION or lifecycle.lapsed(order):
-        return ResendResult(ResendOutcome.NOT_PENDING, order)
+        return _unsent(ResendOutcome.NOT_PENDING, order)
     step_up = order_step_up(user, order)
     if needs_passkey(order) or (step_up is not None and Factor.SMS not in step_up.factor_list):
-        return ResendResult(ResendOutcome.NOT_ALLOWED, order)
+        return _unsent(ResendOutcome.NOT_ALLOWED, order)
     if phone_changed_since_review(user, order):
         _held_again(user, order)
         return ResendResult(ResendOutcome.NOT_PENDING, order)
@@ -292,6 +293,11 @@ def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResul
         steps.extend(step_up, challenge.expires_at)
     db.session.commit()
     return ResendResult(ResendOutcome.SENT, order, CodeSend.of(challenge))
+
+
+def _unsent(outcome: ResendOutcome, order: Order | None = None) -> ResendResult:
+    db.session.rollback()  # the account's lock goes now, not when the request ends
+    return ResendResult(outcome, order)
 
 
 class OptionsOutcome(StrEnum):

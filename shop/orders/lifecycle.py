@@ -166,11 +166,15 @@ def expire_pending(now=None) -> int:
 
 def cancel_open_orders(user: User) -> list[Order]:
     """Cancel every order of `user` not yet shipped and put its stock back (not committed)."""
+    # The orders' rows, then their products, each in id order (PostgreSQL; SQLite has one
+    # write lock): the order a sweep or a review takes one order's row and products in, and
+    # a checkout its products. Order by order, two orders' products could come in another.
     candidates = db.session.scalars(
-        select(Order).where(Order.user_id == user.id, Order.status.in_(OPEN_STATUSES))
+        select(Order)
+        .where(Order.user_id == user.id, Order.status.in_(OPEN_STATUSES))
+        .order_by(Order.id)
+        .with_for_update()
     ).all()
-    # Their products locked first, in id order as a checkout locks them (PostgreSQL; SQLite
-    # has one write lock): order by order, two orders' products could come in another order.
     products = sorted({item.product_id for order in candidates for item in order.items})
     if products:
         db.session.execute(

@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import joinedload
 
-from shop import alerts, audit, clock, otp, settings
+from shop import alerts, audit, clock, locks, otp, settings
 from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import Order, OrderEventKind, OrderStatus, User
@@ -96,6 +96,9 @@ def approve(
 
 
 def _ask_for_code(order: Order, owner: User, note: str, client: Client) -> ReviewResult:
+    # The shopper's account first, as every use case that sends its code takes it: before
+    # the order's row, which a "not me" of the account takes after the account.
+    locks.hold_account(order.user_id, fresh=True)
     if not lifecycle.move(
         order,
         OrderStatus.PENDING_VERIFICATION,
@@ -157,7 +160,8 @@ def _audit(event: audit.Event, order: Order, owner: User, note: str, client: Cli
 
 def cancel_held_too_long(now: datetime | None = None) -> int:
     """Cancel the orders held for longer than the owner's setting, with the same SMS as an
-    owner's cancellation; commit. A chore of the delivery process; returns how many."""
+    owner's cancellation, each order in a transaction of its own (its products locked in id
+    order, as a checkout locks them). A chore of the delivery process; returns how many."""
     now = now or clock.now()
     days = settings.current().held_order_days
     stale = db.session.scalars(
@@ -184,7 +188,7 @@ def cancel_held_too_long(now: datetime | None = None) -> int:
                 note=f"Held for longer than {days} days: cancelled by the shop automatically.",
             )
             cancelled += 1
-    db.session.commit()
+        db.session.commit()
     return cancelled
 
 

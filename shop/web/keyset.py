@@ -23,7 +23,7 @@ ROW_ID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 def row_number(raw: str) -> int | None:
-    """A row id from a page's link, or None if `raw` is none: 1 to MAX_ID (PostgreSQL's
+    """A row id from a page's link, or None if `raw` is not one: 1 to MAX_ID (PostgreSQL's
     ids are 4-byte integers, and a larger one fails in the driver)."""
     if not ROW_ID.fullmatch(raw) or int(raw) > MAX_ID:
         return None
