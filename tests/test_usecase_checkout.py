@@ -591,7 +591,8 @@ def test_a_number_changed_after_the_owner_asked_for_a_code_holds_the_order_again
 
     if then == "resend":
         result = resend_order_code(shopper, order.ref, CLIENT)
-        assert result.outcome == ResendOutcome.NOT_PENDING
+        assert result.outcome == ResendOutcome.HELD
+        assert "phone number changed after the shop asked for a code" in result.message
     else:
         result = confirm_order(shopper, order.ref, code, CLIENT)
         assert result.outcome == ConfirmOutcome.HELD

@@ -169,7 +169,11 @@ def resend(challenge_id: str):
     if found.purpose == OtpPurpose.ORDER:
         order = db.session.get(Order, found.order_id)
         result = resend_order_code(api_user(), order.ref, client)
-        if result.outcome in (ResendOutcome.NOT_PENDING, ResendOutcome.NOT_FOUND):
+        if result.outcome in (
+            ResendOutcome.NOT_PENDING,
+            ResendOutcome.NOT_FOUND,
+            ResendOutcome.HELD,
+        ):
             raise ApiProblem(409, result.message, name="not_pending", order_ref=order.ref)
         send = result.send
     elif found.purpose == OtpPurpose.LOGIN:

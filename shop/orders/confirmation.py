@@ -244,6 +244,7 @@ class ResendOutcome(StrEnum):
     NOT_PENDING = "not_pending"  # the order no longer waits for a code
     NOT_FOUND = "not_found"
     NOT_ALLOWED = "not_allowed"  # only a passkey may confirm this order
+    HELD = "held"  # the number changed since the owner asked for a code: held again
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,8 @@ class ResendResult:
             return CONFIRM_MESSAGES[ConfirmOutcome.NOT_FOUND]
         if self.outcome == ResendOutcome.NOT_ALLOWED:
             return answers.PASSKEY_ONLY
+        if self.outcome == ResendOutcome.HELD:
+            return CLOSED_MESSAGES[OrderStatus.HELD] + " " + PHONE_CHANGED
         return CLOSED_MESSAGES.get(OrderStatus(self.order.status), "")
 
 
@@ -277,8 +280,11 @@ def resend_order_code(user: User, order_ref: str, client: Client) -> ResendResul
     if needs_passkey(order) or (step_up is not None and Factor.SMS not in step_up.factor_list):
         return _unsent(ResendOutcome.NOT_ALLOWED, order)
     if phone_changed_since_review(user, order):
-        _held_again(user, order)
-        return ResendResult(ResendOutcome.NOT_PENDING, order)
+        held = _held_again(user, order)
+        outcome = (
+            ResendOutcome.HELD if held.outcome == ConfirmOutcome.HELD else ResendOutcome.NOT_PENDING
+        )
+        return ResendResult(outcome, order)
     # The first SMS of an order the shopper asks for is no "resend": inside the number's
     # cool-down it is queued, as at checkout, rather than refused.
     first = db.session.scalar(

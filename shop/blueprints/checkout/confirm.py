@@ -190,6 +190,6 @@ def resend(order_ref: str) -> Response:
         abort(404, description=result.message)
     if result.send is not None:
         flash_send(result.send)
-    elif result.outcome == ResendOutcome.NOT_ALLOWED:
+    elif result.outcome in (ResendOutcome.NOT_ALLOWED, ResendOutcome.HELD):
         flash(result.message, "error")
     return redirect(url_for("checkout.verify", order_ref=order_ref))
