@@ -431,3 +431,25 @@ def test_password_codes_are_not_api_challenges(client, shopper, frozen_clock):
         code = {"code": last_code_sent_to(shopper.phone)}
         is_problem(client.post(f"{path}/verify", json=code, headers=headers), 404)
         is_problem(client.post(f"{path}/resend", headers=headers), 404)
+
+
+def test_a_new_number_confirmed_through_the_api_ends_its_token_and_says_so(
+    client, shopper, frozen_clock
+):
+    from shop.accounts.verification import start_phone_change
+    from shop.models import OtpChallenge
+    from tests.factories import PASSWORD
+
+    headers = sign_in(client, shopper, frozen_clock)
+    start_phone_change(shopper, PASSWORD, "+447700900555", Client("203.0.113.5"))
+    challenge = db.session.scalar(
+        select(OtpChallenge.public_id).where(OtpChallenge.phone == "+447700900555")
+    )
+    done = client.post(
+        f"/api/v1/challenges/{challenge}/verify",
+        json={"code": last_code_sent_to("+447700900555")},
+        headers=headers,
+    )
+    assert done.status_code == 200, done.json
+    assert "this one included: ask for a new token" in done.json["message"]
+    is_problem(client.get("/api/v1/cart", headers=headers), 401)

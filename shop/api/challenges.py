@@ -126,7 +126,14 @@ def verify(body: dict, challenge_id: str):
     result = verification.confirm_phone(api_user(), body["code"], client)
     if result.outcome not in (ConfirmPhoneOutcome.CONFIRMED, ConfirmPhoneOutcome.CHANGED):
         raise _code_problem(str(result.outcome), result.message, result.tries_left)
-    return {"purpose": "phone", "order": None, "token": None, "message": result.message}
+    message = result.message
+    if result.outcome == ConfirmPhoneOutcome.CHANGED:
+        # A new number ends every session and token of the account, the caller's included.
+        message = (
+            "Your new number is confirmed. Every session and API token of the account has "
+            "ended, this one included: ask for a new token."
+        )
+    return {"purpose": "phone", "order": None, "token": None, "message": message}
 
 
 def confirmed(found: OtpChallenge | StepUp, answer: str | dict, factor: Factor) -> dict:
