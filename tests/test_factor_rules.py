@@ -14,12 +14,8 @@ from shop import risk, tallies
 from shop.extensions import db
 from shop.models import AuditEvent, Factor, OtpChallenge
 from shop.orders.checkout import issue_order_code, order_step_up
-from shop.orders.confirmation import (
-    ConfirmOutcome,
-    ResendOutcome,
-    confirm_order,
-    resend_order_code,
-)
+from shop.orders.confirmation import ConfirmOutcome, confirm_order
+from shop.orders.resend import ResendOutcome, resend_order_code
 from shop.risk import Outcome, RiskInputs, RiskRules
 from shop.stepup.figures import factor_figures
 from tests.factories import last_code_sent_to, make_user, set_rules, text_of

@@ -241,7 +241,7 @@ def test_an_expired_passkey_challenge_is_refused_and_counted(app, frozen_clock):
 
 
 def test_sms_stays_the_fallback_and_is_sent_only_when_asked(app):
-    from shop.orders.confirmation import ResendOutcome, resend_order_code
+    from shop.orders.resend import ResendOutcome, resend_order_code
     from tests.factories import last_code_sent_to
 
     user = make_user()

@@ -28,7 +28,8 @@ from shop.orders.checkout import (
     order_challenge,
     start_checkout,
 )
-from shop.orders.confirmation import ConfirmOutcome, ResendOutcome, confirm_order, resend_order_code
+from shop.orders.confirmation import ConfirmOutcome, confirm_order
+from shop.orders.resend import ResendOutcome, resend_order_code
 from shop.otp import Refusal, Sent
 from tests.factories import (
     fill_cart,

@@ -24,7 +24,8 @@ from shop.api.representations import challenge_of, order_of
 from shop.api.schemas import VerifiedSchema
 from shop.extensions import db
 from shop.models import Factor, Order, OtpChallenge, OtpPurpose, StepUp
-from shop.orders.confirmation import ConfirmOutcome, ResendOutcome, confirm_order, resend_order_code
+from shop.orders.confirmation import ConfirmOutcome, confirm_order
+from shop.orders.resend import ResendOutcome, resend_order_code
 from shop.otp import CodeSend, Sent
 from shop.web.client import current_client
 from shop.web.ratelimits import limit_code_entry

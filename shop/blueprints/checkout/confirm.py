@@ -22,12 +22,11 @@ from shop.orders.confirmation import (
     ConfirmOutcome,
     ConfirmResult,
     OptionsOutcome,
-    ResendOutcome,
     confirm_order,
     order_passkey_options,
-    resend_order_code,
 )
 from shop.orders.history import find_order
+from shop.orders.resend import ResendOutcome, resend_order_code
 from shop.risk import Outcome
 from shop.web.client import current_client
 from shop.web.code_page import (
