@@ -22,14 +22,6 @@ COUNT_CAP = 1_000
 ROW_ID = re.compile(r"[1-9][0-9]{0,9}")
 
 
-def row_number(raw: str) -> int | None:
-    """A row id from a page's link, or None if `raw` is not one: 1 to MAX_ID (PostgreSQL's
-    ids are 4-byte integers, and a larger one fails in the driver)."""
-    if not ROW_ID.fullmatch(raw) or int(raw) > MAX_ID:
-        return None
-    return int(raw)
-
-
 @dataclass(frozen=True)
 class KeysetPage:
     items: list[Any]
@@ -44,14 +36,16 @@ class KeysetPage:
         return f"{self.cap:,}+" if self.count > self.cap else f"{self.count:,}"
 
 
-def _cursor(name: str) -> int | None:
+def cursor_arg(name: str, what: str = "a row number from a page's link") -> int | None:
+    """The row id the query string's `name` holds (None when empty), or a 400 saying it must
+    be `what`: 1 to MAX_ID (PostgreSQL's ids are 4-byte integers, and a larger one fails in
+    the driver)."""
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
-    number = row_number(raw)
-    if number is None:
-        abort(400, description=f"“{name}” must be a row number from a page's link.")
-    return number
+    if not ROW_ID.fullmatch(raw) or int(raw) > MAX_ID:
+        abort(400, description=f"“{name}” must be {what}.")
+    return int(raw)
 
 
 def newest_first(query: Select, model: Any, time_column: Any, per_page: int) -> KeysetPage:
@@ -59,7 +53,7 @@ def newest_first(query: Select, model: Any, time_column: Any, per_page: int) -> 
     row is a 404. `query` is filtered on `model`'s columns and unordered; it selects either
     `model` (the page holds instances) or columns including `model.id` (plain rows, which a
     long list reads at a fraction of the ORM's cost)."""
-    before, after = _cursor("before"), _cursor("after")
+    before, after = cursor_arg("before"), cursor_arg("after")
     if before is not None and after is not None:
         abort(400, description="Give “before” or “after”, not both.")
     key = tuple_(time_column, model.id)

@@ -1,6 +1,6 @@
 """One account as the owner sees it, and what the owner can do to it (each with a note)."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug import Response
 from wtforms import TextAreaField
@@ -13,7 +13,7 @@ from shop.extensions import db
 from shop.models import User
 from shop.web.client import current_client
 from shop.web.forms import StrictForm, error_messages
-from shop.web.keyset import row_number
+from shop.web.keyset import cursor_arg
 
 EVENTS_PAGE = PER_PAGE
 STATUS = {SupportOutcome.NOTE_REQUIRED: 422, SupportOutcome.NOT_LOCKED: 409}
@@ -31,11 +31,8 @@ def _account_or_404(account_id: int) -> User:
 
 
 def render_account(user: User, status: int = 200, errors: list[str] | None = None):
-    before = request.args.get("before", "").strip() or None
-    before_id = None if before is None else row_number(before)
-    if before is not None and before_id is None:
-        abort(400, description="“before” must be an event number.")
-    events, more = overview.events_before(user, before_id, EVENTS_PAGE)
+    before = cursor_arg("before", "an event number")
+    events, more = overview.events_before(user, before, EVENTS_PAGE)
     return render_template(
         "admin/account.html",
         account=overview.overview(user),

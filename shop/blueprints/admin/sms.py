@@ -3,7 +3,7 @@
 
 from datetime import timedelta
 
-from flask import abort, render_template, request
+from flask import render_template
 from sqlalchemy import Row, select
 
 from shop import clock, otp, settings
@@ -14,7 +14,7 @@ from shop.models.sms import is_code_kind
 from shop.otp.limits import owner_labels
 from shop.sms import abuse
 from shop.sms.figures import sms_figures
-from shop.web.keyset import newest_first, row_number
+from shop.web.keyset import cursor_arg, newest_first
 
 ABUSE_WINDOWS = (("Last hour", timedelta(hours=1)), ("Last 24 hours", timedelta(hours=24)))
 REFUSALS_PAGE = PER_PAGE
@@ -52,15 +52,12 @@ def shown_body(message: SmsMessage | Row) -> str:
 def sms() -> str:
     statuses = [status.value for status in SmsStatus]
     status = choice_arg("status", statuses)
-    before = request.args.get("refusals_before", "").strip() or None
-    before_id = None if before is None else row_number(before)
-    if before is not None and before_id is None:
-        abort(400, description="“refusals_before” must be a refusal number.")
+    before = cursor_arg("refusals_before", "a refusal number")
     query = select(*MESSAGE_ROW)
     if status:
         query = query.where(SmsMessage.status == status)
     now = clock.now()
-    refusals, more_refusals = abuse.refusals_before(before_id, REFUSALS_PAGE)
+    refusals, more_refusals = abuse.refusals_before(before, REFUSALS_PAGE)
     day_ago = now - timedelta(hours=24)
     sends = [(label, abuse.send_figures(now - window)) for label, window in ABUSE_WINDOWS]
     day = sends[-1][1]
