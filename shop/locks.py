@@ -28,6 +28,9 @@ from shop import clock
 from shop.extensions import db
 from shop.models import SendLock
 
+# Where the session notes the keys its transaction holds: (that transaction, the keys).
+HELD = "shop.locks.held"
+
 
 def account(user_id: int) -> str:
     return f"account:{user_id}"
@@ -35,17 +38,28 @@ def account(user_id: int) -> str:
 
 def hold(*keys: str) -> None:
     """Lock `keys` until the transaction ends, in the order above (sorted: "account" <
-    "ip" < "phone"). Taking a lock the transaction holds already is harmless."""
+    "ip" < "phone"). A key the transaction holds already costs nothing: a checkout's steps
+    each ask for the account's lock, and it is taken once."""
+    transaction = db.session().get_transaction()
+    taken_in, held = db.session.info.get(HELD, (None, frozenset()))
+    if transaction is None or taken_in is not transaction:
+        held = frozenset()
+    wanted = sorted(set(keys) - held)
+    if not wanted:
+        return
     now = clock.now()
     postgresql = db.session.get_bind().dialect.name == "postgresql"
     insert = postgresql_insert if postgresql else sqlite_insert
-    for key in sorted(set(keys)):
+    for key in wanted:
         statement = insert(SendLock).values(key=key, touched_at=now)
         db.session.execute(
             statement.on_conflict_do_update(
                 index_elements=[SendLock.key], set_={"touched_at": statement.excluded.touched_at}
             )
         )
+    # The transaction the upserts ran in (begun by the first, if none was): a commit or a
+    # rollback starts another, which holds nothing.
+    db.session.info[HELD] = (db.session().get_transaction(), held | set(wanted))
 
 
 def hold_account(user_id: int, *, fresh: bool = False) -> None:

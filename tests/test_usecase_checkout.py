@@ -606,3 +606,24 @@ def test_a_number_changed_after_the_owner_asked_for_a_code_holds_the_order_again
         )
         == 0
     )
+
+
+def test_a_checkout_takes_each_lock_once(shopper, frozen_clock):
+    # Its steps each ask for the account's lock (checkout, the step-up, the code): the
+    # transaction takes it once, and the code's number and address beside it.
+    from sqlalchemy import event
+
+    upserts = []
+
+    def note(_conn, _cursor, statement, parameters, _context, _many):
+        if statement.lstrip().upper().startswith("INSERT INTO SEND_LOCKS"):
+            upserts.append(parameters[0])
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        pending_order(shopper, make_product(price_minor=30_000, stock=5))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert sorted(upserts) == sorted(
+        [f"account:{shopper.id}", f"ip:{CLIENT.ip}", f"phone:{shopper.phone}"]
+    )
