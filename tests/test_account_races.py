@@ -155,6 +155,7 @@ def test_a_confirm_that_loses_the_race_to_the_sweep_says_where_the_order_is(pg_a
     # database's write lock: nothing moves the order meanwhile.)
     from shop.orders import confirmation
     from tests.factories import set_rules
+    from tests.test_usecase_checkout import place_elsewhere
 
     user = make_user()
     fill_cart(user, (make_product(price_minor=30_000, stock=5), 1))
@@ -165,12 +166,7 @@ def test_a_confirm_that_loses_the_race_to_the_sweep_says_where_the_order_is(pg_a
 
     def decided_then_placed_elsewhere(*args, **kwargs):
         decided = decide(*args, **kwargs)
-        with db.engine.begin() as other:
-            other.execute(
-                Order.__table__.update()
-                .where(Order.__table__.c.id == order_id)
-                .values(status=OrderStatus.PLACED, expires_at=None)
-            )
+        place_elsewhere(order_id)
         return decided
 
     monkeypatch.setattr(confirmation, "decide", decided_then_placed_elsewhere)

@@ -542,12 +542,12 @@ def test_order_challenge_is_the_live_code_of_that_order_only(shopper, frozen_clo
 # Another request got there first, or the account changed meanwhile ----------------------------
 
 
-def place_elsewhere(order: Order) -> None:
-    """Another request (a confirm in another worker) places `order` and commits."""
+def place_elsewhere(order_id: int) -> None:
+    """Another request (a confirm in another worker) places the order and commits."""
     with db.engine.begin() as other:
         other.execute(
             Order.__table__.update()
-            .where(Order.__table__.c.id == order.id)
+            .where(Order.__table__.c.id == order_id)
             .values(status=OrderStatus.PLACED, expires_at=None)
         )
 
@@ -563,7 +563,7 @@ def test_what_a_view_loaded_before_another_request_placed_the_order_is_read_agai
     code = last_code_sent_to(shopper.phone)
     frozen_clock.advance(seconds=31)  # past the cool-down: a resend would send
     assert order.status == OrderStatus.PENDING_VERIFICATION  # loaded, as by the view
-    place_elsewhere(order)
+    place_elsewhere(order.id)
 
     if use_case == "resend":
         assert resend_order_code(shopper, order.ref, CLIENT).outcome == ResendOutcome.NOT_PENDING
