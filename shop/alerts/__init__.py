@@ -30,7 +30,9 @@ from shop.models import NotMeLink, Order, Role, SmsKind, SmsMessage, User
 from shop.sms import queue_sms, sealing
 
 NOT_ME_MAX_AGE = 24 * 3600
-NOT_ME_TOKEN = re.compile(r"(?<=/account/not-me/)\S+")
+# The token of a "not me" link, wherever the link is written: an SMS, a log line, a Referer
+# (it ends at a space, a quote or the next part of a URL).
+NOT_ME_TOKEN = re.compile(r"(?<=/account/not-me/)[^/?#\s\"']+")
 
 
 class _ClockSigner(TimestampSigner):

@@ -11,14 +11,15 @@ so it holds whatever handlers the operator configures.
 import logging
 import re
 
+from shop.alerts import NOT_ME_TOKEN
+
 ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
 SIGNATURE = re.compile(r"(?i)([?&](?:sig|signature)=)[^&\s\"']*")
-NOT_ME_TOKEN = re.compile(r"(/account/not-me/)[^/?#\s\"']+")
 MASK = "[redacted]"
 
 
 def mask_secrets(text: str) -> str:
-    return NOT_ME_TOKEN.sub(rf"\g<1>{MASK}", SIGNATURE.sub(rf"\g<1>{MASK}", text))
+    return NOT_ME_TOKEN.sub(MASK, SIGNATURE.sub(rf"\g<1>{MASK}", text))
 
 
 class MaskSecrets(logging.Filter):
