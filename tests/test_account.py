@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from shop.extensions import db
-from shop.models import Order, OrderStatus, SmsKind, User
+from shop.models import Order, OrderStatus, OtpChallenge, SmsKind, SmsMessage, SmsStatus, User
 from tests.factories import (
     ADDRESS,
     PASSWORD,
@@ -84,6 +84,43 @@ def test_phone_change_verifies_the_new_number_alerts_the_old_and_starts_a_cool_o
     assert alert.kind == SmsKind.ALERT_PHONE_CHANGED and "ending 222" in sms_text(alert)
     assert client.get("/orders").status_code == 200
     assert elsewhere.get("/orders").status_code == 302
+
+
+def test_a_phone_change_ends_the_codes_that_went_to_the_old_number(client, app, frozen_clock):
+    """The old number may be the lost phone: a code it holds, or one still queued for it,
+    does nothing once the new number is confirmed, and an unsent one is not sent."""
+    user = make_user(phone="+447700900111")
+    client.sign_in_as(user)
+    fill_cart(user, (make_product(price_minor=30_000, stock=5), 1))
+    response = client.post_form("/checkout", {**ADDRESS, "idempotency_key": "k" * 20})
+    ref = response.headers["Location"].removeprefix("/checkout/verify/")
+    order_code = last_code_sent_to("+447700900111")
+    # Someone with the password and the old phone signs in from another device.
+    thief = app.test_client()
+    thief.post_form("/auth/login", {"email": user.email, "password": PASSWORD})
+    sign_in_sms = last_sms_to("+447700900111")
+    assert sign_in_sms.kind == SmsKind.OTP_LOGIN and sign_in_sms.status == SmsStatus.QUEUED
+    sign_in_code = last_code_sent_to("+447700900111")
+
+    client.post_form("/account/phone", {"phone": "07700 900222", "password": PASSWORD})
+    client.post_form("/auth/verify-phone", {"code": last_code_sent_to("+447700900222")})
+    assert reload(user).phone == "+447700900222"
+
+    db.session.expire_all()
+    ended = db.session.scalars(
+        select(OtpChallenge).where(OtpChallenge.phone == "+447700900111")
+    ).all()
+    assert [(c.purpose, c.end_reason) for c in ended] == [
+        ("order", "phone_changed"),
+        ("login", "phone_changed"),
+    ]
+    assert db.session.get(SmsMessage, sign_in_sms.id).status == SmsStatus.DROPPED
+    refused = thief.post_form("/auth/login/verify", {"code": sign_in_code})
+    assert refused.status_code == 422
+    assert thief.get("/orders").status_code == 302
+    client.post_form(f"/checkout/verify/{ref}", {"code": order_code})
+    order = db.session.scalar(select(Order).where(Order.ref == ref))
+    assert order.status != OrderStatus.PLACED
 
 
 def test_registration_phone_code_confirms_the_number(client):

@@ -233,6 +233,9 @@ def confirm_phone(user: User, code: str, client: Client) -> ConfirmPhoneResult:
     user.phone = phone
     user.phone_changed_at = now
     alerts.phone_changed(user, old_phone)
+    # The old number may be the lost phone: a code it holds, or one still queued for it,
+    # must not confirm anything now.
+    otp.end_live_sent_to(user, old_phone, reason="phone_changed")
     audit.record(audit.Event.PHONE_CHANGED, user_id=user.id, ip=client.ip)
     # A new authenticator: every session and API token ends; the caller starts this session
     # afresh.

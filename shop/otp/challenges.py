@@ -6,7 +6,7 @@ None of this needs the code's key: issuing and checking a code are `shop.otp.cod
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 
 from shop import accounts, clock
 from shop.extensions import db
@@ -45,10 +45,25 @@ def tries_used(user: User, purpose: OtpPurpose, binding: str) -> int:
 
 def end_live(user: User, purpose: OtpPurpose, *, reason: str) -> None:
     """End the live code(s) of this purpose and drop their SMS if still unsent."""
-    live = db.session.scalars(
-        select(OtpChallenge).where(live_of(OtpChallenge, user.id, purpose))
-    ).all()
-    for challenge in live:
+    _end_all(live_of(OtpChallenge, user.id, purpose), reason)
+
+
+def end_live_sent_to(user: User, phone: str, *, reason: str) -> None:
+    """End the account's live codes of every purpose that went, or wait to go, to `phone`
+    (a number it no longer has), and drop their SMS if still unsent."""
+    _end_all(
+        and_(
+            OtpChallenge.user_id == user.id,
+            OtpChallenge.phone == phone,
+            OtpChallenge.consumed_at.is_(None),
+            OtpChallenge.ended_at.is_(None),
+        ),
+        reason,
+    )
+
+
+def _end_all(which: ColumnElement[bool], reason: str) -> None:
+    for challenge in db.session.scalars(select(OtpChallenge).where(which)).all():
         challenge.ended_at = clock.now()
         challenge.end_reason = reason
         if challenge.sms_id is not None:
