@@ -16,6 +16,7 @@ from tests.factories import (
     last_code_sent_to,
     make_product,
     make_user,
+    set_rules,
 )
 from tests.test_api import bearer, checkout, is_problem, sign_in
 from tests.test_stepup_passkeys import enrol
@@ -235,6 +236,21 @@ def test_an_expired_challenge_is_refused(client, frozen_clock):
     assert answered.status_code in (409, 410), answered.json
     again = client.post(f"/api/v1/challenges/{challenge_id}/passkey/options", headers=headers)
     assert again.status_code == 409
+
+
+def test_a_resend_for_an_order_only_a_passkey_confirms_is_a_409_and_sends_nothing(
+    client, frozen_clock
+):
+    user = make_user()
+    enrol(user)
+    set_rules(otp_threshold_factor="passkey")
+    headers, order = start(client, user, frozen_clock)
+    assert order["challenge"]["factors"] == ["passkey"]
+    codes = db.session.scalar(select(func.count(OtpChallenge.id)))
+    resent = client.post(f"/api/v1/challenges/{order['challenge']['id']}/resend", headers=headers)
+    problem = is_problem(resent, 409, "not_allowed")
+    assert "passkey" in problem["detail"]
+    assert db.session.scalar(select(func.count(OtpChallenge.id))) == codes
 
 
 def test_the_document_names_the_passkey_operations(client):

@@ -183,6 +183,8 @@ def resend(challenge_id: str):
             ResendOutcome.HELD,
         ):
             raise ApiProblem(409, result.message, name="not_pending", order_ref=order.ref)
+        if result.outcome == ResendOutcome.NOT_ALLOWED:
+            raise ApiProblem(409, result.message, name="not_allowed", order_ref=order.ref)
         send = result.send
     elif found.purpose == OtpPurpose.LOGIN:
         send = signin_stepup.resend_login_code(LoginAttempt(found.user_id, found.binding), client)
