@@ -3,6 +3,7 @@
 The code is always read from the SMS in the outbox, as the shopper's phone would read it.
 """
 
+import json
 import re
 from datetime import timedelta
 
@@ -155,6 +156,35 @@ def test_bad_bodies_are_refused_with_the_fields_named(client, shopper, frozen_cl
     assert "country" in is_problem(union, 422)["errors"]["json"]
     no_key = client.post("/api/v1/checkout", json=ADDRESS, headers=headers)
     assert "Idempotency-Key" in is_problem(no_key, 422)["errors"]["headers"]
+
+
+def test_a_key_sent_twice_is_refused_and_changes_nothing(client, shopper, frozen_clock):
+    """SPEC section 7: duplicated fields get a 4xx, in JSON as in forms (Python's decoder
+    would keep the last value: 7 items, or an order shipped to the second country)."""
+    headers = sign_in(client, shopper, frozen_clock)
+    product = make_product(price_minor=1_000, stock=50)
+    twice = f'{{"product_id": {product.id}, "quantity": 1, "quantity": 7}}'
+    cart = client.post(
+        "/api/v1/cart/items", data=twice, content_type="application/json", headers=headers
+    )
+    assert is_problem(cart, 400)["errors"]["json"] == [
+        "A JSON key was sent more than once: quantity."
+    ]
+    assert client.get("/api/v1/cart", headers=headers).json["lines"] == []
+    client.post(
+        "/api/v1/cart/items", json={"product_id": product.id, "quantity": 1}, headers=headers
+    )
+    address = json.dumps(ADDRESS)[:-1] + ', "country": "FR", "postal_code": "75001"}'
+    shipped = client.post(
+        "/api/v1/checkout",
+        data=address,
+        content_type="application/json",
+        headers={**headers, "Idempotency-Key": "k" * 20},
+    )
+    assert is_problem(shipped, 400)["errors"]["json"] == [
+        "A JSON key was sent more than once: country, postal_code."
+    ]
+    assert db.session.scalar(select(func.count(Order.id))) == 0
 
 
 @pytest.mark.parametrize("body", ["[" * 5000, '{"a":' * 5000])
