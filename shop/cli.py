@@ -113,11 +113,16 @@ def sms_worker_command(once: bool, batch: int) -> None:
         _close(worker)
 
 
+# A century: further back than any date the database can subtract from today.
+MAX_RETENTION_DAYS = 36_500
+
+
 def _retention_days(days: int | None, setting: str, minimum: int) -> int:
     days = current_app.config[setting] if days is None else days
-    if days < minimum:
+    if not minimum <= days <= MAX_RETENTION_DAYS:
         raise click.BadParameter(
-            f"keep at least {minimum} days ({setting} is {current_app.config[setting]})",
+            f"keep between {minimum} and {MAX_RETENTION_DAYS:,} days "
+            f"({setting} is {current_app.config[setting]})",
             param_hint="--days",
         )
     return days
