@@ -17,6 +17,7 @@ from shop.accounts.client import Client
 from shop.config import Config
 from shop.extensions import db
 from shop.models import (
+    AuditEvent,
     Order,
     OtpFailure,
     Product,
@@ -130,6 +131,17 @@ def wrong(code: str) -> str:
 
 def sms_count(kind: SmsKind) -> int:
     return db.session.scalar(select(func.count(SmsMessage.id)).where(SmsMessage.kind == kind))
+
+
+def audit_rows(user: User, event: str) -> list[AuditEvent]:
+    """The account's audit rows of one event, oldest first."""
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.user_id == user.id, AuditEvent.event == event)
+            .order_by(AuditEvent.id)
+        )
+    )
 
 
 def failures(user: User) -> int:

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from shop import clock
+from shop import alerts, clock
 from shop.accounts.client import Client
+from shop.accounts.tokens import issue_token
 from shop.extensions import db
 from shop.models import (
     AuditEvent,
@@ -229,3 +230,22 @@ def test_the_expiry_sweep_and_not_me_at_once_never_deadlock(pg_app, frozen_clock
 
         outcomes = together(pg_app, 2, act)
         assert not any(isinstance(outcome, Exception) for outcome in outcomes), (round_, outcomes)
+
+
+def test_new_device_alerts_at_once_stop_at_the_hourly_cap(any_app):
+    # Eight API tokens taken at once, each a new device: each counts the hour's alerts
+    # after the one before it, and five go out.
+    user = make_user()
+    user_id = user.id
+
+    def take_token(index: int) -> str:
+        return issue_token(db.session.get(User, user_id), f"script {index}", CLIENT)
+
+    results = together(any_app, 8, take_token)
+    assert all(isinstance(raw, str) for raw in results), results
+    sent = db.session.scalar(
+        select(func.count(SmsMessage.id)).where(
+            SmsMessage.user_id == user_id, SmsMessage.kind == SmsKind.ALERT_NEW_DEVICE
+        )
+    )
+    assert sent == alerts.NEW_DEVICE_ALERTS_PER_HOUR

@@ -7,9 +7,10 @@ from sqlalchemy import select
 
 from shop import alerts, orders
 from shop.extensions import db
-from shop.models import KnownDevice, Order, OrderStatus, Product, SmsKind
+from shop.models import KnownDevice, Order, OrderStatus, Product, SmsKind, SmsMessage
 from tests.factories import (
     PASSWORD,
+    audit_rows,
     fill_cart,
     forged,
     last_sms_to,
@@ -95,6 +96,47 @@ def test_new_device_alert_respects_opt_out_and_stop(client, app):
     db.session.commit()
     sign_in(app.test_client(), stopped)
     assert sms_count(SmsKind.ALERT_NEW_DEVICE) == 0
+
+
+def test_new_device_alerts_stop_at_five_an_hour(client, app, frozen_clock):
+    """A sign-in from a new device is free to repeat: the holder is told five times an
+    hour, and every sign-in is still in the account's recent activity."""
+    user = with_known_device(make_user())
+    for _ in range(7):
+        assert sign_in(app.test_client(), user).status_code == 302  # each a new device
+        frozen_clock.advance(minutes=1)
+    assert sms_count(SmsKind.ALERT_NEW_DEVICE) == alerts.NEW_DEVICE_ALERTS_PER_HOUR == 5
+    assert len(audit_rows(user, "sign_in")) == 7
+    frozen_clock.advance(minutes=53)  # the first alert is an hour old, less a second
+    frozen_clock.advance(seconds=-1)
+    sign_in(app.test_client(), user)
+    assert sms_count(SmsKind.ALERT_NEW_DEVICE) == 5
+    frozen_clock.advance(seconds=1)
+    sign_in(app.test_client(), user)
+    assert sms_count(SmsKind.ALERT_NEW_DEVICE) == 6
+
+
+def test_a_number_the_account_has_not_confirmed_is_sent_no_alert(client, app):
+    """Anyone can register with someone else's number (or a premium-rate one) without
+    confirming it: that number gets no alert, however often the account signs in or takes
+    an API token, and whatever the client calls itself."""
+    user = with_known_device(make_user(verified=False))
+    sign_in(client, user)
+    for number in range(3):
+        api = app.test_client().post(
+            "/api/v1/tokens",
+            json={
+                "email": user.email,
+                "password": PASSWORD,
+                "name": f"Call +44 20 7946 000{number}",
+            },
+        )
+        assert api.status_code == 201
+    alerts.code_locked(user)
+    alerts.password_changed(user, reset=False)
+    db.session.commit()
+    sent = db.session.scalars(select(SmsMessage.kind).where(SmsMessage.to_number == user.phone))
+    assert set(sent) <= {SmsKind.OTP_PHONE}  # the code that would confirm it, if asked for
 
 
 def test_order_placed_alert_says_amount_and_ref_and_nothing_else(app):

@@ -19,9 +19,10 @@ from shop.accounts.tokens import (
 )
 from shop.audit import Event, record
 from shop.extensions import db
-from shop.models import ApiToken, AuditEvent, KnownDevice, SmsKind
+from shop.models import ApiToken, KnownDevice, SmsKind
 from shop.orders import ShippingAddress
 from tests.factories import (
+    audit_rows,
     fill_cart,
     last_sms_to,
     make_product,
@@ -42,14 +43,6 @@ def token_row(raw: str) -> ApiToken:
     )
 
 
-def audit_rows(user, event: str) -> list[AuditEvent]:
-    return list(
-        db.session.scalars(
-            select(AuditEvent).where(AuditEvent.user_id == user.id, AuditEvent.event == event)
-        )
-    )
-
-
 # issue_token, user_for_token -----------------------------------------------------------------
 
 
@@ -64,7 +57,9 @@ def test_a_token_is_shown_once_stored_hashed_alerted_and_audited(app, frozen_clo
     assert row.revoked_at is None and row.last_used_at is None
     sms = last_sms_to(user.phone)
     assert sms.kind == SmsKind.ALERT_NEW_DEVICE
-    assert "new sign-in on API client “Stock script”, IP 203.0.113.5" in sms_text(sms)
+    # The name is the caller's text: the SMS does not carry it.
+    assert "new sign-in on an API client, IP 203.0.113.5" in sms_text(sms)
+    assert "Stock script" not in sms_text(sms)
     (event,) = audit_rows(user, "token_issued")
     assert json.loads(event.detail) == {"name": "Stock script"} and event.ip == "203.0.113.5"
     assert raw not in event.detail

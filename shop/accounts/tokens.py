@@ -47,7 +47,8 @@ def issue_token(user: User, name: str, client: Client) -> str:
 def _activate(token: ApiToken, user: User, client: Client) -> str:
     raw = PREFIX + secrets.token_urlsafe(32)
     token.token_hash = _hash(raw)
-    alerts.new_device(user, browser=f"API client “{token.name}”", ip=client.ip, at=clock.now())
+    # The client's name is the caller's own text: the SMS names no more than "an API client".
+    alerts.new_device(user, browser="an API client", ip=client.ip, at=clock.now())
     audit.record(audit.Event.TOKEN_ISSUED, user_id=user.id, ip=client.ip, name=token.name)
     db.session.commit()
     return raw

@@ -222,7 +222,7 @@ def confirm_phone(user: User, code: str, client: Client) -> ConfirmPhoneResult:
         )
         return ConfirmPhoneResult(outcome, message=result.message)
     now = clock.now()
-    old_phone = user.phone
+    old_phone, old_confirmed = user.phone, user.phone_verified
     user.phone_verified_at = now
     if phone == old_phone:
         audit.record(audit.Event.PHONE_VERIFIED, user_id=user.id, ip=client.ip)
@@ -232,7 +232,8 @@ def confirm_phone(user: User, code: str, client: Client) -> ConfirmPhoneResult:
         )
     user.phone = phone
     user.phone_changed_at = now
-    alerts.phone_changed(user, old_phone)
+    if old_confirmed:  # an unconfirmed number may be anyone's
+        alerts.phone_changed(user, old_phone)
     # The old number may be the lost phone: a code it holds, or one still queued for it,
     # must not confirm anything now.
     otp.end_live_sent_to(user, old_phone, reason="phone_changed")

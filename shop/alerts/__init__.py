@@ -21,9 +21,9 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from shop import clock
+from shop import clock, locks
 from shop.alerts import texts
 from shop.extensions import db
 from shop.models import NotMeLink, Order, Role, SmsKind, SmsMessage, User
@@ -83,7 +83,12 @@ def _send(
     to_number: str | None = None,
     order: Order | None = None,
     not_me: bool = True,
-) -> None:
+) -> bool:
+    """Queue `text` for the account's number (or `to_number`); True if queued. A number the
+    account has not confirmed may be anyone's (a registration can name any number): it is
+    sent nothing."""
+    if to_number is None and not user.phone_verified:
+        return False
     target = to_number or user.phone
     body, masked = f"{current_app.config['SHOP_NAME']}: {text}", None
     if not_me:
@@ -98,21 +103,48 @@ def _send(
         redacted_body=masked,
         order_id=order.id if order is not None else None,
     )
+    return True
+
+
+def _sent_since(user: User, kind: SmsKind, since: datetime, limit: int) -> int:
+    """How many `kind` messages the account was sent after `since`, counted up to `limit`;
+    under the account's lock, so that requests at once count one after another."""
+    locks.hold_account(user.id)
+    sent = (
+        select(SmsMessage.id)
+        .where(
+            SmsMessage.user_id == user.id,
+            SmsMessage.kind == kind,
+            SmsMessage.created_at > since,
+        )
+        .limit(limit)
+        .subquery()
+    )
+    return db.session.scalar(select(func.count()).select_from(sent))
+
+
+# A sign-in from a new device (or a new API token) costs nothing to repeat: past this many
+# alerts in an hour the holder, told already (each with "not me"), is not texted again that
+# hour. Every sign-in stays in the account's recent activity.
+NEW_DEVICE_ALERTS_PER_HOUR = 5
 
 
 def new_device(user: User, *, browser: str, ip: str, at: datetime) -> bool:
     """Alert a sign-in from a device the account has not used before. True if queued."""
     if not user.wants_alert(user.alert_new_device):
         return False
-    _send(user, SmsKind.ALERT_NEW_DEVICE, texts.new_device(browser, ip, at))
-    return True
+    hour_ago = clock.now() - timedelta(hours=1)
+    if _sent_since(user, SmsKind.ALERT_NEW_DEVICE, hour_ago, NEW_DEVICE_ALERTS_PER_HOUR) >= (
+        NEW_DEVICE_ALERTS_PER_HOUR
+    ):
+        return False
+    return _send(user, SmsKind.ALERT_NEW_DEVICE, texts.new_device(browser, ip, at))
 
 
 def order_placed(user: User, order: Order) -> bool:
     if not user.wants_alert(user.alert_order_placed):
         return False
-    _send(user, SmsKind.ALERT_ORDER_PLACED, texts.order_placed(order), order=order)
-    return True
+    return _send(user, SmsKind.ALERT_ORDER_PLACED, texts.order_placed(order), order=order)
 
 
 def code_locked(user: User) -> None:
@@ -215,16 +247,6 @@ def registration_tried(user: User) -> bool:
     """Security alert: someone tried to register a new account with this account's e-mail.
     No "not me" link: nothing happened to the account. True if queued."""
     since = clock.now() - REGISTRATION_ALERT_EVERY
-    recent = db.session.scalar(
-        select(SmsMessage.id)
-        .where(
-            SmsMessage.user_id == user.id,
-            SmsMessage.kind == SmsKind.ALERT_REGISTRATION_TRIED,
-            SmsMessage.created_at > since,
-        )
-        .limit(1)
-    )
-    if recent is not None:
+    if _sent_since(user, SmsKind.ALERT_REGISTRATION_TRIED, since, 1):
         return False
-    _send(user, SmsKind.ALERT_REGISTRATION_TRIED, texts.registration_tried(), not_me=False)
-    return True
+    return _send(user, SmsKind.ALERT_REGISTRATION_TRIED, texts.registration_tried(), not_me=False)
