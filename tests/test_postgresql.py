@@ -6,6 +6,7 @@ worker processes would.
 """
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import flask_migrate
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from shop import create_app
 from shop.extensions import db
@@ -28,12 +29,13 @@ from shop.models import (
     SmsKind,
     SmsMessage,
     SmsStatus,
+    User,
 )
 from shop.otp import SendRefused
 from shop.otp.texts import code_sms
 from shop.sms import queue_sms
 from shop.sms.delivery import DeliveryWorker
-from shop.sms.senders import Accepted, ConsoleSender
+from shop.sms.senders import Accepted, ConsoleSender, SendFailure, SmsSender
 from tests import postgres
 from tests.factories import (
     ADDRESS,
@@ -326,6 +328,85 @@ def test_a_claim_skips_rows_another_transaction_holds_instead_of_waiting(pg_app)
         other.rollback()
     assert len(locked) == len(claimed) == 10
     assert claimed.isdisjoint(locked)
+
+
+class TimesOut(SmsSender):
+    def send(self, message: SmsMessage) -> Accepted:
+        raise SendFailure("Vonage did not answer within 10 s", retriable=True)
+
+
+def waiting_on_a_lock() -> bool:
+    """Whether a session of this database waits for a row another transaction holds."""
+    with db.engine.connect() as connection:
+        return bool(
+            connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+        )
+
+
+def test_a_failed_send_waits_for_a_resend_ending_its_code_and_drops_it(pg_app):
+    # A resend ends the old code while its SMS is being sent (status `sending`, which the
+    # resend leaves alone), and has not committed when the failed send is recorded. The
+    # worker must wait for it and drop the message: queued again, it would send a dead code.
+    otp = pg_app.extensions["otp"]
+    text_of = code_sms("Shop", "confirm order SH-TEST for €300.00", "http://127.0.0.1:5000")
+    user = make_user()
+    user_id = user.id
+    old_sms = otp.issue(user, OtpPurpose.ORDER, "order-a", client_ip=IP, text=text_of).sms_id
+    db.session.commit()
+    worker = DeliveryWorker(TimesOut(), name="slow-provider")
+    [claimed] = worker.claim()
+    ended, commit = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def resend() -> None:
+        with pg_app.app_context():
+            try:
+                user = db.session.get(User, user_id)
+                otp.issue(user, OtpPurpose.ORDER, "order-a", client_ip=IP, text=text_of)
+                ended.set()
+                commit.wait(30)
+                db.session.commit()
+            except BaseException as error:
+                errors.append(error)
+                ended.set()
+            finally:
+                db.session.remove()
+
+    def record_the_failure() -> None:
+        with pg_app.app_context():
+            try:
+                worker.deliver(claimed)
+            except BaseException as error:
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    db.session.commit()
+    resending = threading.Thread(target=resend)
+    resending.start()
+    assert ended.wait(30)
+    recording = threading.Thread(target=record_the_failure)
+    recording.start()
+    deadline = time.monotonic() + 30
+    while recording.is_alive() and not waiting_on_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    commit.set()
+    for thread in (resending, recording):
+        thread.join(60)
+    assert not resending.is_alive() and not recording.is_alive(), "a thread hung"
+    if errors:
+        raise errors[0]
+
+    db.session.expire_all()
+    message = db.session.get(SmsMessage, old_sms)
+    assert message.status == SmsStatus.DROPPED
+    assert message.body == message.redacted_body
+    assert message.claimed_by is None
 
 
 # --- step-up lock -----------------------------------------------------------------------------

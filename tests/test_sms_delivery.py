@@ -25,17 +25,22 @@ from sqlalchemy import func, select
 from werkzeug import Request, Response
 
 from shop import alerts, clock
+from shop.accounts.client import Client
 from shop.extensions import db
 from shop.models import ConsoleMessage, Order, OrderStatus, SmsKind, SmsMessage, SmsStatus
+from shop.orders import ShippingAddress, timeline
+from shop.orders.checkout import start_checkout
+from shop.orders.confirmation import ConfirmOutcome, confirm_order
+from shop.orders.resend import ResendOutcome, resend_order_code
 from shop.sms import claims, queue_sms
 from shop.sms.attempts import RetryPolicy
 from shop.sms.delivery import DeliveryWorker
 from shop.sms.receipts import apply_receipt
-from shop.sms.senders import Accepted, ConsoleSender, SmsSender
+from shop.sms.senders import Accepted, ConsoleSender, SendFailure, SmsSender
 from shop.sms.vonage import VonageSender
 from tests import ROOT
 from tests.conftest import FrozenClock
-from tests.factories import ADDRESS, fill_cart, make_product, make_user
+from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user
 from tests.fake_vonage import (  # noqa: F401 (fixtures)
     closed_port,
     fake_vonage_fixture,
@@ -49,6 +54,7 @@ ALERT_TEXT = "Shop: order SH-0000TEST for €10.00 was placed. Not you? http://1
 CODE = "482913"
 CODE_TEXT = f"Shop: {CODE} is your code to sign in. Never share it.\n\n@127.0.0.1 #{CODE}"
 MASKED_TEXT = CODE_TEXT.replace(CODE, "••••••")
+CLIENT = Client("203.0.113.9", "device-1")
 
 
 # --- fixtures and helpers -------------------------------------------------------------------
@@ -496,6 +502,66 @@ def test_code_without_a_masked_copy_does_not_stop_delivery(app, frozen):
     assert sms(alert_id).status == SmsStatus.SENT
 
 
+class TimesOutWhile(SmsSender):
+    """The provider holds the request until the read times out; meanwhile `during()` happens
+    (the shopper, who is not waiting on it, goes on)."""
+
+    def __init__(self, during: Callable[[], object]) -> None:
+        self.during = during
+
+    def send(self, message: SmsMessage) -> Accepted:
+        self.during()
+        db.session.commit()
+        raise SendFailure("Vonage did not answer within 10 s", retriable=True)
+
+
+def order_with_a_code(shopper) -> tuple[Order, int]:
+    """A checkout that asks for a code (30 € is over the default threshold); its code's SMS."""
+    fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
+    order = start_checkout(shopper, ShippingAddress(**ADDRESS), "k" * 32, CLIENT).order
+    assert order.status == OrderStatus.PENDING_VERIFICATION
+    code_sms = db.session.scalar(select(SmsMessage.id).where(SmsMessage.order_id == order.id))
+    return order, code_sms
+
+
+@pytest.mark.parametrize("meanwhile", ["replaced", "used", "expired"])
+def test_a_code_that_stops_working_while_being_sent_is_not_tried_again(app, frozen, meanwhile):
+    """A code whose send fails after its code was replaced by a new one, used (an earlier
+    attempt had reached the phone after all) or expired is dropped, not queued again: the
+    shopper would get a code that no longer works, maybe after the live one."""
+    shopper = make_user()
+    order, old_sms = order_with_a_code(shopper)
+
+    def shopper_goes_on() -> None:
+        if meanwhile == "replaced":
+            frozen.advance(seconds=31)  # past the cool-down
+            assert resend_order_code(shopper, order.ref, CLIENT).outcome == ResendOutcome.SENT
+        elif meanwhile == "used":
+            code = last_code_sent_to(shopper.phone)
+            assert confirm_order(shopper, order.ref, code, CLIENT).outcome == ConfirmOutcome.PLACED
+        else:
+            frozen.advance(minutes=5)
+
+    assert DeliveryWorker(TimesOutWhile(shopper_goes_on)).run_once() == 1
+
+    message = sms(old_sms)
+    assert message.status == SmsStatus.DROPPED
+    assert message.body == message.redacted_body  # no copy keeps the code
+    assert "did not answer within 10 s" in message.last_error
+    assert message.claimed_by is None
+    [dropped] = [entry for entry in timeline.for_shopper(order) if entry.kind == "sms_dropped"]
+    assert dropped.text == (
+        "The code was not sent: the code expired first."
+        if meanwhile == "expired"
+        else "The code was not tried again: the code was no longer valid."
+    )
+    # Later rounds send what is live (the new code, the order's alert), never the old code.
+    frozen.advance(seconds=30)
+    drain(DeliveryWorker(ConsoleSender()))
+    assert old_sms not in db.session.scalars(select(ConsoleMessage.sms_id)).all()
+    assert sms(old_sms).status == SmsStatus.DROPPED
+
+
 # --- 5. several workers at once -----------------------------------------------------------------
 
 
@@ -802,6 +868,51 @@ def test_a_receipt_that_beats_the_answer_keeps_its_final_word(app, frozen):
     delivered = sms(message_id)
     assert delivered.status == SmsStatus.DELIVERED
     assert delivered.provider_message_id == "early-1"
+
+
+class ReceiptThenLostAnswer(SmsSender):
+    """The provider takes the message and its final receipt lands, but its answer to the send
+    is lost: the read times out (retriable), or the error looks final."""
+
+    def __init__(self, receipt: str, *, retriable: bool) -> None:
+        self.receipt = receipt
+        self.retriable = retriable
+        self.sent: list[int] = []
+
+    def send(self, message: SmsMessage) -> Accepted:
+        self.sent.append(message.id)
+        apply_receipt(
+            {"messageId": "lost-1", "client-ref": f"sms-{message.id}", "status": self.receipt}
+        )
+        db.session.commit()
+        raise SendFailure("Vonage did not answer within 10 s", retriable=self.retriable)
+
+
+@pytest.mark.parametrize(
+    ("receipt", "retriable"), [("delivered", True), ("delivered", False), ("expired", True)]
+)
+def test_a_final_receipt_before_a_failed_answer_is_the_last_word(app, frozen, receipt, retriable):
+    order, code_sms = order_with_a_code(make_user())
+    sender = ReceiptThenLostAnswer(receipt, retriable=retriable)
+    worker = DeliveryWorker(sender)
+
+    assert worker.run_once() == 1
+
+    message = sms(code_sms)
+    assert (message.status, message.receipt_status) == (receipt, receipt)
+    assert message.body == message.redacted_body  # the provider had it: no copy keeps the code
+    assert message.claimed_by is None
+    frozen.advance(hours=1)
+    assert worker.run_once() == 0
+    assert sender.sent == [code_sms]  # never sent again
+    # The timeline has the receipt's word, and not a failure the provider never had.
+    lines = [entry.text for entry in timeline.for_owner(order)]
+    assert not any("did not answer" in line for line in lines), lines
+    assert (
+        "The code was delivered to the phone."
+        if receipt == "delivered"
+        else "The code was not delivered (expired)."
+    ) in lines
 
 
 def test_the_worker_expires_orders_whose_code_lapsed(app, client, frozen):

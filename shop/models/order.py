@@ -144,7 +144,7 @@ class OrderEventKind(StrEnum):
     SMS_SENT = "sms_sent"  # handed to the provider
     SMS_DELIVERED = "sms_delivered"  # delivery receipt
     SMS_FAILED = "sms_failed"  # the provider refused it, gave up, or its receipt said so
-    SMS_DROPPED = "sms_dropped"  # a code that expired before it could be sent
+    SMS_DROPPED = "sms_dropped"  # a code that expired, or stopped working, before it was sent
     WRONG_CODE = "wrong_code"
     CONFIRMED = "confirmed"  # the code was entered: placed
     CODE_REQUESTED = "code_requested"  # the owner sent a held order back for a code

@@ -195,6 +195,8 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
             why += f": {facts['error']}"
         return f"{sms} was not delivered ({why})."
     if kind == Kind.SMS_DROPPED:
+        if facts.get("reason") == "code_ended":  # replaced, used or ended after a failed try
+            return f"{sms} was not tried again: the code was no longer valid."
         return f"{sms} was not sent: the code expired first."
     if kind == Kind.WRONG_CODE:
         left = facts.get("tries_left", 0)

@@ -67,6 +67,9 @@ def _end_all(which: ColumnElement[bool], reason: str) -> None:
         challenge.ended_at = clock.now()
         challenge.end_reason = reason
         if challenge.sms_id is not None:
+            # A message being sent is left to its worker, which drops it rather than try it
+            # again (shop.sms.claims.record): the ended challenge, autoflushed before this
+            # UPDATE, is the row that worker waits for.
             db.session.execute(
                 update(SmsMessage)
                 .where(SmsMessage.id == challenge.sms_id, SmsMessage.status == SmsStatus.QUEUED)

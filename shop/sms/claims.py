@@ -18,11 +18,18 @@ import logging
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, any_, case, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, any_, case, func, insert, literal, or_, select, update
 
 from shop import clock
 from shop.extensions import db
-from shop.models import ConsoleMessage, OrderEvent, OrderEventKind, SmsMessage, SmsStatus
+from shop.models import (
+    ConsoleMessage,
+    OrderEvent,
+    OrderEventKind,
+    OtpChallenge,
+    SmsMessage,
+    SmsStatus,
+)
 from shop.models.sms import in_outbox, queued
 from shop.sms.attempts import Outcome
 from shop.sms.receipts import FINAL_RECEIPTS
@@ -144,33 +151,84 @@ def still_held(message: SmsMessage, lease: timedelta) -> bool:
 
 def record(message: SmsMessage, outcome: Outcome) -> None:
     """Record the outcome, only if this round still holds the claim; a message about an
-    order puts the outcome's event on its timeline in the same transaction."""
-    values = outcome.values | {"claimed_by": None, "lease_expires_at": None}
-    if values.get("status") == SmsStatus.SENT:
-        # A delivery receipt can beat the provider's answer here: keep its final word.
-        values["status"] = case(
-            (SmsMessage.receipt_status.in_(list(FINAL_RECEIPTS)), SmsMessage.receipt_status),
-            else_=SmsStatus.SENT.value,
-        )
-    if outcome.redact and message.redacted_body is not None:
-        values["body"] = message.redacted_body
-    result = db.session.execute(
+    order puts the outcome's event on its timeline in the same transaction.
+
+    What happened while the message was being sent is read in the same UPDATE, and has the
+    last word over what the send said: a final delivery receipt settles the message on the
+    receipt's status whatever the outcome (the provider had it: it is never sent again), and
+    a code that stopped working (replaced, used, ended or expired) is dropped rather than
+    queued for another attempt. Either way a code's text gives way to its masked copy."""
+    now = clock.now()
+    wanted = SmsStatus(outcome.values["status"])
+    overrules = [(SmsMessage.receipt_status.in_(list(FINAL_RECEIPTS)), SmsMessage.receipt_status)]
+    if wanted == SmsStatus.QUEUED:
+        overrules.append((_code_stopped_working(message.id, now), SmsStatus.DROPPED.value))
+    body = func.coalesce(SmsMessage.redacted_body, SmsMessage.body)
+    if not outcome.redact:  # to be sent again: the code stays readable, unless overruled
+        body = case(*((when, body) for when, _ in overrules), else_=SmsMessage.body)
+    values = outcome.values | {
+        "status": case(*overrules, else_=wanted.value),
+        "body": body,
+        "claimed_by": None,
+        "lease_expires_at": None,
+    }
+    recorded = db.session.execute(
         update(SmsMessage)
         .where(SmsMessage.id == message.id, SmsMessage.claimed_by == message.claimed_by)
         .values(**values)
+        .returning(SmsMessage.status, SmsMessage.receipt_status)
         .execution_options(synchronize_session=False)
-    )
-    event = outcome.event
-    if result.rowcount == 1 and event is not None and message.order_id is not None:
-        error = values.get("last_error") if event != OrderEventKind.SMS_SENT else None
-        db.session.add(OrderEvent.new(message.order_id, event, sms=message.kind, error=error))
+    ).first()
+    if recorded is not None and message.order_id is not None:
+        _note_on_timeline(message, outcome, *recorded, now)
     db.session.commit()
-    if result.rowcount != 1:
+    if recorded is None:
         log.warning(
             "SMS %s: outcome %s not recorded: its lease ran out and another worker holds it",
             message.id,
-            outcome.values.get("status"),
+            wanted,
         )
+
+
+def _code_stopped_working(message_id: int, now: datetime) -> ColumnElement[bool]:
+    """Whether the message is a code that no longer works: past its expiry, or its challenge
+    used, ended (a resend, a change of number, too many tries...) or expired. NULL for any
+    other message.
+
+    The challenge's row is read under a share lock (PostgreSQL): a code that a transaction
+    not yet committed is ending is waited for and seen ended, so that neither side misses the
+    other (ending a code drops its message only if it is queued). SQLite runs the whole
+    UPDATE under its write lock, after or before the transaction that ends the code."""
+    live = and_(
+        OtpChallenge.consumed_at.is_(None),
+        OtpChallenge.ended_at.is_(None),
+        OtpChallenge.expires_at > now,
+    )
+    challenge_dead = (
+        select(case((live, 0), else_=1))
+        .where(OtpChallenge.sms_id == message_id)
+        .limit(1)
+        .with_for_update(read=True)
+        .scalar_subquery()
+    )
+    return or_(SmsMessage.expires_at <= now, challenge_dead == 1)
+
+
+def _note_on_timeline(
+    message: SmsMessage, outcome: Outcome, status: str, receipt: str | None, now: datetime
+) -> None:
+    """The recorded outcome on the order's timeline, as the row now has it."""
+    asked, event, facts = outcome.values["status"], outcome.event, {}
+    if asked != SmsStatus.SENT and receipt in FINAL_RECEIPTS:
+        return  # the receipt's line is there; a failure the provider never had is not one
+    if asked == SmsStatus.QUEUED and status == SmsStatus.DROPPED:
+        event = OrderEventKind.SMS_DROPPED
+        if message.expires_at is None or now < message.expires_at:
+            facts["reason"] = "code_ended"  # not expired: replaced, used or ended
+    if event is None:
+        return
+    error = outcome.values.get("last_error") if event != OrderEventKind.SMS_SENT else None
+    db.session.add(OrderEvent.new(message.order_id, event, sms=message.kind, error=error, **facts))
 
 
 def _note_dropped_on_timelines(expired, now: datetime) -> None:

@@ -38,8 +38,8 @@ FINAL_RECEIPTS = {
 }
 INTERIM_RECEIPTS = frozenset({"accepted", "buffered", "unknown"})
 # A final receipt settles only a message that no delivery process holds and that is not
-# settled yet. One held by a process (`sending`) keeps the receipt for the owner to see,
-# and the process records its own outcome.
+# settled yet. One held by a process (`sending`) keeps the receipt, and the process, as it
+# records its outcome, settles the message on it (shop.sms.claims.record).
 SETTLEABLE = frozenset({SmsStatus.QUEUED, SmsStatus.SENT})
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
