@@ -23,6 +23,7 @@ class Event(StrEnum):
     STEP_UP_LOCKED = "step_up_locked"
     PHONE_VERIFIED = "phone_verified"
     PHONE_CHANGED = "phone_changed"
+    PHONE_RESTORED = "phone_restored"  # by "not me" from the "phone number changed" alert
     PASSWORD_CHANGED = "password_changed"
     PASSWORD_RESET_ASKED = "password_reset_asked"
     PASSWORD_RESET = "password_reset"

@@ -149,6 +149,26 @@ def test_sign_out_everywhere_keeps_only_this_session(client, app):
     assert other.get("/orders").status_code == 302
 
 
+def test_not_me_from_the_phone_changed_alert_says_the_old_number_is_back(client, app):
+    """The alert to the old number: its "not me" page says the number will be, then was,
+    put back, and the holder signs in again with a code to it."""
+    user = make_user(phone="+447700900111")
+    client.sign_in_as(user)
+    client.post_form("/account/phone", {"phone": "07700 900222", "password": PASSWORD})
+    client.post_form("/auth/verify-phone", {"code": last_code_sent_to("+447700900222")})
+    alert = sms_text(last_sms_to("+447700900111"))
+    path = alert[alert.index("/account/not-me/") :]
+
+    holder = app.test_client()
+    confirm = holder.get(path).get_data(as_text=True)
+    assert "put your number ending 111 back" in confirm
+    done = holder.post_form(path).get_data(as_text=True)
+    assert "Your phone number is the one ending 111 again" in done
+    assert "ending 222" in done  # the number that no longer gets anything
+    assert reload(user).phone == "+447700900111"
+    assert client.get("/orders").status_code == 302  # the session that changed it ended
+
+
 def test_after_a_phone_change_only_orders_that_need_a_code_are_held(client, frozen_clock):
     # SPEC section 4: a 15.00 order needs no code, so the recent change does not hold it.
     user = make_user(phone="+447700900111")

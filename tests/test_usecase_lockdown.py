@@ -9,14 +9,30 @@ from sqlalchemy import select
 from shop import alerts
 from shop.accounts.client import Client
 from shop.accounts.lockdown import NotMeOutcome, check_not_me, not_me, sign_out_everywhere
+from shop.accounts.passwords import ResetOutcome, reset_password, start_password_reset
 from shop.accounts.sessions import open_session
+from shop.accounts.signin import PasswordOutcome, sign_in_with_password
 from shop.accounts.tokens import issue_token, live_tokens, user_for_token
+from shop.accounts.verification import ConfirmPhoneOutcome, confirm_phone, start_phone_change
 from shop.extensions import db
-from shop.models import AuditEvent, NotMeLink, Order, OrderStatus, Product, User
+from shop.models import (
+    AuditEvent,
+    NotMeLink,
+    Order,
+    OrderStatus,
+    OtpChallenge,
+    Product,
+    SmsKind,
+    SmsMessage,
+    SmsStatus,
+    User,
+)
 from shop.orders import ShippingAddress
 from shop.orders.checkout import CheckoutOutcome, start_checkout
 from tests.factories import (
+    PASSWORD,
     fill_cart,
+    last_code_sent_to,
     last_sms_to,
     live_sessions,
     make_product,
@@ -27,6 +43,11 @@ from tests.factories import (
 
 CLIENT = Client("203.0.113.5", "device-1")
 ADDRESS = ShippingAddress("Ada Lovelace", "12 St James's Square", "London", "SW1Y 4JH", "GB")
+
+
+def sms_to(number: str) -> list[SmsMessage]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(SmsMessage).where(SmsMessage.to_number == number)))
 
 
 def link_token(user: User) -> str:
@@ -183,3 +204,93 @@ def test_sign_out_everywhere_ends_sessions_and_tokens_of_this_account_only(shopp
     assert user.login_code_required is False  # unlike "not me", no code is forced
     (event,) = audit_rows(user, "signed_out_everywhere")
     assert event.ip == "198.51.100.9"
+
+
+# A "not me" from the "phone number changed" alert ---------------------------------------------
+
+OLD, NEW, THIRD = "+447700900111", "+447700900222", "+447700900333"
+THIEF = Client("198.51.100.66", "thief-laptop")
+
+
+def change_phone(user: User, to: str, frozen_clock) -> str:
+    """Change the number with the password and the new number's code (as a thief who knows
+    the password can); the token of the link the alert took to the number before."""
+    before = reload(User, user).phone
+    frozen_clock.advance(minutes=1)  # past every number's cool-down
+    start_phone_change(user, PASSWORD, to, THIEF)
+    assert confirm_phone(user, last_code_sent_to(to), THIEF).outcome == ConfirmPhoneOutcome.CHANGED
+    alert = last_sms_to(before)
+    assert alert.kind == SmsKind.ALERT_PHONE_CHANGED
+    return sms_text(alert).rsplit("/", 1)[-1]
+
+
+def test_not_me_from_the_phone_changed_alert_puts_the_old_number_back(frozen_clock, app):
+    holder = make_user(phone=OLD)
+    token = change_phone(holder, NEW, frozen_clock)
+    frozen_clock.advance(minutes=1)
+    thief_reset = start_password_reset(holder.email, THIEF)  # a code to the thief's phone
+    thief_code = last_code_sent_to(NEW)
+    to_new = len(sms_to(NEW))
+
+    frozen_clock.advance(minutes=1)  # the thief's code still live
+    result = not_me(token, CLIENT)
+    assert result.outcome == NotMeOutcome.LOCKED_DOWN
+    user = reload(User, holder)
+    assert (user.phone, user.phone_verified_at) == (OLD, frozen_clock.now)
+    assert result.phone_restored == OLD
+    assert user.phone_changed_at == frozen_clock.now  # orders needing a code held 72 h more
+    assert user.login_code_required is True
+    # The thief's live code for the new number no longer works, nor goes out if unsent.
+    assert last_sms_to(NEW).status == SmsStatus.DROPPED
+    thief_try = reset_password(thief_reset, thief_code, "a brand new password", THIEF)
+    assert thief_try.outcome == ResetOutcome.WRONG_CODE
+    assert reload(User, holder).password_hash == holder.password_hash
+    # Sign-in and reset codes go to the old number again, never to the new one.
+    signing_in = sign_in_with_password(holder.email, PASSWORD, THIEF)
+    assert signing_in.outcome == PasswordOutcome.CODE_NEEDED
+    assert last_sms_to(OLD).kind == SmsKind.OTP_LOGIN
+    frozen_clock.advance(minutes=1)
+    start_password_reset(holder.email, CLIENT)
+    assert last_sms_to(OLD).kind == SmsKind.OTP_RESET
+    assert len(sms_to(NEW)) == to_new
+    (restored,) = audit_rows(holder, "phone_restored")
+    assert restored.ip == CLIENT.ip
+    assert json.loads(restored.detail) == {
+        "restored": "+44 ••••••• 111",
+        "replaced": "+44 ••••••• 222",
+    }
+    assert "+447700900" not in restored.detail  # no whole number in the audit trail
+    assert len(audit_rows(holder, "not_me")) == 1
+
+
+def test_not_me_from_another_alert_changes_no_number(frozen_clock, app):
+    holder = make_user(phone=OLD)
+    change_phone(holder, NEW, frozen_clock)
+    alerts.new_device(reload(User, holder), browser="Firefox", ip=THIEF.ip, at=frozen_clock.now)
+    db.session.commit()
+    result = not_me(sms_text(last_sms_to(NEW)).rsplit("/", 1)[-1], CLIENT)
+    assert result.outcome == NotMeOutcome.LOCKED_DOWN
+    assert reload(User, holder).phone == NEW
+    assert audit_rows(holder, "phone_restored") == []
+    assert result.phone_restored is None
+
+
+@pytest.mark.parametrize("thief_first", [False, True])
+def test_after_a_second_change_only_the_first_alerts_link_restores(app, frozen_clock, thief_first):
+    """Changed twice, the number is not the one the first change set. The second alert, and
+    its link, went to the thief's number: it puts back nothing, whenever it is followed. The
+    first alert's link still puts back the number it was sent to."""
+    holder = make_user(phone=OLD)
+    holders_link = change_phone(holder, NEW, frozen_clock)
+    thiefs_link = change_phone(holder, THIRD, frozen_clock)
+    start_phone_change(reload(User, holder), PASSWORD, NEW, THIEF)  # a live code to NEW
+    if thief_first:
+        assert not_me(thiefs_link, THIEF).phone_restored is None
+        assert reload(User, holder).phone == THIRD
+    assert not_me(holders_link, CLIENT).phone_restored == OLD
+    assert reload(User, holder).phone == OLD
+    live = select(OtpChallenge).where(OtpChallenge.ended_at.is_(None))
+    assert [c.phone for c in db.session.scalars(live) if c.consumed_at is None] == []
+    if not thief_first:
+        assert not_me(thiefs_link, THIEF).phone_restored is None
+        assert reload(User, holder).phone == OLD

@@ -9,10 +9,10 @@ review (a service message about the shopper's own order).
 Every one is a row in the outbox (`queue_sms`), sent by the delivery process after the caller
 commits.
 
-A "not me" link signs the account out everywhere and cancels its open orders, so it is kept
-as a code is: the body is sealed at rest (shop.sms.sealing), and the owner's SMS log shows a
-copy with the link's token masked, which also replaces the body once the message is handed
-to the provider.
+A "not me" link signs the account out everywhere and cancels its open orders (the one of a
+"phone number changed" alert also puts the old number back), so it is kept as a code is: the
+body is sealed at rest (shop.sms.sealing), and the owner's SMS log shows a copy with the
+link's token masked, which also replaces the body once the message is handed to the provider.
 """
 
 import re
@@ -52,9 +52,10 @@ def _url(path: str) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}{path}"
 
 
-def not_me_url(user: User) -> str:
-    """A new single-use "not me" link for `user` (the row joins the caller's transaction)."""
-    link = NotMeLink(id=secrets.token_urlsafe(16), user_id=user.id)
+def not_me_url(user: User, *, restores_phone: str | None = None) -> str:
+    """A new single-use "not me" link for `user` (the row joins the caller's transaction);
+    with `restores_phone`, following it also puts that number back (a phone change's)."""
+    link = NotMeLink(id=secrets.token_urlsafe(16), user_id=user.id, restores_phone=restores_phone)
     db.session.add(link)
     token = _serializer().dumps(link.id)
     return _url(f"/account/not-me/{token}")
@@ -83,6 +84,7 @@ def _send(
     to_number: str | None = None,
     order: Order | None = None,
     not_me: bool = True,
+    restores_phone: str | None = None,
 ) -> bool:
     """Queue `text` for the account's number (or `to_number`); True if queued. A number the
     account has not confirmed may be anyone's (a registration can name any number): it is
@@ -92,7 +94,7 @@ def _send(
     target = to_number or user.phone
     body, masked = f"{current_app.config['SHOP_NAME']}: {text}", None
     if not_me:
-        body += f" Not you? {not_me_url(user)}"
+        body += f" Not you? {not_me_url(user, restores_phone=restores_phone)}"
         masked = mask_not_me_links(body)
         body = sealing.seal().seal(body, to_number=target)
     queue_sms(
@@ -158,12 +160,26 @@ def password_changed(user: User, *, reset: bool) -> None:
 
 
 def phone_changed(user: User, old_phone: str) -> None:
-    """Security alert to the old number: always sent."""
+    """Security alert to the old number: always sent. Its "not me" also puts the old number
+    back, unless an earlier change's link that can still do so is out: then `old_phone` is
+    itself the number in question (a thief's second change, or the holder changing back),
+    and only that first link, sent to the number before, restores anything."""
+    open_change = db.session.scalar(
+        select(NotMeLink.id)
+        .where(
+            NotMeLink.user_id == user.id,
+            NotMeLink.restores_phone.is_not(None),
+            NotMeLink.used_at.is_(None),
+            NotMeLink.created_at > clock.now() - timedelta(seconds=NOT_ME_MAX_AGE),
+        )
+        .limit(1)
+    )
     _send(
         user,
         SmsKind.ALERT_PHONE_CHANGED,
         texts.phone_changed(user.phone[-3:]),
         to_number=old_phone,
+        restores_phone=None if open_change is not None else old_phone,
     )
 
 

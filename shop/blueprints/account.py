@@ -206,11 +206,10 @@ def not_me(token: str) -> Response | tuple[str, int]:
             abort(400, description="The form was incomplete: reload the page and try again.")
         result = lockdown.not_me(token, current_client())
     else:
-        result = lockdown.NotMeResult(lockdown.check_not_me(token))
+        result = lockdown.inspect_not_me(token)
     if result.outcome == NotMeOutcome.INVALID:
         abort(404, description="This link is not valid or has expired (links last 24 hours).")
     if result.outcome == NotMeOutcome.USED:
         return render_template("account/not_me.html", state="used"), 410
-    if result.outcome == NotMeOutcome.READY:
-        return render_template("account/not_me.html", state="confirm", form=form), 200
-    return render_template("account/not_me.html", state="done", cancelled=result.cancelled), 200
+    state = "confirm" if result.outcome == NotMeOutcome.READY else "done"
+    return render_template("account/not_me.html", state=state, form=form, result=result), 200

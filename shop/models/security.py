@@ -144,6 +144,9 @@ class NotMeLink(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=current_time)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set only by a "phone number changed" alert: the number it was sent to, the account's
+    # before the change, which "not me" puts back (`shop.accounts.lockdown`).
+    restores_phone: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditEvent(db.Model):

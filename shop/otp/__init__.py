@@ -6,7 +6,7 @@ code's status); `lockout`: the account's 24-hour count of wrong answers, of ever
 numbers; `texts`: the words of each code message.
 """
 
-from shop.otp.challenges import end_live_sent_to, live_challenge
+from shop.otp.challenges import end_live_not_sent_to, end_live_sent_to, live_challenge
 from shop.otp.codes import Otp, binding_for, service
 from shop.otp.limits import Refusal, SendRefused
 from shop.otp.outcomes import ChallengeStatus, Check, CodeSend, Sent, Verification
@@ -23,6 +23,7 @@ __all__ = [
     "Sent",
     "Verification",
     "binding_for",
+    "end_live_not_sent_to",
     "end_live_sent_to",
     "live_challenge",
     "service",

@@ -51,14 +51,20 @@ def end_live(user: User, purpose: OtpPurpose, *, reason: str) -> None:
 def end_live_sent_to(user: User, phone: str, *, reason: str) -> None:
     """End the account's live codes of every purpose that went, or wait to go, to `phone`
     (a number it no longer has), and drop their SMS if still unsent."""
-    _end_all(
-        and_(
-            OtpChallenge.user_id == user.id,
-            OtpChallenge.phone == phone,
-            OtpChallenge.consumed_at.is_(None),
-            OtpChallenge.ended_at.is_(None),
-        ),
-        reason,
+    _end_all(and_(_live_codes(user), OtpChallenge.phone == phone), reason)
+
+
+def end_live_not_sent_to(user: User, phone: str, *, reason: str) -> None:
+    """End the account's live codes of every purpose that went, or wait to go, anywhere but
+    `phone` (the one number it trusts again), and drop their SMS if still unsent."""
+    _end_all(and_(_live_codes(user), OtpChallenge.phone != phone), reason)
+
+
+def _live_codes(user: User) -> ColumnElement[bool]:
+    return and_(
+        OtpChallenge.user_id == user.id,
+        OtpChallenge.consumed_at.is_(None),
+        OtpChallenge.ended_at.is_(None),
     )
 
 
