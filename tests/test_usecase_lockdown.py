@@ -16,7 +16,6 @@ from shop.accounts.tokens import issue_token, live_tokens, user_for_token
 from shop.accounts.verification import ConfirmPhoneOutcome, confirm_phone, start_phone_change
 from shop.extensions import db
 from shop.models import (
-    AuditEvent,
     NotMeLink,
     Order,
     OrderStatus,
@@ -31,6 +30,7 @@ from shop.orders import ShippingAddress
 from shop.orders.checkout import CheckoutOutcome, start_checkout
 from tests.factories import (
     PASSWORD,
+    audit_rows,
     fill_cart,
     last_code_sent_to,
     last_sms_to,
@@ -66,14 +66,6 @@ def fresh_link(user: User) -> str:
 def reload(model, row):
     db.session.expire_all()
     return db.session.get(model, row.id)
-
-
-def audit_rows(user: User, event: str) -> list[AuditEvent]:
-    return list(
-        db.session.scalars(
-            select(AuditEvent).where(AuditEvent.user_id == user.id, AuditEvent.event == event)
-        )
-    )
 
 
 def checkout(user, product, key) -> Order:
