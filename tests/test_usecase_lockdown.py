@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from shop import alerts
 from shop.accounts.client import Client
-from shop.accounts.lockdown import NotMeOutcome, check_not_me, not_me, sign_out_everywhere
+from shop.accounts.lockdown import NotMeOutcome, inspect_not_me, not_me, sign_out_everywhere
 from shop.accounts.passwords import ResetOutcome, reset_password, start_password_reset
 from shop.accounts.sessions import open_session
 from shop.accounts.signin import PasswordOutcome, sign_in_with_password
@@ -80,8 +80,8 @@ def shopper(app):
 
 def test_a_fresh_link_is_ready_and_checking_it_changes_nothing(shopper, frozen_clock):
     token = fresh_link(shopper)
-    assert check_not_me(token) == NotMeOutcome.READY
-    assert check_not_me(token) == NotMeOutcome.READY
+    assert inspect_not_me(token).outcome == NotMeOutcome.READY
+    assert inspect_not_me(token).outcome == NotMeOutcome.READY
     assert db.session.scalar(select(NotMeLink.used_at)) is None
 
 
@@ -136,7 +136,7 @@ def test_a_link_works_once(shopper, frozen_clock):
     token = fresh_link(shopper)
     assert not_me(token, CLIENT).outcome == NotMeOutcome.LOCKED_DOWN
     open_session(shopper, CLIENT)  # signed in again afterwards
-    assert check_not_me(token) == NotMeOutcome.USED
+    assert inspect_not_me(token).outcome == NotMeOutcome.USED
     again = not_me(token, CLIENT)
     assert again.outcome == NotMeOutcome.USED and again.cancelled == []
     assert live_sessions(shopper) == 1
@@ -146,14 +146,14 @@ def test_a_link_works_once(shopper, frozen_clock):
 def test_each_alert_carries_its_own_link(shopper, frozen_clock):
     first, second = fresh_link(shopper), fresh_link(shopper)
     assert not_me(first, CLIENT).outcome == NotMeOutcome.LOCKED_DOWN
-    assert check_not_me(second) == NotMeOutcome.READY
+    assert inspect_not_me(second).outcome == NotMeOutcome.READY
 
 
 @pytest.mark.parametrize("forged", ["", "garbage", "eyJ1IjoxfQ.Zx9-Ab_c.AAAA"])
 def test_a_forged_link_is_invalid_and_changes_nothing(shopper, forged):
     fresh_link(shopper)
     open_session(shopper, CLIENT)
-    assert check_not_me(forged) == NotMeOutcome.INVALID
+    assert inspect_not_me(forged).outcome == NotMeOutcome.INVALID
     assert not_me(forged, CLIENT).outcome == NotMeOutcome.INVALID
     assert live_sessions(shopper) == 1
     assert audit_rows(shopper, "not_me") == []
@@ -165,17 +165,17 @@ def test_a_tampered_link_is_invalid(shopper):
     # only those leaves the same signature.
     at = len(token) - 5
     tampered = token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1 :]
-    assert check_not_me(tampered) == NotMeOutcome.INVALID
+    assert inspect_not_me(tampered).outcome == NotMeOutcome.INVALID
     assert not_me(tampered, CLIENT).outcome == NotMeOutcome.INVALID
-    assert check_not_me(token) == NotMeOutcome.READY
+    assert inspect_not_me(token).outcome == NotMeOutcome.READY
 
 
 def test_a_link_is_invalid_after_24_hours(shopper, frozen_clock):
     token = fresh_link(shopper)
     frozen_clock.advance(hours=23, minutes=59, seconds=59)
-    assert check_not_me(token) == NotMeOutcome.READY
+    assert inspect_not_me(token).outcome == NotMeOutcome.READY
     frozen_clock.advance(seconds=2)
-    assert check_not_me(token) == NotMeOutcome.INVALID
+    assert inspect_not_me(token).outcome == NotMeOutcome.INVALID
     assert not_me(token, CLIENT).outcome == NotMeOutcome.INVALID
     assert reload(User, shopper).login_code_required is False
     assert db.session.scalar(select(NotMeLink.used_at)) is None

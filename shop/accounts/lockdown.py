@@ -31,13 +31,9 @@ class NotMeResult:
     phone_replaced: str | None = None
 
 
-def check_not_me(token: str) -> NotMeOutcome:
-    """What the link can still do, changing nothing (the page shown before confirming)."""
-    return inspect_not_me(token).outcome
-
-
 def inspect_not_me(token: str) -> NotMeResult:
-    """`check_not_me`, with the number a ready link would put back."""
+    """What the link can still do, changing nothing (the page shown before confirming), and
+    the number a ready link would put back."""
     link = alerts.link_for_token(token)
     if link is None:
         return NotMeResult(NotMeOutcome.INVALID)
