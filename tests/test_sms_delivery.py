@@ -40,7 +40,7 @@ from shop.sms.senders import Accepted, ConsoleSender, SendFailure, SmsSender
 from shop.sms.vonage import VonageSender
 from tests import ROOT
 from tests.conftest import FrozenClock
-from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user
+from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user, wrong
 from tests.fake_vonage import (  # noqa: F401 (fixtures)
     closed_port,
     fake_vonage_fixture,
@@ -560,6 +560,33 @@ def test_a_code_that_stops_working_while_being_sent_is_not_tried_again(app, froz
     drain(DeliveryWorker(ConsoleSender()))
     assert old_sms not in db.session.scalars(select(ConsoleMessage.sms_id)).all()
     assert sms(old_sms).status == SmsStatus.DROPPED
+
+
+@pytest.mark.parametrize("meanwhile", ["used", "out_of_tries"])
+def test_a_code_waiting_for_another_try_is_not_sent_once_it_stopped_working(app, frozen, meanwhile):
+    """A code's SMS failed and waits for its next try; meanwhile the code was used (the
+    first try had reached the phone after all) or died of five wrong tries. The next round
+    drops it instead of sending a code that no longer works."""
+    shopper = make_user()
+    order, code_sms = order_with_a_code(shopper)
+    assert DeliveryWorker(TimesOutWhile(lambda: None)).run_once() == 1
+    assert sms(code_sms).status == SmsStatus.QUEUED  # another try after the backoff
+    code = last_code_sent_to(shopper.phone)
+    if meanwhile == "used":
+        assert confirm_order(shopper, order.ref, code, CLIENT).outcome == ConfirmOutcome.PLACED
+    else:
+        for _ in range(5):
+            confirm_order(shopper, order.ref, wrong(code), CLIENT)
+    frozen.advance(minutes=1)  # past the backoff, inside the code's five minutes
+
+    drain(DeliveryWorker(ConsoleSender()))
+
+    message = sms(code_sms)
+    assert message.status == SmsStatus.DROPPED
+    assert message.body == message.redacted_body
+    assert code_sms not in db.session.scalars(select(ConsoleMessage.sms_id)).all()
+    [dropped] = [entry for entry in timeline.for_shopper(order) if entry.kind == "sms_dropped"]
+    assert dropped.text == "The code was not sent: the code was no longer valid."
 
 
 # --- 5. several workers at once -----------------------------------------------------------------

@@ -197,6 +197,8 @@ def _words(kind: Kind, facts: dict, who: str, *, owner: bool) -> str:
     if kind == Kind.SMS_DROPPED:
         if facts.get("reason") == "code_ended":  # replaced, used or ended after a failed try
             return f"{sms} was not tried again: the code was no longer valid."
+        if facts.get("reason") == "code_dead":  # used or ended while it waited to go out
+            return f"{sms} was not sent: the code was no longer valid."
         return f"{sms} was not sent: the code expired first."
     if kind == Kind.WRONG_CODE:
         left = facts.get("tries_left", 0)

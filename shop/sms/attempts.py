@@ -6,7 +6,7 @@ dropped because its code expired first.
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -52,6 +52,7 @@ class Outcome:
     values: dict[str, Any]
     event: OrderEventKind | None = None
     redact: bool = True
+    facts: dict[str, str] = field(default_factory=dict)  # more for the timeline's line
 
 
 def sent(accepted: Accepted) -> Outcome:
@@ -83,6 +84,12 @@ def failed(message: SmsMessage, failure: SendFailure, retry: RetryPolicy) -> Out
 EXPIRED = Outcome(
     {"status": SmsStatus.DROPPED, "last_error": "code expired before sending"},
     OrderEventKind.SMS_DROPPED,
+)
+# Its code was used, replaced or ended (too many wrong tries...) while it waited to go out.
+CODE_DEAD = Outcome(
+    {"status": SmsStatus.DROPPED, "last_error": "code no longer valid before sending"},
+    OrderEventKind.SMS_DROPPED,
+    facts={"reason": "code_dead"},
 )
 
 

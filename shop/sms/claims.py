@@ -30,7 +30,7 @@ from shop.models import (
     SmsMessage,
     SmsStatus,
 )
-from shop.models.sms import in_outbox, queued
+from shop.models.sms import in_outbox, is_code_kind, queued
 from shop.sms.attempts import Outcome
 from shop.sms.receipts import FINAL_RECEIPTS
 
@@ -190,6 +190,18 @@ def record(message: SmsMessage, outcome: Outcome) -> None:
         )
 
 
+def code_stopped_working(message: SmsMessage) -> bool:
+    """Whether a claimed message is a code that no longer works (see below): dropped then,
+    rather than sent. Once dead a code never works again, so the answer holds until the
+    outcome is recorded."""
+    if not is_code_kind(message.kind):
+        return False
+    dead = select(SmsMessage.id).where(
+        SmsMessage.id == message.id, _code_stopped_working(message.id, clock.now())
+    )
+    return db.session.scalar(dead) is not None
+
+
 def _code_stopped_working(message_id: int, now: datetime) -> ColumnElement[bool]:
     """Whether the message is a code that no longer works: past its expiry, or its challenge
     used, ended (a resend, a change of number, too many tries...) or expired. NULL for any
@@ -218,7 +230,7 @@ def _note_on_timeline(
     message: SmsMessage, outcome: Outcome, status: str, receipt: str | None, now: datetime
 ) -> None:
     """The recorded outcome on the order's timeline, as the row now has it."""
-    asked, event, facts = outcome.values["status"], outcome.event, {}
+    asked, event, facts = outcome.values["status"], outcome.event, dict(outcome.facts)
     if asked != SmsStatus.SENT and receipt in FINAL_RECEIPTS:
         return  # the receipt's line is there; a failure the provider never had is not one
     if asked == SmsStatus.QUEUED and status == SmsStatus.DROPPED:

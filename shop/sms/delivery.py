@@ -79,6 +79,9 @@ class DeliveryWorker:
         if message.expires_at is not None and clock.now() >= message.expires_at:
             claims.record(message, attempts.EXPIRED)
             return
+        if claims.code_stopped_working(message):
+            claims.record(message, attempts.CODE_DEAD)
+            return
         if not claims.still_held(message, self.lease):
             log.warning(
                 "SMS %s: its lease ran out before it was sent and another worker holds it now",
