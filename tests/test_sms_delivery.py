@@ -38,7 +38,7 @@ from shop.sms.delivery import DeliveryWorker
 from shop.sms.receipts import apply_receipt
 from shop.sms.senders import Accepted, ConsoleSender, SendFailure, SmsSender
 from shop.sms.vonage import VonageSender
-from tests import ROOT
+from tests import ROOT, postgres
 from tests.conftest import FrozenClock
 from tests.factories import ADDRESS, fill_cart, last_code_sent_to, make_product, make_user, wrong
 from tests.fake_vonage import (  # noqa: F401 (fixtures)
@@ -55,6 +55,11 @@ CODE = "482913"
 CODE_TEXT = f"Shop: {CODE} is your code to sign in. Never share it.\n\n@127.0.0.1 #{CODE}"
 MASKED_TEXT = CODE_TEXT.replace(CODE, "••••••")
 CLIENT = Client("203.0.113.9", "device-1")
+
+postgres_server = postgres.postgres_server
+pg_database = postgres.pg_database
+pg_app = postgres.pg_app
+any_app = postgres.any_app
 
 
 # --- fixtures and helpers -------------------------------------------------------------------
@@ -563,7 +568,9 @@ def test_a_code_that_stops_working_while_being_sent_is_not_tried_again(app, froz
 
 
 @pytest.mark.parametrize("meanwhile", ["used", "out_of_tries"])
-def test_a_code_waiting_for_another_try_is_not_sent_once_it_stopped_working(app, frozen, meanwhile):
+def test_a_code_waiting_for_another_try_is_not_sent_once_it_stopped_working(
+    any_app, frozen, meanwhile
+):
     """A code's SMS failed and waits for its next try; meanwhile the code was used (the
     first try had reached the phone after all) or died of five wrong tries. The next round
     drops it instead of sending a code that no longer works."""
