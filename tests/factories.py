@@ -129,6 +129,25 @@ def wrong(code: str) -> str:
     return f"{(int(code) + 1) % 10 ** len(code):0{len(code)}d}"
 
 
+def _in_digits(code: str, zero: int) -> str:
+    """`code` written in the ten digits from code point `zero` on."""
+    return code.translate({ord("0") + digit: zero + digit for digit in range(10)})
+
+
+# Inputs made from a real code that are not it: SPEC section 5 accepts exactly ^[0-9]{6}$ once
+# the spaces around it are trimmed. Each catches one lenient reading of the input: cut to the
+# code's length (one digit more), a prefix match (one less), Unicode digits or NFKC (full-width,
+# Arabic-Indic), a number parser (a plus sign), spaces squeezed out (a no-break space inside).
+LOOK_ALIKES = {
+    "one-digit-more": lambda code: code + "0",
+    "one-digit-less": lambda code: code[:-1],
+    "full-width": lambda code: _in_digits(code, 0xFF10),
+    "arabic-indic": lambda code: _in_digits(code, 0x0660),
+    "plus-sign": lambda code: "+" + code,
+    "no-break-space-inside": lambda code: f"{code[:3]}\u00a0{code[3:]}",
+}
+
+
 def sms_count(kind: SmsKind) -> int:
     return db.session.scalar(select(func.count(SmsMessage.id)).where(SmsMessage.kind == kind))
 

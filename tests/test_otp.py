@@ -1,6 +1,7 @@
 """One-time codes at the configured values of SPEC section 5 (clock frozen); the send
 limits are in test_otp_limits.py."""
 
+import hashlib
 import logging
 import shutil
 import threading
@@ -15,7 +16,14 @@ from shop.models import AuditEvent, OtpPurpose, SmsKind, SmsMessage, SmsStatus
 from shop.otp import Otp, SendRefused, binding_for
 from shop.otp.texts import code_sms
 from tests.conftest import config_for
-from tests.factories import last_code_sent_to, last_sms_to, make_user, sms_text, wrong
+from tests.factories import (
+    LOOK_ALIKES,
+    last_code_sent_to,
+    last_sms_to,
+    make_user,
+    sms_text,
+    wrong,
+)
 
 IP = "203.0.113.9"
 TEXT = code_sms("Shop", "confirm order SH-TEST for €300.00", "http://127.0.0.1:5000")
@@ -80,12 +88,23 @@ def test_eight_digit_codes_when_configured(tmp_path, migrated_template):
         db.engine.dispose()
 
 
-def test_only_a_keyed_hmac_is_stored(otp):
+def test_only_a_keyed_hmac_is_stored(app, otp):
     user = make_user()
     challenge = issue(otp, user)
     code = last_code_sent_to(user.phone)
-    assert challenge.code_hmac != code and code not in challenge.code_hmac
-    assert len(challenge.code_hmac) == 64
+    stored = challenge.code_hmac
+    assert len(stored) == 64 and code not in stored
+    # Not a plain hash of what the code is bound to: that a copy of the table could be
+    # searched through in a million guesses.
+    bound = f"{user.id}|{challenge.purpose}|{challenge.binding}|{code}"
+    assert stored != hashlib.sha256(bound.encode()).hexdigest()
+    # The key matters: the same code for the same binding, checked by a shop with another
+    # key, is a wrong code; with the configured key it is the code.
+    elsewhere = Otp.from_config({**app.config, "OTP_HMAC_KEY": "another-key"})
+    result = elsewhere.verify(user, OtpPurpose.ORDER, "order-a", code, client_ip=IP)
+    db.session.commit()
+    assert (result.outcome, result.tries_left) == ("wrong", 4)
+    assert verify(otp, user, code).ok
 
 
 def test_code_works_until_4_59_and_not_at_5_00(otp, frozen_clock):
@@ -140,6 +159,7 @@ def test_a_resend_replaces_the_code_and_keeps_the_count(otp, frozen_clock):
 
 def test_the_tenth_failure_in_24_hours_locks_step_up_and_alerts(otp, frozen_clock):
     user = make_user()
+    first_failure = frozen_clock.now
     for binding in ("order-a", "order-b"):
         issue(otp, user, binding)
         code = last_code_sent_to(user.phone)
@@ -155,8 +175,18 @@ def test_the_tenth_failure_in_24_hours_locks_step_up_and_alerts(otp, frozen_cloc
     with pytest.raises(SendRefused, match="locked"):
         issue(otp, user, "order-c")
     db.session.rollback()
-    frozen_clock.advance(hours=24)
+    # Still locked one second before the first failure is 24 hours old; not once it is.
+    frozen_clock.now = first_failure + timedelta(hours=24, seconds=-1)
+    assert otp.lockout.failures_in_window(user) == 10
+    assert otp.lockout.is_locked(user)
+    with pytest.raises(SendRefused, match="locked"):
+        issue(otp, user, "order-c")
+    db.session.rollback()
+    frozen_clock.advance(seconds=1)
+    assert otp.lockout.failures_in_window(user) == 5
     assert not otp.lockout.is_locked(user)
+    issue(otp, user, "order-c")
+    assert verify(otp, user, last_code_sent_to(user.phone), "order-c").ok
 
 
 def test_account_failures_count_across_codes_and_resends(otp, frozen_clock):
@@ -210,6 +240,17 @@ def test_hostile_input_counts_as_a_failure(otp, hostile):
     result = verify(otp, user, hostile)
     assert not result.ok and result.outcome == "wrong"
     assert otp.lockout.failures_in_window(user) == 1
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_input_made_from_the_code_is_a_wrong_code_and_the_code_still_works(otp, look_alike):
+    user = make_user()
+    issue(otp, user)
+    code = last_code_sent_to(user.phone)
+    result = verify(otp, user, look_alike(code))
+    assert (result.ok, result.outcome, result.tries_left) == (False, "wrong", 4)
+    assert otp.lockout.failures_in_window(user) == 1
+    assert verify(otp, user, f"  {code} ").ok
 
 
 def test_spaces_around_the_code_are_trimmed(otp):
