@@ -111,12 +111,18 @@ def test_at_most_5_codes_per_10_minutes_to_a_number(otp, frozen_clock):
 
 def test_at_most_15_codes_a_day_to_a_number(otp, frozen_clock):
     user = make_user()
+    first = frozen_clock.now
     for _ in range(15):
         issue(otp, user, resend=True)
         frozen_clock.advance(minutes=3)
     refusal = refused(otp, user, resend=True)
     assert refusal.reason == Refusal.NUMBER_DAY
-    frozen_clock.advance(hours=24)
+    # The wait is until the first of the 15 is a day old.
+    assert refusal.retry_after == 24 * 3600 - 45 * 60
+    frozen_clock.now = first + timedelta(hours=23, minutes=59)
+    refusal = refused(otp, user, resend=True)
+    assert (refusal.reason, refusal.retry_after) == (Refusal.NUMBER_DAY, 60)
+    frozen_clock.now = first + timedelta(hours=24)
     issue(otp, user, resend=True)
 
 
@@ -125,6 +131,7 @@ def test_at_most_15_codes_a_day_to_a_number(otp, frozen_clock):
 
 def test_at_most_5_distinct_numbers_per_hour_from_one_address(otp, frozen_clock):
     users = [make_user() for _ in range(6)]
+    first = frozen_clock.now
     for user in users[:5]:
         issue(otp, user, ip="198.51.100.7")
     refusal = refused(otp, users[5], ip="198.51.100.7")
@@ -133,7 +140,10 @@ def test_at_most_5_distinct_numbers_per_hour_from_one_address(otp, frozen_clock)
     frozen_clock.advance(seconds=30)
     issue(otp, users[0], "order-b", ip="198.51.100.7")
     issue(otp, users[5], ip="198.51.100.8")
-    frozen_clock.advance(hours=1)
+    # The sixth number waits until the first five were texted an hour ago.
+    frozen_clock.now = first + timedelta(minutes=59, seconds=59)
+    assert refused(otp, users[5], "order-c", ip="198.51.100.7").reason == Refusal.IP_NUMBERS
+    frozen_clock.now = first + timedelta(hours=1, seconds=1)
     issue(otp, users[5], "order-c", ip="198.51.100.7")
 
 
