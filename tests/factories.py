@@ -19,6 +19,9 @@ from shop.extensions import db
 from shop.models import (
     AuditEvent,
     Order,
+    OrderEvent,
+    OrderEventKind,
+    OtpChallenge,
     OtpFailure,
     Product,
     RiskRuleSet,
@@ -166,6 +169,24 @@ def audit_rows(user: User, event: str) -> list[AuditEvent]:
 def failures(user: User) -> int:
     """Wrong answers, of every factor, in the account's count."""
     return db.session.scalar(select(func.count(OtpFailure.id)).where(OtpFailure.user_id == user.id))
+
+
+def confirmations(order_ref: str) -> tuple[int, int, int]:
+    """How often the order `order_ref` was confirmed by a code, counted three ways: its
+    consumed codes, its account's `code_verified` audit rows, and the `confirmed` lines of its
+    timeline. A code accepted twice (a replay, a lost race) shows as more than (1, 1, 1)."""
+    db.session.expire_all()
+    order = db.session.scalar(select(Order).where(Order.ref == order_ref))
+    consumed = select(func.count(OtpChallenge.id)).where(
+        OtpChallenge.order_id == order.id, OtpChallenge.consumed_at.is_not(None)
+    )
+    verified = select(func.count(AuditEvent.id)).where(
+        AuditEvent.user_id == order.user_id, AuditEvent.event == "code_verified"
+    )
+    confirmed = select(func.count(OrderEvent.id)).where(
+        OrderEvent.order_id == order.id, OrderEvent.kind == OrderEventKind.CONFIRMED
+    )
+    return db.session.scalar(consumed), db.session.scalar(verified), db.session.scalar(confirmed)
 
 
 def text_of(response) -> str:

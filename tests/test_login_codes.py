@@ -8,11 +8,14 @@ from shop.extensions import db
 from shop.models import SendRefusal, SmsKind
 from shop.risk import current_rules
 from tests.factories import (
+    LOOK_ALIKES,
     PASSWORD,
+    failures,
     last_code_sent_to,
     last_sms_to,
     make_product,
     make_user,
+    quick_password,
     set_rules,
     sms_text,
 )
@@ -145,6 +148,21 @@ def test_hostile_codes_are_a_clear_4xx(client, code):
     response = enter_code(client, code)
     assert 400 <= response.status_code < 500
     assert not signed_in(client)
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_input_made_from_the_code_is_a_wrong_code_and_the_code_still_signs_in(client, look_alike):
+    user = quick_password(make_user())
+    sign_in(client, user)
+    code = last_code_sent_to(user.phone)
+    response = enter_code(client, look_alike(code))
+    assert response.status_code == 422
+    assert "That code is not right. 4 attempts left." in response.get_data(as_text=True)
+    assert failures(user) == 1
+    assert not signed_in(client)
+    response = enter_code(client, f"  {code} ")
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert signed_in(client)
 
 
 def test_resend_replaces_the_code(client, frozen_clock):

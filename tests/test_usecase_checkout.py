@@ -32,6 +32,7 @@ from shop.orders.confirmation import ConfirmOutcome, confirm_order
 from shop.orders.resend import ResendOutcome, resend_order_code
 from shop.otp import Refusal, Sent
 from tests.factories import (
+    LOOK_ALIKES,
     fill_cart,
     last_code_sent_to,
     last_sms_to,
@@ -319,6 +320,20 @@ def test_input_that_is_not_six_digits_is_a_wrong_code(shopper, frozen_clock, hos
     order = pending_order(shopper, make_product(price_minor=30_000, stock=5))
     result = confirm_order(shopper, order.ref, hostile, CLIENT)
     assert (result.outcome, result.tries_left) == (ConfirmOutcome.WRONG_CODE, 4)
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_input_made_from_the_code_is_a_wrong_code_and_the_code_still_places(
+    shopper, frozen_clock, look_alike
+):
+    order = pending_order(shopper, make_product(price_minor=30_000, stock=5))
+    code = last_code_sent_to(shopper.phone)
+    result = confirm_order(shopper, order.ref, look_alike(code), CLIENT)
+    assert (result.outcome, result.tries_left) == (ConfirmOutcome.WRONG_CODE, 4)
+    assert db.session.scalar(select(func.count(OtpFailure.id))) == 1
+    assert status(order) == OrderStatus.PENDING_VERIFICATION
+    assert confirm_order(shopper, order.ref, f" {code}  ", CLIENT).outcome == ConfirmOutcome.PLACED
+    assert status(order) == OrderStatus.PLACED
 
 
 def test_a_code_replaced_by_another_orders_code_is_dead(shopper, frozen_clock):
