@@ -22,6 +22,9 @@ from shop.sms.delivery import DeliveryWorker
 from shop.sms.senders import ConsoleSender
 from tests.factories import (
     ADDRESS,
+    LOOK_ALIKES,
+    confirmations,
+    failures,
     fill_cart,
     last_code_sent_to,
     last_sms_to,
@@ -212,7 +215,10 @@ def test_twenty_concurrent_confirms_place_the_order_once(app, shopper):
     )
     assert alerts == 1
     assert stock(product) == 4
+    # A 302 is also the answer to a confirm of a placed order: what counts is that the code
+    # was taken once, and the order confirmed once.
     assert statuses.count(302) >= 1
+    assert confirmations(ref) == (1, 1, 1)
 
 
 def test_skipping_or_replaying_the_verify_step_never_places(client, shopper):
@@ -228,13 +234,44 @@ def test_skipping_or_replaying_the_verify_step_never_places(client, shopper):
     assert db.session.scalar(select(func.count(Order.id))) == 1
 
 
-@pytest.mark.parametrize("hostile", ["' OR 1=1 --", "１２３４５６", "9" * 10_000])
+@pytest.mark.parametrize("hostile", ["' OR 1=1 --", "１２３４５６", "</p><script>"])
 def test_hostile_codes_count_as_failures_and_never_500(client, shopper, hostile):
     fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
     ref = ref_of(checkout(client))
     response = confirm(client, ref, hostile)
-    assert 400 <= response.status_code < 500
+    assert response.status_code == 422
+    assert "That code is not right. 4 attempts left." in response.get_data(as_text=True)
+    assert failures(shopper) == 1
     assert order(ref).status == OrderStatus.PENDING_VERIFICATION
+
+
+def test_a_code_longer_than_the_field_is_refused_without_a_try(client, shopper):
+    fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
+    ref = ref_of(checkout(client))
+    code = last_code_sent_to(shopper.phone)
+    response = confirm(client, ref, code + "9" * 10_000)
+    assert response.status_code == 422
+    assert "5 attempts left" in response.get_data(as_text=True)
+    assert failures(shopper) == 0
+    assert confirm(client, ref, code).status_code == 302
+    assert order(ref).status == OrderStatus.PLACED
+
+
+@pytest.mark.parametrize("look_alike", LOOK_ALIKES.values(), ids=LOOK_ALIKES.keys())
+def test_input_made_from_the_code_is_a_wrong_code_and_the_code_still_places(
+    client, shopper, look_alike
+):
+    fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
+    ref = ref_of(checkout(client))
+    code = last_code_sent_to(shopper.phone)
+    response = confirm(client, ref, look_alike(code))
+    assert response.status_code == 422
+    assert "That code is not right. 4 attempts left." in response.get_data(as_text=True)
+    assert failures(shopper) == 1
+    assert order(ref).status == OrderStatus.PENDING_VERIFICATION
+    response = confirm(client, ref, f"  {code} ")
+    assert response.status_code == 302 and response.headers["Location"] == f"/orders/{ref}"
+    assert order(ref).status == OrderStatus.PLACED
 
 
 def test_rules_are_evaluated_again_at_confirmation(client, shopper):
@@ -266,14 +303,15 @@ def test_the_tenth_wrong_code_today_holds_the_order_and_alerts(client, shopper, 
     fill_cart(shopper, (product, 1))
     ref = ref_of(checkout(client, key="first-order-key-0000"))
     code = last_code_sent_to(shopper.phone)
-    for _ in range(5):
-        confirm(client, ref, wrong(code))
+    statuses = [confirm(client, ref, wrong(code)).status_code for _ in range(5)]
+    assert statuses == [422] * 4 + [409]  # the fifth wrong code cancels the first order
     frozen_clock.advance(seconds=30)
     fill_cart(shopper, (product, 1))
     ref = ref_of(checkout(client, key="second-order-key-000"))
     code = last_code_sent_to(shopper.phone)
     statuses = [confirm(client, ref, wrong(code)).status_code for _ in range(5)]
-    assert statuses[-1] == 423
+    assert statuses == [422] * 4 + [423]  # the tenth of the day locks
+    assert failures(shopper) == 10
     assert order(ref).status == OrderStatus.HELD
     kinds = db.session.scalars(select(SmsMessage.kind)).all()
     assert SmsKind.ALERT_CODE_LOCKED in kinds
