@@ -23,6 +23,7 @@ from shop.sms.senders import ConsoleSender
 from tests.factories import (
     ADDRESS,
     LOOK_ALIKES,
+    PASSWORD,
     confirmations,
     failures,
     fill_cart,
@@ -30,6 +31,7 @@ from tests.factories import (
     last_sms_to,
     make_product,
     make_user,
+    quick_password,
     set_rules,
     sms_text,
     wrong,
@@ -191,6 +193,32 @@ def test_a_code_for_order_a_fails_on_order_b_and_for_another_user(
     assert confirm(thief, ref_b, code_b).status_code == 404
     assert confirm(client, ref_b, code_b).status_code == 302
     assert order(ref_b).status == OrderStatus.PLACED
+
+
+def test_a_sign_in_code_confirms_no_order_and_an_order_code_signs_no_one_in(
+    app, client, shopper, frozen_clock
+):
+    fill_cart(shopper, (make_product(price_minor=30_000, stock=5), 1))
+    ref = ref_of(checkout(client))
+    order_code = last_code_sent_to(shopper.phone)
+    frozen_clock.advance(seconds=30)
+    laptop = app.test_client()
+    quick_password(shopper)
+    response = laptop.post_form("/auth/login", {"email": shopper.email, "password": PASSWORD})
+    assert response.headers["Location"] == "/auth/login/verify"
+    sign_in_code = last_code_sent_to(shopper.phone)
+    # Both codes are live, each for its own purpose; one in the other's place is wrong.
+    if sign_in_code != order_code:
+        assert confirm(client, ref, sign_in_code).status_code == 422
+        response = laptop.post_form("/auth/login/verify", {"code": order_code})
+        assert response.status_code == 422
+        assert failures(shopper) == 2
+        assert order(ref).status == OrderStatus.PENDING_VERIFICATION
+        assert laptop.get("/orders").status_code != 200
+    assert laptop.post_form("/auth/login/verify", {"code": sign_in_code}).status_code == 302
+    assert laptop.get("/orders").status_code == 200
+    assert confirm(client, ref, order_code).status_code == 302
+    assert order(ref).status == OrderStatus.PLACED
 
 
 def test_twenty_concurrent_confirms_place_the_order_once(app, shopper):

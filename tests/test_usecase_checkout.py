@@ -1,6 +1,7 @@
 """Checkout use cases called directly: every outcome of start, confirm and resend, and what
 each leaves behind (order status, stock, cart, SMS, audit)."""
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -538,9 +539,41 @@ def test_the_binding_follows_the_cart_and_address(shopper, frozen_clock):
     product = make_product(price_minor=30_000, stock=5)
     order = pending_order(shopper, product)
     assert order_binding(order) == order_challenge(shopper, order).binding
+    bound = order_binding(order)
     same = fingerprint({product.id: 1}, ADDRESS)
-    assert order_binding(order, same) == order_binding(order)
-    assert order_binding(order, fingerprint({product.id: 2}, ADDRESS)) != order_binding(order)
+    assert order_binding(order, same) == bound
+    assert order_binding(order, fingerprint({product.id: 2}, ADDRESS)) != bound
+    elsewhere = replace(ADDRESS, address_line1="1 Other Street")
+    assert order_binding(order, fingerprint({product.id: 1}, elsewhere)) != bound
+    # The amount and the currency are bound apart from the items: the same items at another
+    # price, or in another currency, are another thing to confirm.
+    order.total_minor += 1
+    assert order_binding(order) != bound
+    order.total_minor -= 1
+    assert order_binding(order) == bound
+    order.currency = "GBP"
+    assert order_binding(order) != bound
+    db.session.rollback()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"total_minor": 30_001}, {"currency": "GBP"}, {"address_line1": "1 Other Street"}],
+    ids=["amount", "currency", "address"],
+)
+def test_an_order_changed_after_its_code_was_sent_is_not_confirmed_by_it(
+    shopper, frozen_clock, change
+):
+    product = make_product(price_minor=30_000, stock=5)
+    order = pending_order(shopper, product)
+    code = last_code_sent_to(shopper.phone)
+    with db.engine.begin() as other:  # the stored order changes under the code
+        other.execute(Order.__table__.update().where(Order.__table__.c.id == order.id), change)
+    result = confirm_order(shopper, order.ref, code, CLIENT)
+    assert result.outcome == ConfirmOutcome.CART_CHANGED
+    assert status(order) == OrderStatus.CANCELLED
+    assert stock(product) == 5
+    assert "code_invalidated" in events(shopper) and "code_verified" not in events(shopper)
 
 
 def test_order_challenge_is_the_live_code_of_that_order_only(shopper, frozen_clock):
