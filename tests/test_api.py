@@ -286,6 +286,24 @@ def test_cart_add_update_and_refusals(client, shopper, frozen_clock):
     assert emptied.json["lines"] == []
 
 
+def test_cart_quantities_run_from_1_to_99(client, shopper, frozen_clock):
+    headers = sign_in(client, shopper, frozen_clock)
+    product = make_product(price_minor=100, stock=500)
+    items, item = "/api/v1/cart/items", f"/api/v1/cart/items/{product.id}"
+    too_many = client.post(items, json={"product_id": product.id, "quantity": 100}, headers=headers)
+    assert set(is_problem(too_many, 422)["errors"]["json"]) == {"quantity"}
+    added = client.post(items, json={"product_id": product.id, "quantity": 99}, headers=headers)
+    assert added.status_code == 200
+    assert [line["quantity"] for line in added.json["lines"]] == [99]
+    assert added.json["total_minor"] == 9_900
+    client.put(item, json={"quantity": 1}, headers=headers)
+    too_many = client.put(item, json={"quantity": 100}, headers=headers)
+    assert set(is_problem(too_many, 422)["errors"]["json"]) == {"quantity"}
+    updated = client.put(item, json={"quantity": 99}, headers=headers)
+    assert updated.status_code == 200
+    assert [line["quantity"] for line in updated.json["lines"]] == [99]
+
+
 # Checkout and step-up ------------------------------------------------------------------------
 
 

@@ -53,6 +53,24 @@ def test_bad_quantities_get_422_with_a_message(client, quantity):
     assert "Your cart is empty" in page
 
 
+def test_99_is_accepted_and_100_refused_when_adding_and_updating(client):
+    user = make_user()
+    client.sign_in_as(user)
+    mug = make_product("Mug", price_minor=100, stock=500)
+    response = add(client, mug.id, 100)
+    assert response.status_code == 422
+    assert "Quantity: Enter a whole number from 1 to 99." in response.get_data(as_text=True)
+    assert carts.load_user_cart(user) == {}
+    assert add(client, mug.id, 99).status_code == 302
+    assert carts.load_user_cart(user) == {mug.id: 99}
+    assert update(client, mug.id, 1).status_code == 302
+    assert update(client, mug.id, 100).status_code == 422
+    assert carts.load_user_cart(user) == {mug.id: 1}
+    assert update(client, mug.id, 99).status_code == 302
+    assert carts.load_user_cart(user) == {mug.id: 99}
+    assert "€99.00" in client.get("/cart").get_data(as_text=True)
+
+
 @pytest.mark.parametrize("quantity", ["-1", "abc", "100"])
 def test_bad_update_quantities_get_422(client, quantity):
     mug = make_product(stock=200)

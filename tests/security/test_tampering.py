@@ -39,6 +39,14 @@ def test_a_quantity_outside_1_to_99_is_refused(client, shopper, quantity):
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("quantity", ["1", "99"])
+def test_a_quantity_of_1_to_99_is_taken(client, shopper, quantity):
+    chair = make_product(price_minor=30_000, stock=500)
+    response = client.post_form("/cart/add", {"product_id": chair.id, "quantity": quantity})
+    assert response.status_code == 302
+    assert carts.load_user_cart(shopper) == {chair.id: int(quantity)}
+
+
 def test_a_field_sent_twice_is_refused(client, shopper):
     chair = make_product(price_minor=30_000, stock=5)
     token = client.csrf_token()
