@@ -1,7 +1,12 @@
 """Configuration defaults that are security requirements (SPEC section 7)."""
 
+import shutil
+
+import pytest
+
 from shop import create_app
 from shop.config import Config
+from tests.conftest import config_for
 
 
 def test_defaults_without_environment(monkeypatch, tmp_path):
@@ -61,10 +66,22 @@ def test_a_mapping_overrides_the_environment(tmp_path):
     assert app.config["SHOP_NAME"] == "Test shop"
 
 
-def test_session_cookie_is_httponly_samesite_and_secure(client):
-    client.application.config["SESSION_COOKIE_SECURE"] = True
-    response = client.get("/auth/login")
-    cookie = response.headers["Set-Cookie"]
+@pytest.mark.parametrize("debug", [None, "0", "1"], ids=["unset", "off", "on"])
+def test_session_cookie_is_httponly_samesite_and_secure_outside_debug(
+    monkeypatch, tmp_path, migrated_template, debug
+):
+    # The flag as the real Config sets it from the environment: nothing here names it.
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    if debug is None:
+        monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("FLASK_DEBUG", debug)
+    path = tmp_path / "shop.sqlite3"
+    shutil.copy(migrated_template, path)
+    app = create_app(config_for(path))
+    assert "SESSION_COOKIE_SECURE" not in config_for(path)
+    cookie = app.test_client().get("/auth/login").headers["Set-Cookie"]
+    assert cookie.startswith("session=")
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
-    assert "Secure" in cookie
+    assert ("Secure" in cookie) is (debug != "1")

@@ -86,8 +86,15 @@ def test_the_session_id_changes_at_step_up_and_the_old_cookie_dies(app, client, 
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_cookie_flags(build_app, debug):
-    app = build_app(DEBUG=debug, SESSION_COOKIE_SECURE=not debug, REMEMBER_COOKIE_SECURE=not debug)
+def test_cookie_flags(build_app, monkeypatch, debug):
+    # The flags as the real Config sets them from FLASK_DEBUG: the test names none of them.
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    if debug:
+        monkeypatch.setenv("FLASK_DEBUG", "1")
+    else:
+        monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    app = build_app()
+    assert app.debug is debug
     with app.app_context():
         set_rules(login_mode="never")
         user = make_user()
