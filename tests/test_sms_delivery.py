@@ -949,6 +949,33 @@ def test_a_final_receipt_before_a_failed_answer_is_the_last_word(app, frozen, re
     ) in lines
 
 
+@pytest.mark.parametrize("receipt", ["accepted", "buffered"])
+def test_an_interim_receipt_before_a_timed_out_answer_means_the_provider_has_it(
+    app, frozen, receipt
+):
+    """The provider took the message (its receipt says so, not yet delivered) but the answer
+    to the send timed out: another try would text the phone twice. The message is sent; the
+    final receipt settles it later."""
+    order, code_sms = order_with_a_code(make_user())
+    sender = ReceiptThenLostAnswer(receipt, retriable=True)
+    worker = DeliveryWorker(sender)
+
+    assert worker.run_once() == 1
+
+    message = sms(code_sms)
+    assert (message.status, message.receipt_status) == (SmsStatus.SENT, receipt)
+    assert message.body == message.redacted_body  # the provider had it: no copy keeps the code
+    frozen.advance(hours=1)
+    assert worker.run_once() == 0
+    assert sender.sent == [code_sms]  # never sent again
+    apply_receipt({"messageId": "lost-1", "client-ref": f"sms-{code_sms}", "status": "delivered"})
+    db.session.commit()
+    assert sms(code_sms).status == SmsStatus.DELIVERED
+    lines = [entry.text for entry in timeline.for_owner(order)]
+    assert not any("did not answer" in line for line in lines), lines
+    assert "The code was delivered to the phone." in lines
+
+
 def test_the_worker_expires_orders_whose_code_lapsed(app, client, frozen):
     user = make_user()
     product = make_product(price_minor=30_000, stock=3)

@@ -155,13 +155,17 @@ def record(message: SmsMessage, outcome: Outcome) -> None:
 
     What happened while the message was being sent is read in the same UPDATE, and has the
     last word over what the send said: a final delivery receipt settles the message on the
-    receipt's status whatever the outcome (the provider had it: it is never sent again), and
-    a code that stopped working (replaced, used, ended or expired) is dropped rather than
-    queued for another attempt. Either way a code's text gives way to its masked copy."""
+    receipt's status whatever the outcome (the provider had it: it is never sent again), an
+    interim one makes a failed try a sent message (the provider has it), and a code that
+    stopped working (replaced, used, ended or expired) is dropped rather than queued for
+    another attempt. Either way a code's text gives way to its masked copy."""
     now = clock.now()
     wanted = SmsStatus(outcome.values["status"])
     overrules = [(SmsMessage.receipt_status.in_(list(FINAL_RECEIPTS)), SmsMessage.receipt_status)]
     if wanted == SmsStatus.QUEUED:
+        # Any receipt at all: the provider has the message, and another try would send it
+        # twice. It is sent; its final receipt settles it later.
+        overrules.append((SmsMessage.receipt_status.is_not(None), SmsStatus.SENT.value))
         overrules.append((_code_stopped_working(message.id, now), SmsStatus.DROPPED.value))
     body = func.coalesce(SmsMessage.redacted_body, SmsMessage.body)
     if not outcome.redact:  # to be sent again: the code stays readable, unless overruled
@@ -233,6 +237,8 @@ def _note_on_timeline(
     asked, event, facts = outcome.values["status"], outcome.event, dict(outcome.facts)
     if asked != SmsStatus.SENT and receipt in FINAL_RECEIPTS:
         return  # the receipt's line is there; a failure the provider never had is not one
+    if asked == SmsStatus.QUEUED and status == SmsStatus.SENT:
+        event, facts = OrderEventKind.SMS_SENT, {}  # the receipt showed the provider had it
     if asked == SmsStatus.QUEUED and status == SmsStatus.DROPPED:
         event = OrderEventKind.SMS_DROPPED
         if message.expires_at is None or now < message.expires_at:
