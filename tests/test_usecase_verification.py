@@ -222,6 +222,19 @@ def test_the_new_numbers_code_changes_the_number_and_ends_every_session(app, fro
     assert [event.ip for event in events(user, "phone_changed")] == ["203.0.113.5"]
 
 
+def test_a_change_from_a_number_never_confirmed_alerts_nobody(app, frozen_clock):
+    """A number typed wrong at registration, never confirmed, may be anyone's: changing it
+    for the right one texts the new number its code, and the old one nothing."""
+    user = make_user(phone="+447700900111", verified=False)
+    assert start_phone_change(user, PASSWORD, "07700 900222", CLIENT).outcome == (
+        ChangeOutcome.CODE_SENT
+    )
+    code = last_code_sent_to("+447700900222")
+    assert confirm_phone(user, code, CLIENT).outcome == ConfirmPhoneOutcome.CHANGED
+    assert user.phone == "+447700900222" and user.phone_verified
+    assert last_sms_to("+447700900111") is None
+
+
 def test_a_wrong_code_says_the_tries_left_and_changes_nothing(app, frozen_clock):
     user = make_user()
     old = user.phone
