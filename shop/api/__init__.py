@@ -25,21 +25,10 @@ from webargs.flaskparser import abort as abort_with
 from shop.api.auth import check_cookie_csrf
 from shop.api.problems import PROBLEM_JSON, ProblemSchema
 from shop.extensions import csrf, limiter
+from shop.web.input_guard import RepeatedKey, one_value_per_key
 
 API_PREFIX = "/api/v1"
 SWAGGER_UI = Path(flask_swagger_ui.__file__).parent / "dist"
-
-
-class RepeatedKey(ValueError):
-    """A JSON object names one key twice: which value was meant cannot be known."""
-
-
-def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _ in pairs]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise RepeatedKey(f"A JSON key was sent more than once: {', '.join(repeated)}.")
-    return dict(pairs)
 
 
 class JsonParser(FlaskParser):
@@ -55,7 +44,7 @@ class JsonParser(FlaskParser):
         try:
             # A body that is not UTF-8 raises UnicodeDecodeError: webargs answers it.
             text = req.get_data(cache=True).decode("utf-8")
-            return json.loads(text, object_pairs_hook=_one_value_per_key)
+            return json.loads(text, object_pairs_hook=one_value_per_key)
         except RecursionError:
             error = json.JSONDecodeError("nested too deeply", "", 0)
             return self._handle_invalid_json_error(error, req)

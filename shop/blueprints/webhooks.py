@@ -9,7 +9,6 @@ no sense, and an empty 200 otherwise (an unknown message too, so that Vonage sto
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from flask import Blueprint, current_app, request
 from werkzeug import Response
@@ -17,18 +16,12 @@ from werkzeug import Response
 from shop.extensions import csrf, db
 from shop.sms import receipts
 from shop.sms.receipts import BadSignature, MalformedWebhook
+from shop.web.input_guard import RepeatedKey, one_value_per_key
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks/vonage")
 csrf.exempt(bp)
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
-        raise MalformedWebhook("A JSON key was sent more than once.")
-    return dict(pairs)
 
 
 def _refuse_constant(name: str) -> None:
@@ -43,10 +36,12 @@ def _json_params(body: bytes) -> dict[str, str]:
             parse_int=str,
             parse_float=str,
             parse_constant=_refuse_constant,
-            object_pairs_hook=_unique_pairs,
+            object_pairs_hook=one_value_per_key,
         )
     except MalformedWebhook:
         raise
+    except RepeatedKey as error:
+        raise MalformedWebhook(str(error)) from None
     except (ValueError, RecursionError):
         raise MalformedWebhook("The body is not valid JSON.") from None
     if not isinstance(data, dict):

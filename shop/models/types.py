@@ -50,12 +50,12 @@ def one_live_per_account_and_purpose(name: str) -> Index:
     return Index(name, "user_id", "purpose", unique=True, sqlite_where=live, postgresql_where=live)
 
 
+def open_rows(model) -> ColumnElement[bool]:
+    """A code or a step-up neither consumed nor ended (its expiry aside)."""
+    return and_(model.consumed_at.is_(None), model.ended_at.is_(None))
+
+
 def live_of(model, user_id: int, purpose: str) -> ColumnElement[bool]:
     """The rows that index holds at most one of: this account's, for this purpose, neither
     consumed nor ended (a code, a step-up)."""
-    return and_(
-        model.user_id == user_id,
-        model.purpose == purpose,
-        model.consumed_at.is_(None),
-        model.ended_at.is_(None),
-    )
+    return and_(model.user_id == user_id, model.purpose == purpose, open_rows(model))

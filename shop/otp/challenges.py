@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, select, update
 from shop import accounts, clock
 from shop.extensions import db
 from shop.models import OtpChallenge, OtpPurpose, SmsMessage, SmsStatus, User
-from shop.models.types import live_of
+from shop.models.types import live_of, open_rows
 from shop.otp.outcomes import ChallengeStatus
 from shop.otp.policy import OtpPolicy
 
@@ -61,11 +61,7 @@ def end_live_not_sent_to(user: User, phone: str, *, reason: str) -> None:
 
 
 def _live_codes(user: User) -> ColumnElement[bool]:
-    return and_(
-        OtpChallenge.user_id == user.id,
-        OtpChallenge.consumed_at.is_(None),
-        OtpChallenge.ended_at.is_(None),
-    )
+    return and_(OtpChallenge.user_id == user.id, open_rows(OtpChallenge))
 
 
 def _end_all(which: ColumnElement[bool], reason: str) -> None:

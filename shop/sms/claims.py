@@ -31,6 +31,7 @@ from shop.models import (
     SmsStatus,
 )
 from shop.models.sms import in_outbox, is_code_kind, queued
+from shop.models.types import open_rows
 from shop.sms.attempts import Outcome
 from shop.sms.receipts import FINAL_RECEIPTS
 
@@ -215,11 +216,7 @@ def _code_stopped_working(message_id: int, now: datetime) -> ColumnElement[bool]
     not yet committed is ending is waited for and seen ended, so that neither side misses the
     other (ending a code drops its message only if it is queued). SQLite runs the whole
     UPDATE under its write lock, after or before the transaction that ends the code."""
-    live = and_(
-        OtpChallenge.consumed_at.is_(None),
-        OtpChallenge.ended_at.is_(None),
-        OtpChallenge.expires_at > now,
-    )
+    live = and_(open_rows(OtpChallenge), OtpChallenge.expires_at > now)
     challenge_dead = (
         select(case((live, 0), else_=1))
         .where(OtpChallenge.sms_id == message_id)

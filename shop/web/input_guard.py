@@ -9,7 +9,9 @@
 
 JSON bodies are the API's: its schemas refuse unknown fields and control characters field by
 field, with a 422 naming them (shop.api.schemas). Signed webhooks are left to their own
-stricter parser (shop.blueprints.webhooks).
+stricter parser (shop.blueprints.webhooks). Both decode with `one_value_per_key`: a key sent
+twice is refused, as a repeated form field is, rather than settled silently by keeping the
+last value as Python's decoder does.
 """
 
 from typing import Any
@@ -70,6 +72,19 @@ def has_control_characters() -> bool:
             texts.append(name)
             texts.extend(values)
     return any(not _CONTROL.isdisjoint(text) for text in texts)
+
+
+class RepeatedKey(ValueError):
+    """A JSON object names one key twice: which value was meant cannot be known."""
+
+
+def one_value_per_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads`'s `object_pairs_hook`: the object, or RepeatedKey naming the keys."""
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise RepeatedKey(f"A JSON key was sent more than once: {', '.join(repeated)}.")
+    return dict(pairs)
 
 
 def register(app: Flask) -> None:
